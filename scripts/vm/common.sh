@@ -1,0 +1,73 @@
+# Shared helpers for the VM test tier (sourced, not executed).
+# shellcheck shell=bash
+
+GP_REPO_ROOT=${GP_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+GP_CACHE=${GP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpreempt-bpf}
+GP_BUILD_DIR=${GP_BUILD_DIR:-$GP_REPO_ROOT/build}
+GP_ALL_KERNELS=(6.1 6.12 7.2)
+# depmod/modprobe live in /usr/sbin, which a non-root PATH may lack.
+export PATH=$PATH:/usr/sbin:/sbin
+
+die() {
+  echo "ERROR: $*" >&2
+  exit 1
+}
+
+log() {
+  echo "[vm] $*" >&2
+}
+
+# Every external tool the tier needs, with the Debian package that ships it,
+# so a missing one is reported with the command that fixes it.
+require_tools() {
+  local tool pkg missing=()
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 && continue
+    case $tool in
+      qemu-system-x86_64) pkg=qemu-system-x86 ;;
+      busybox) pkg=busybox-static ;;
+      depmod | modprobe) pkg=kmod ;;
+      cpio) pkg=cpio ;;
+      xz) pkg=xz-utils ;;
+      zstd) pkg=zstd ;;
+      apt-get | apt-cache) pkg=apt ;;
+      dpkg | dpkg-deb) pkg=dpkg ;;
+      ldd) pkg=libc-bin ;;
+      timeout) pkg=coreutils ;;
+      *) pkg="(the package that ships $tool)" ;;
+    esac
+    missing+=("$tool (apt-get install $pkg)")
+  done
+  if ((${#missing[@]})); then
+    die "missing tools for the VM tier: ${missing[*]}; run scripts/setup.sh or install the packages in scripts/vm/deps.txt"
+  fi
+}
+
+# A static busybox: the initramfs has no libc of its own for it.
+busybox_static() {
+  local bb
+  for bb in /bin/busybox /usr/bin/busybox; do
+    [[ -x $bb ]] || continue
+    if ! ldd "$bb" >/dev/null 2>&1 || ldd "$bb" 2>&1 | grep -q 'not a dynamic'; then
+      echo "$bb"
+      return 0
+    fi
+  done
+  die "no statically linked busybox found; apt-get install busybox-static"
+}
+
+# Normalise --kernel values; "all" expands to every supported kernel.
+expand_kernels() {
+  local k
+  for k in "$@"; do
+    case $k in
+      all) printf '%s\n' "${GP_ALL_KERNELS[@]}" ;;
+      6.1 | 6.12 | 7.2) echo "$k" ;;
+      *) die "unknown kernel '$k' (use 6.1, 6.12, 7.2 or all)" ;;
+    esac
+  done
+}
+
+kernel_dir() {
+  echo "$GP_CACHE/kernels/$1"
+}

@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# Fetch the stock Debian kernels the VM tier boots (6.1 from bookworm, 6.12
+# from trixie, 7.2 from sid), by package name, through a PRIVATE apt
+# configuration: its own sources, lists, cache and (empty) dpkg status, and
+# none of the host's apt.conf.d hooks. The host's apt state is never read for
+# resolution and never written; nothing is installed. The archive URIs are
+# copied at run time from the host's own apt sources, so no registry host name
+# lives in this repository.
+#
+# Usage: scripts/vm/fetch-kernels.sh [--refresh] [6.1|6.12|7.2|all]...
+#   --refresh  re-resolve package names even when a kernel is cached
+# Result per kernel, under ${XDG_CACHE_HOME:-~/.cache}/gpreempt-bpf/kernels/K/:
+#   root/      the unpacked packages (dpkg -x)
+#   kver       the kernel release (uname -r inside the guest)
+#   vmlinuz    path of the kernel image
+#   packages   "name version" of every package unpacked
+#   complete   stamp: written last, so a half-done fetch is redone
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+APT_TIMEOUT=${GP_APT_TIMEOUT:-300}        # seconds for one apt-get update
+DOWNLOAD_TIMEOUT=${GP_DOWNLOAD_TIMEOUT:-900} # seconds for one package download
+REFRESH=0
+
+# Debian suites per kernel; "security" means the security archive's URI.
+suites_for() {
+  case $1 in
+    6.1) echo "main:bookworm security:bookworm-security" ;;
+    6.12) echo "main:trixie" ;;
+    7.2) echo "main:sid" ;;
+  esac
+}
+
+# Name of the package that carries the kernel image, as an ERE. The ABI
+# number moves with every Debian upload, so it is resolved at run time.
+image_regex_for() {
+  case $1 in
+    6.1) echo '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' ;;
+    # 6.12 (trixie) ships one image package; 7.x (sid) splits the image
+    # (linux-binary-unsigned-*) from the modules (linux-modules-*).
+    6.12) echo '^linux-image-6\.12\.[0-9]+\+deb[0-9]+-amd64-unsigned$' ;;
+    7.2) echo '^linux-binary-unsigned-7\.2\.[0-9]+\+deb[0-9]+-amd64$' ;;
+  esac
+}
+
+# Print "URI<TAB>SIGNED_BY" for the host's archive of the given kind: "main"
+# (the stanza whose suites include a plain release name) or "security" (the
+# one carrying *-security). Reads deb822 .sources files first, then one-line
+# sources.list files. Signed-By is kept only when it is a file path.
+host_uri() {
+  local kind=$1 f
+  local files=()
+  for f in /etc/apt/sources.list.d/*.sources; do [[ -f $f ]] && files+=("$f"); done
+  if ((${#files[@]})); then
+    awk -v kind="$kind" '
+      function flush() {
+        if (types ~ /(^| )deb( |$)/ && enabled != "no" && uri != "") {
+          n = split(suites, s, " ")
+          for (i = 1; i <= n; i++) {
+            sec = (s[i] ~ /-security$/)
+            plain = (s[i] !~ /-/)
+            if ((kind == "security" && sec) || (kind == "main" && plain)) {
+              split(uri, u, " ")
+              print u[1] "\t" signed
+              found = 1; exit
+            }
+          }
+        }
+        types = ""; uri = ""; suites = ""; signed = ""; enabled = ""
+      }
+      /^[ \t]*#/ { next }
+      /^[ \t]*$/ { flush(); next }
+      /^[ \t]/ { next }  # continuation line (e.g. an embedded key)
+      {
+        key = tolower($1); sub(/:$/, "", key)
+        val = $0; sub(/^[^:]*:[ \t]*/, "", val)
+        if (key == "types") types = val
+        else if (key == "uris") uri = val
+        else if (key == "suites") suites = val
+        else if (key == "enabled") enabled = tolower(val)
+        else if (key == "signed-by" && val ~ /^\//) signed = val
+      }
+      END { if (!found) flush() }
+    ' "${files[@]}" | head -n1 && return 0
+  fi
+  files=()
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do [[ -f $f ]] && files+=("$f"); done
+  ((${#files[@]})) || return 0
+  awk -v kind="$kind" '
+    $1 != "deb" { next }
+    {
+      opts = ""; i = 2
+      if ($2 ~ /^\[/) { while ($i !~ /\]$/) { opts = opts " " $i; i++ } opts = opts " " $i; i++ }
+      uri = $i; suite = $(i + 1)
+      signed = ""
+      if (match(opts, /signed-by=[^ \]]+/)) signed = substr(opts, RSTART + 10, RLENGTH - 10)
+      if ((kind == "security" && suite ~ /-security$/) || (kind == "main" && suite !~ /-/)) {
+        print uri "\t" signed; exit
+      }
+    }
+  ' "${files[@]}" | head -n1
+}
+
+# Build the private apt tree for one kernel: sources, lists, cache, an empty
+# dpkg status (so resolution never depends on what the host has installed)
+# and an apt.conf that does NOT read the host's apt.conf.d (its update hooks
+# would touch host state), but keeps the host's network settings (proxy,
+# validity checks) so the same archive is reachable the same way.
+setup_private_apt() {
+  local k=$1 dir=$2 entry kind suite line uri signed
+  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/etc/parts" "$dir/etc/prefs"
+  : >"$dir/status"
+  : >"$dir/etc/sources.list.tmp"
+  for entry in $(suites_for "$k"); do
+    kind=${entry%%:*}
+    suite=${entry#*:}
+    line=$(host_uri "$kind")
+    [[ -n $line ]] || die "no '$kind' Debian archive in the host's /etc/apt/sources.list.d/*.sources or sources.list; cannot reach suite $suite"
+    uri=${line%%$'\t'*}
+    signed=${line#*$'\t'}
+    if [[ -n $signed ]]; then
+      echo "deb [signed-by=$signed] $uri $suite main" >>"$dir/etc/sources.list.tmp"
+    else
+      echo "deb $uri $suite main" >>"$dir/etc/sources.list.tmp"
+    fi
+  done
+  mv "$dir/etc/sources.list.tmp" "$dir/etc/sources.list"
+  {
+    echo "Dir::Etc::Parts \"$dir/etc/parts\";"
+    echo "Dir::Etc::PreferencesParts \"$dir/etc/prefs\";"
+    echo "Dir::Etc::Preferences \"$dir/etc/preferences\";"
+    echo "Dir::Etc::SourceList \"$dir/etc/sources.list\";"
+    echo "Dir::Etc::SourceParts \"/dev/null\";"
+    echo "Dir::State \"$dir\";"
+    echo "Dir::State::Lists \"$dir/lists\";"
+    echo "Dir::State::status \"$dir/status\";"
+    echo "Dir::Cache \"$dir/cache\";"
+    echo "Dir::Log \"$dir\";"
+    echo "APT::Architecture \"$(dpkg --print-architecture)\";"
+    echo 'Acquire::Languages "none";'
+    echo 'Acquire::GzipIndexes "true";'
+    echo 'Acquire::http::Timeout "30";'
+    echo 'Acquire::https::Timeout "30";'
+    echo 'Acquire::Retries "2";'
+    # The kernels' files are read by root only here; skip the _apt sandbox
+    # user, which could not write into a root-owned ~/.cache.
+    [[ $(id -u) == 0 ]] && echo 'APT::Sandbox::User "root";'
+    # Carry over the host's network-related settings only.
+    apt-config dump 2>/dev/null | grep -E '^Acquire::(https?|ftp)::Proxy|^Acquire::Check-(Valid-Until|Date) |^Acquire::(https?)::Proxy::' || true
+  } >"$dir/apt.conf"
+}
+
+# apt-get/apt-cache through the private configuration only, each call
+# bounded by PAPT_TIMEOUT seconds (local look-ups: 120 s).
+papt() {
+  local dir=$1 tool=$2
+  shift 2
+  APT_CONFIG="$dir/apt.conf" timeout "${PAPT_TIMEOUT:-120}" "$tool" \
+    -o Dir::Etc::SourceList="$dir/etc/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+    -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" \
+    -o Dir::State::status="$dir/status" "$@"
+}
+
+candidate_version() {
+  papt "$1" apt-cache show --no-all-versions "$2" 2>/dev/null | sed -n 's/^Version: //p' | head -n1
+}
+
+# Highest-versioned package whose name matches the ERE.
+resolve_image() {
+  local dir=$1 re=$2 name ver best="" bestver=""
+  while read -r name; do
+    ver=$(candidate_version "$dir" "$name")
+    [[ -n $ver ]] || continue
+    if [[ -z $best ]] || dpkg --compare-versions "$ver" gt "$bestver"; then
+      best=$name
+      bestver=$ver
+    fi
+  done < <(papt "$dir" apt-cache pkgnames linux- | grep -E "$re" | sort)
+  echo "$best"
+}
+
+# The image package, its direct dependencies built for the same ABI
+# (7.x: linux-base-ABI) and, where the modules are split out (7.x), the
+# linux-modules-ABI package, which nothing but the metapackage depends on.
+packages_for() {
+  local dir=$1 image=$2 abi dep
+  abi=${image#linux-image-}
+  abi=${abi#linux-binary-unsigned-}
+  abi=${abi%-unsigned}
+  {
+    echo "$image"
+    papt "$dir" apt-cache depends --no-recommends --no-suggests --no-conflicts \
+      --no-breaks --no-replaces --no-enhances "$image" 2>/dev/null |
+      sed -n 's/^ *\(Pre\)\{0,1\}Depends: //p' | tr -d '<>' | while read -r dep; do
+      if [[ $dep == *"-$abi" && $dep == linux-* ]]; then echo "$dep"; fi
+    done
+    if [[ $image == linux-binary-* ]]; then
+      [[ -n $(candidate_version "$dir" "linux-modules-$abi") ]] ||
+        die "$k: $image has no linux-modules-$abi package to go with it"
+      echo "linux-modules-$abi"
+    fi
+  } | awk '!seen[$0]++'
+}
+
+fetch_one() {
+  local k=$1 kdir apt_dir debs image pkgs p ver t0 t1 bytes kver vmlinuz
+  kdir=$(kernel_dir "$k")
+  if [[ -f $kdir/complete && $REFRESH == 0 ]]; then
+    log "$k: cached ($(cat "$kdir/kver"))"
+    return 0
+  fi
+  apt_dir=$GP_CACHE/apt/$k
+  debs=$GP_CACHE/debs/$k
+  mkdir -p "$debs"
+  setup_private_apt "$k" "$apt_dir"
+  t0=$(date +%s.%N)
+  log "$k: apt-get update (private lists: $(awk '{print $(NF-1)}' "$apt_dir/etc/sources.list" | xargs))"
+  if ! PAPT_TIMEOUT=$APT_TIMEOUT papt "$apt_dir" apt-get -q update >"$apt_dir/update.log" 2>&1; then
+    tail -n 20 "$apt_dir/update.log" >&2
+    die "$k: apt-get update of the private lists failed or timed out after ${APT_TIMEOUT}s (log: $apt_dir/update.log); check the network and the host's apt sources"
+  fi
+  if grep -qE '^(W|E): ' "$apt_dir/update.log"; then
+    grep -E '^(W|E): ' "$apt_dir/update.log" >&2
+  fi
+  image=$(resolve_image "$apt_dir" "$(image_regex_for "$k")")
+  [[ -n $image ]] || die "$k: no package matching $(image_regex_for "$k") in $(suites_for "$k"); Debian may have moved to another kernel version (cached kernels keep working)"
+  mapfile -t pkgs < <(packages_for "$apt_dir" "$image")
+  log "$k: packages: ${pkgs[*]}"
+  : >"$debs/.want"
+  for p in "${pkgs[@]}"; do
+    ver=$(candidate_version "$apt_dir" "$p")
+    [[ -n $ver ]] || die "$k: package $p has no candidate version"
+    echo "$p $ver" >>"$debs/.want"
+    # apt-get download names the file NAME_VERSION_ARCH.deb with ':' as %3a.
+    if compgen -G "$debs/${p}_${ver//:/%3a}_*.deb" >/dev/null; then
+      continue
+    fi
+    log "$k: downloading $p $ver"
+    if ! (cd "$debs" && PAPT_TIMEOUT=$DOWNLOAD_TIMEOUT papt "$apt_dir" apt-get -q download "$p=$ver" >"$apt_dir/download.log" 2>&1); then
+      tail -n 20 "$apt_dir/download.log" >&2
+      die "$k: download of $p $ver failed or timed out after ${DOWNLOAD_TIMEOUT}s"
+    fi
+  done
+  t1=$(date +%s.%N)
+  bytes=0
+  rm -rf "$kdir"
+  mkdir -p "$kdir/root"
+  while read -r p ver; do
+    local deb
+    deb=$(compgen -G "$debs/${p}_${ver//:/%3a}_*.deb" | head -n1)
+    [[ -n $deb ]] || die "$k: $p $ver was not downloaded"
+    bytes=$((bytes + $(stat -c %s "$deb")))
+    dpkg -x "$deb" "$kdir/root" || die "$k: dpkg -x $deb failed"
+  done <"$debs/.want"
+  cp "$debs/.want" "$kdir/packages"
+  # The module tree is /lib/modules (6.x) or /usr/lib/modules (merged /usr).
+  kver=$(find "$kdir/root" -maxdepth 4 -path '*/lib/modules/*' -type d -name '[0-9]*' -printf '%f\n' | head -n1)
+  [[ -n $kver ]] || die "$k: no lib/modules/<release> directory in ${pkgs[*]}"
+  for vmlinuz in "$kdir/root/boot/vmlinuz-$kver" "$kdir/root/usr/lib/modules/$kver/vmlinuz.unsigned" \
+    "$kdir/root/usr/lib/modules/$kver/vmlinuz" "$kdir/root/lib/modules/$kver/vmlinuz"; do
+    [[ -f $vmlinuz ]] && break
+  done
+  [[ -f $vmlinuz ]] || die "$k: no kernel image (vmlinuz) found for $kver in ${pkgs[*]}"
+  [[ -n $(find "$kdir/root" -path "*/modules/$kver/*" -name 'amdgpu.ko*' -print -quit) ]] ||
+    die "$k: amdgpu.ko is not in ${pkgs[*]}"
+  echo "$kver" >"$kdir/kver"
+  echo "$vmlinuz" >"$kdir/vmlinuz"
+  printf 'download_bytes %s\ndownload_seconds %.1f\n' "$bytes" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" >"$kdir/fetch.info"
+  touch "$kdir/complete"
+  log "$k: $kver ready ($((bytes / 1048576)) MiB of packages, fetched in $(awk '/seconds/{print $2}' "$kdir/fetch.info") s)"
+  # Keep only the .debs of the current version: old ones are dead weight.
+  (cd "$debs" && for f in *.deb; do
+    grep -qF "$(dpkg-deb -f "$f" Package) $(dpkg-deb -f "$f" Version)" .want || rm -f "$f"
+  done)
+}
+
+main() {
+  local args=() k
+  while (($#)); do
+    case $1 in
+      --refresh) REFRESH=1 ;;
+      -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+      *) args+=("$1") ;;
+    esac
+    shift
+  done
+  ((${#args[@]})) || args=(all)
+  require_tools apt-get apt-cache dpkg dpkg-deb timeout
+  for k in $(expand_kernels "${args[@]}"); do
+    fetch_one "$k"
+  done
+}
+
+main "$@"
