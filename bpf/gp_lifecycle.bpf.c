@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Queue lifecycle probes on KFD (kfd-reference §4.3): the exact map is built
+ * from queue_add / queue_remove / process_sweep, kept current by queue_state,
+ * and made exact at start-up by queue_snapshot. The ioctl handlers add what
+ * user space asked for and how it failed.
+ *
+ * Programs carry no attach target in SEC(): the loader resolves every symbol
+ * from /proc/kallsyms once and attaches by name or, when a name is not unique
+ * (update_queue also exists in ipc/sem.c), by address.
+ */
+#include "gp_common.bpf.h"
+#include "kfd_uapi.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Stash slots: one per function whose return needs its entry arguments. */
+enum gp_fn {
+	GP_FN_UPDATE_QUEUE = 1,
+	GP_FN_EVICT,
+	GP_FN_RESTORE,
+	GP_FN_TERMINATE,
+	GP_FN_DBG_SUSPEND,
+	GP_FN_DBG_RESUME,
+	GP_FN_PQM_UNINIT,
+	GP_FN_IOCTL_CREATE,
+	GP_FN_IOCTL_DESTROY,
+	GP_FN_IOCTL_UPDATE,
+	GP_FN_IOCTL_DBG_TRAP,
+};
+
+/* ---------------------------------------------------------------- add/remove */
+
+SEC("kprobe")
+int BPF_KPROBE(kfd_procfs_add_queue, struct queue___gp *q)
+{
+	gp_emit_queue(GP_EV_QUEUE_ADD, q, GP_CAUSE_CREATE, 0, 0);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(uninit_queue, struct queue___gp *q)
+{
+	struct gp_event *e;
+
+	if (!q)
+		return 0;
+	/* Only the pointer is trusted here: kernel queues (HIQ/DIQ) and failed
+	 * creates pass through too, and user space ignores pointers it never saw
+	 * added. The owner is read for display. */
+	e = gp_reserve(GP_EV_QUEUE_REMOVE);
+	if (!e)
+		return 0;
+	gp_fill_queue(e, q);
+	gp_submit(e);
+	return 0;
+}
+
+/* Start-up reconciliation: user space reads one sysfs attribute of every
+ * /sys/class/kfd/kfd/proc/<pid>/queues/<qid>/; the kobject is embedded in
+ * struct queue, so the full queue is one container_of away. The sysfs active
+ * reference keeps q alive during show. */
+SEC("kprobe")
+int BPF_KPROBE(kfd_procfs_queue_show, struct kobject *kobj)
+{
+	struct queue___gp *q;
+
+	if (!kobj)
+		return 0;
+	q = (void *)kobj - bpf_core_field_offset(struct queue___gp, kobj);
+	gp_emit_queue(GP_EV_QUEUE_SNAPSHOT, q, GP_CAUSE_NONE, 0, 0);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(pqm_uninit_entry, struct process_queue_manager___gp *pqm)
+{
+	gp_stash_put(GP_FN_PQM_UNINIT, (__u64)BPF_CORE_READ(pqm, process), 0);
+	return 0;
+}
+
+/* Sweep after the per-queue uninit_queue calls, so those still match. */
+SEC("kretprobe")
+int BPF_KRETPROBE(pqm_uninit_return)
+{
+	struct gp_stash_val st;
+	struct kfd_process___gp *p;
+	struct gp_event *e;
+
+	if (!gp_stash_take(GP_FN_PQM_UNINIT, &st))
+		return 0;
+	p = (void *)st.ptr;
+	e = gp_reserve(GP_EV_PROCESS_SWEEP);
+	if (!e)
+		return 0;
+	e->tgid = gp_process_tgid(p);
+	e->proc.proc_kptr = st.ptr;
+	e->proc.context_id = gp_process_context_id(p);
+	gp_submit(e);
+	return 0;
+}
+
+/* ------------------------------------------------------------- state changes */
+
+SEC("kprobe")
+int BPF_KPROBE(update_queue_entry, void *dqm, struct queue___gp *q)
+{
+	gp_stash_put(GP_FN_UPDATE_QUEUE, (__u64)q, 0);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(update_queue_return, int ret)
+{
+	struct gp_stash_val st;
+
+	if (gp_stash_take(GP_FN_UPDATE_QUEUE, &st))
+		gp_emit_queue(GP_EV_QUEUE_STATE, (void *)st.ptr, GP_CAUSE_UPDATE, ret, 0);
+	return 0;
+}
+
+/* Re-reads every queue on a list at the return of a state change. */
+struct gp_walk {
+	struct list_head *head;
+	struct list_head *pos;
+	__u64 node_off;   /* offset of the list_head inside the node */
+	bool via_pqn;     /* pqm->queues holds process_queue_nodes, qpd->queues_list holds queues */
+	__u32 cause;
+	int ret;
+	__u32 aux;
+};
+
+static long gp_walk_step(__u32 i, struct gp_walk *w)
+{
+	struct queue___gp *q;
+	void *node;
+
+	if (!w->pos || w->pos == w->head)
+		return 1;
+	node = (void *)w->pos - w->node_off;
+	if (w->via_pqn)
+		q = BPF_CORE_READ((struct process_queue_node___gp *)node, q); /* NULL for kernel queues */
+	else
+		q = node;
+	gp_emit_queue(GP_EV_QUEUE_STATE, q, w->cause, w->ret, w->aux);
+	w->pos = BPF_CORE_READ(w->pos, next);
+	return 0;
+}
+
+static __always_inline void gp_walk_qpd(struct qcm_process_device___gp *qpd, __u32 cause, int ret)
+{
+	struct gp_walk w = {
+		.head = &qpd->queues_list,
+		.pos = BPF_CORE_READ(qpd, queues_list.next),
+		.node_off = bpf_core_field_offset(struct queue___gp, list),
+		.cause = cause,
+		.ret = ret,
+		.aux = BPF_CORE_READ(qpd, evicted),
+	};
+
+	bpf_loop(GP_MAX_QUEUE_WALK, gp_walk_step, &w, 0);
+}
+
+static __always_inline void gp_walk_process(struct kfd_process___gp *p, __u32 cause, int ret)
+{
+	struct gp_walk w = {
+		.head = &p->pqm.queues,
+		.pos = BPF_CORE_READ(p, pqm.queues.next),
+		.node_off = bpf_core_field_offset(struct process_queue_node___gp, process_queue_list),
+		.via_pqn = true,
+		.cause = cause,
+		.ret = ret,
+	};
+
+	bpf_loop(GP_MAX_QUEUE_WALK, gp_walk_step, &w, 0);
+}
+
+#define GP_QPD_STATE_PROBES(name, fn, cause)                          \
+	SEC("kprobe")                                                 \
+	int BPF_KPROBE(name##_entry, void *dqm, void *qpd)            \
+	{                                                             \
+		gp_stash_put(fn, (__u64)qpd, 0);                      \
+		return 0;                                             \
+	}                                                             \
+	SEC("kretprobe")                                              \
+	int BPF_KRETPROBE(name##_return, int ret)                     \
+	{                                                             \
+		struct gp_stash_val st;                               \
+		if (gp_stash_take(fn, &st))                           \
+			gp_walk_qpd((void *)st.ptr, cause, ret);      \
+		return 0;                                             \
+	}
+
+/* One program pair serves both the HWS (_cpsch) and NO_HWS (_nocpsch) variant. */
+GP_QPD_STATE_PROBES(evict_process_queues, GP_FN_EVICT, GP_CAUSE_EVICT)
+GP_QPD_STATE_PROBES(restore_process_queues, GP_FN_RESTORE, GP_CAUSE_RESTORE)
+
+/* Debugger suspend/resume (6.12+). The caller holds the target's p->mutex, so
+ * walking its pqm->queues is safe. */
+SEC("kprobe")
+int BPF_KPROBE(suspend_queues_entry, struct kfd_process___gp *p)
+{
+	gp_stash_put(GP_FN_DBG_SUSPEND, (__u64)p, 0);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(suspend_queues_return, int ret)
+{
+	struct gp_stash_val st;
+
+	if (gp_stash_take(GP_FN_DBG_SUSPEND, &st))
+		gp_walk_process((void *)st.ptr, GP_CAUSE_DBG_SUSPEND, ret);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(resume_queues_entry, struct kfd_process___gp *p)
+{
+	gp_stash_put(GP_FN_DBG_RESUME, (__u64)p, 0);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(resume_queues_return, int ret)
+{
+	struct gp_stash_val st;
+
+	if (gp_stash_take(GP_FN_DBG_RESUME, &st))
+		gp_walk_process((void *)st.ptr, GP_CAUSE_DBG_RESUME, ret);
+	return 0;
+}
+
+/* process_termination_* unlinks every queue from qpd->queues_list before it
+ * returns, so the per-queue walk is replaced by one per-(process, GPU) event;
+ * the queues themselves leave through uninit_queue / pqm_uninit. */
+SEC("kprobe")
+int BPF_KPROBE(process_termination_entry, void *dqm, struct qcm_process_device___gp *qpd)
+{
+	gp_stash_put(GP_FN_TERMINATE, (__u64)qpd, BPF_CORE_READ(qpd, queue_count));
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(process_termination_return, int ret)
+{
+	struct kfd_process_device___gp *pdd;
+	struct kfd_process___gp *p;
+	struct gp_stash_val st;
+	struct gp_event *e;
+
+	if (!gp_stash_take(GP_FN_TERMINATE, &st))
+		return 0;
+	pdd = (void *)st.ptr - bpf_core_field_offset(struct kfd_process_device___gp, qpd);
+	p = BPF_CORE_READ(pdd, process);
+	e = gp_reserve(GP_EV_QPD_TERMINATE);
+	if (!e)
+		return 0;
+	e->cause = GP_CAUSE_TERMINATE;
+	e->ret = ret;
+	e->tgid = gp_process_tgid(p);
+	e->proc.proc_kptr = (__u64)p;
+	e->proc.gpu_id = gp_device_gpu_id(BPF_CORE_READ(pdd, dev));
+	e->proc.queue_count = st.aux;
+	e->proc.context_id = gp_process_context_id(p);
+	gp_submit(e);
+	return 0;
+}
+
+/* ------------------------------------------------------------ ioctl handlers */
+/* kfd_ioctl_*(struct file *, struct kfd_process *p, void *data): data is the
+ * kernel copy of the uapi args, alive until the handler returns. */
+
+SEC("kprobe")
+int BPF_KPROBE(ioctl_create_queue_entry, void *filep, struct kfd_process___gp *p, void *data)
+{
+	gp_stash_put(GP_FN_IOCTL_CREATE, (__u64)data, (__u64)p);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(ioctl_create_queue_return, int ret)
+{
+	struct gp_kfd_create_queue_args a;
+	struct gp_stash_val st;
+	struct gp_event *e;
+
+	if (!gp_stash_take(GP_FN_IOCTL_CREATE, &st))
+		return 0;
+	if (bpf_probe_read_kernel(&a, sizeof(a), (void *)st.ptr))
+		return 0;
+	e = gp_reserve(GP_EV_IOCTL_CREATE_QUEUE);
+	if (!e)
+		return 0;
+	e->ret = ret;
+	e->tgid = gp_process_tgid((void *)st.aux);
+	e->io.ring_addr = a.ring_base_address;
+	e->io.ring_size = a.ring_size;
+	e->io.gpu_id = a.gpu_id;
+	e->io.queue_type = a.queue_type;
+	e->io.percent = a.queue_percentage;
+	e->io.priority = a.queue_priority;
+	e->io.qid = ret == 0 ? a.queue_id : ~0u;
+	gp_submit(e);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(ioctl_destroy_queue_entry, void *filep, struct kfd_process___gp *p, void *data)
+{
+	struct gp_kfd_destroy_queue_args a;
+	struct gp_event *e;
+
+	gp_stash_put(GP_FN_IOCTL_DESTROY, (__u64)data, (__u64)p);
+	if (bpf_probe_read_kernel(&a, sizeof(a), data))
+		return 0;
+	/* A destroy of a debugger-suspended queue sleeps until it is resumed:
+	 * announce it now so the controller can resume that queue. */
+	e = gp_reserve(GP_EV_IOCTL_DESTROY_BEGIN);
+	if (!e)
+		return 0;
+	e->tgid = gp_process_tgid(p);
+	e->io.qid = a.queue_id;
+	gp_submit(e);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(ioctl_destroy_queue_return, int ret)
+{
+	struct gp_kfd_destroy_queue_args a;
+	struct gp_stash_val st;
+	struct gp_event *e;
+
+	if (!gp_stash_take(GP_FN_IOCTL_DESTROY, &st))
+		return 0;
+	if (bpf_probe_read_kernel(&a, sizeof(a), (void *)st.ptr))
+		return 0;
+	e = gp_reserve(GP_EV_IOCTL_DESTROY_QUEUE);
+	if (!e)
+		return 0;
+	e->ret = ret;
+	e->tgid = gp_process_tgid((void *)st.aux);
+	e->io.qid = a.queue_id;
+	gp_submit(e);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(ioctl_update_queue_entry, void *filep, struct kfd_process___gp *p, void *data)
+{
+	gp_stash_put(GP_FN_IOCTL_UPDATE, (__u64)data, (__u64)p);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(ioctl_update_queue_return, int ret)
+{
+	struct gp_kfd_update_queue_args a;
+	struct gp_stash_val st;
+	struct gp_event *e;
+
+	if (!gp_stash_take(GP_FN_IOCTL_UPDATE, &st))
+		return 0;
+	if (bpf_probe_read_kernel(&a, sizeof(a), (void *)st.ptr))
+		return 0;
+	e = gp_reserve(GP_EV_IOCTL_UPDATE_QUEUE);
+	if (!e)
+		return 0;
+	e->ret = ret;
+	e->tgid = gp_process_tgid((void *)st.aux);
+	e->io.ring_addr = a.ring_base_address;
+	e->io.ring_size = a.ring_size;
+	e->io.percent = a.queue_percentage;
+	e->io.priority = a.queue_priority;
+	e->io.qid = a.queue_id;
+	gp_submit(e);
+	return 0;
+}
+
+/* AMDKFD_IOC_DBG_TRAP (6.12+): p is the caller (the debugger), args.pid the target. */
+SEC("kprobe")
+int BPF_KPROBE(ioctl_dbg_trap_entry, void *filep, struct kfd_process___gp *p, void *data)
+{
+	gp_stash_put(GP_FN_IOCTL_DBG_TRAP, (__u64)data, (__u64)p);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(ioctl_dbg_trap_return, int ret)
+{
+	struct gp_kfd_dbg_trap_args a;
+	struct gp_stash_val st;
+	struct gp_event *e;
+
+	if (!gp_stash_take(GP_FN_IOCTL_DBG_TRAP, &st))
+		return 0;
+	if (bpf_probe_read_kernel(&a, sizeof(a), (void *)st.ptr))
+		return 0;
+	e = gp_reserve(GP_EV_IOCTL_DBG_TRAP);
+	if (!e)
+		return 0;
+	e->ret = ret;
+	e->tgid = gp_process_tgid((void *)st.aux);
+	e->io.dbg_op = a.op;
+	e->io.dbg_target_pid = a.pid;
+	if (a.op == GP_KFD_DBG_TRAP_SUSPEND_QUEUES) {
+		e->io.dbg_num_queues = a.suspend_queues.num_queues;
+		e->io.dbg_grace = a.suspend_queues.grace_period;
+		e->io.arg0 = a.suspend_queues.exception_mask;
+	} else if (a.op == GP_KFD_DBG_TRAP_RESUME_QUEUES) {
+		e->io.dbg_num_queues = a.resume_queues.num_queues;
+	} else if (a.op == GP_KFD_DBG_TRAP_GET_QUEUE_SNAPSHOT) {
+		e->io.dbg_num_queues = a.queue_snapshot.num_queues; /* out: total queues */
+		e->io.arg0 = a.queue_snapshot.exception_mask;
+	} else if (a.op == GP_KFD_DBG_TRAP_ENABLE) {
+		e->io.arg0 = a.enable.exception_mask;
+	}
+	gp_submit(e);
+	return 0;
+}
+
+/* ------------------------------------------------------------ process lifetime */
+
+static __always_inline void gp_emit_process(__u32 kind, struct kfd_process___gp *p, int ret)
+{
+	struct gp_event *e = gp_reserve(kind);
+	__u32 pasid;
+
+	if (!e)
+		return;
+	e->ret = ret;
+	e->tgid = gp_process_tgid(p);
+	e->proc.proc_kptr = (__u64)p;
+	e->proc.context_id = gp_process_context_id(p);
+	if (gp_process_pasid(p, &pasid)) {
+		e->proc.pasid = pasid;
+		e->ev_flags |= GP_EVF_HAS_PASID;
+	}
+	gp_submit(e);
+}
+
+/* Returns the kfd_process or an ERR_PTR. */
+SEC("kretprobe")
+int BPF_KRETPROBE(kfd_create_process_return, long ret)
+{
+	if (ret == 0)
+		return 0;
+	if ((unsigned long)ret >= (unsigned long)-4095) {
+		struct gp_event *e = gp_reserve(GP_EV_PROCESS_CREATE);
+
+		if (!e)
+			return 0;
+		e->ret = (int)ret;
+		e->tgid = e->acting_tgid;
+		gp_submit(e);
+		return 0;
+	}
+	gp_emit_process(GP_EV_PROCESS_CREATE, (void *)ret, 0);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(kfd_process_notifier_release, void *mn)
+{
+	void *p = mn - bpf_core_field_offset(struct kfd_process___gp, mmu_notifier);
+
+	gp_emit_process(GP_EV_PROCESS_RELEASE, p, 0);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(kfd_process_wq_release, void *work)
+{
+	void *p = work - bpf_core_field_offset(struct kfd_process___gp, release_work);
+
+	gp_emit_process(GP_EV_PROCESS_FREE, p, 0);
+	return 0;
+}

@@ -1,0 +1,48 @@
+// The attach layer: which KFD functions we probe, how each resolves on the
+// running kernel (from /proc/kallsyms, read once), and attaching them.
+// Kernel-version quirks live here and in bpf/, nowhere above.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gp {
+
+enum class Resolution : std::uint8_t {
+  Exact,    // unique name in kallsyms: attach by name
+  Address,  // name not unique (e.g. update_queue, also in ipc/sem.c): attach by the [amdgpu] address
+  Clone,    // only a .constprop/.isra clone exists: arguments may differ, timing only
+  Missing,  // not in this kernel (inlined, renamed, or older version)
+};
+
+std::string_view to_string(Resolution r);
+
+struct ProbeSpec {
+  const char* symbol;      // KFD function
+  const char* program;     // BPF program name in the skeleton
+  bool retprobe;
+  bool required;           // a missing required probe is an error; optional ones are reported
+  bool timing_only_ok;     // may attach to a clone (reads no arguments)
+  const char* purpose;     // one line for doctor
+  const char* if_missing;  // why a kernel may lack it (shown for missing optional probes)
+};
+
+struct ProbeStatus {
+  ProbeSpec spec{};
+  Resolution resolution = Resolution::Missing;
+  std::uint64_t address = 0;
+  std::string resolved_name;  // e.g. "execute_queues_cpsch.constprop.0"
+  bool attached = false;
+  std::string error;          // why it is not attached
+};
+
+struct AttachReport {
+  std::string kernel;                 // uname -r
+  std::vector<ProbeStatus> probes;
+  std::size_t attached() const;
+  std::vector<const ProbeStatus*> missing_required() const;
+  std::vector<const ProbeStatus*> missing_optional() const;
+};
+
+}  // namespace gp

@@ -1,0 +1,154 @@
+// gpreempt-bpf doctor: what this host offers, every attach point and how it
+// resolves, and what will and will not work, with why. Exit 0 only if
+// `watch` can run.
+#include <memory>
+#include <optional>
+#include <set>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "host_facts.h"
+#include "kallsyms.h"
+#include "preflight.h"
+#include "probes.h"
+
+namespace gp::cli {
+
+namespace {
+
+struct DoctorOptions {
+  bool json = false;
+  std::string btf_path;
+};
+
+struct Verdict {
+  bool can_watch = false;
+  bool can_preempt = false;
+  std::vector<Problem> problems;      // stop watch
+  std::vector<std::string> preempt_why;  // stop preempt (beyond watch's problems)
+};
+
+const char* kBtfSteps =
+    "To generate amdgpu BTF for a module built without it (e.g. amdgpu-dkms):\n"
+    "  1. install pahole (Debian: pahole) and the module with debug info (DKMS: build with CONFIG_DEBUG_INFO)\n"
+    "  2. pahole -J --btf_base /sys/kernel/btf/vmlinux --btf_encode_detached /tmp/amdgpu.btf $(modinfo -n amdgpu)\n"
+    "  3. pass it with --btf (see README: \"Hosts without amdgpu BTF\")";
+
+Verdict judge(const HostFacts& f, const std::optional<AttachReport>& plan, const std::string& btf_path) {
+  Verdict v;
+  v.problems = tracing_problems(f, btf_path);
+  if (plan) {
+    for (const auto* m : plan->missing_required())
+      v.problems.push_back({fmt::format("required function {} is missing: {}", m->spec.symbol, m->error),
+                            "this amdgpu build is not supported; report it with this doctor output"});
+  }
+  v.can_watch = v.problems.empty();
+
+  if (!f.kfd_version) v.preempt_why.push_back(fmt::format("KFD version unknown ({})", f.kfd_open_error));
+  else if (!f.kfd_version->has_debug_api())
+    v.preempt_why.push_back(fmt::format(
+        "KFD {} has no debug API (needs 1.13+: Linux 6.5+ or ROCm 6 amdgpu-dkms); watch still works",
+        f.kfd_version->str()));
+  if (f.sched_policy && *f.sched_policy == 2)
+    v.preempt_why.push_back("amdgpu sched_policy=2 (NO_HWS): the debug API refuses suspend; reload amdgpu with sched_policy=0");
+  if (f.ptrace_scope && *f.ptrace_scope >= 3)
+    v.preempt_why.push_back("Yama ptrace_scope=3 forbids ptrace entirely; set /proc/sys/kernel/yama/ptrace_scope to 1 or 2");
+  v.can_preempt = v.can_watch && v.preempt_why.empty();
+  return v;
+}
+
+std::string yes(bool b) { return b ? "yes" : "no"; }
+
+void print_text(const HostFacts& f, const std::optional<AttachReport>& plan, const Verdict& v) {
+  fmt::print("kernel           {}\n", f.kernel);
+  fmt::print("root             {}\n", yes(f.root));
+  fmt::print("vmlinux BTF      {}\n", yes(f.vmlinux_btf));
+  fmt::print("amdgpu loaded    {}\n", yes(f.amdgpu_loaded));
+  fmt::print("amdgpu BTF       {}\n", f.amdgpu_loaded ? yes(f.amdgpu_btf) : "-");
+  fmt::print("KFD version      {}\n", f.kfd_version ? f.kfd_version->str() : "unknown (" + f.kfd_open_error + ")");
+  fmt::print("debug API        {}\n", f.kfd_version ? yes(f.kfd_version->has_debug_api()) : "-");
+  fmt::print("sched_policy     {}\n", f.sched_policy ? sched_policy_name(*f.sched_policy) : "-");
+  fmt::print("cwsr_enable      {}\n", f.cwsr_enable ? std::to_string(*f.cwsr_enable) : "-");
+  fmt::print("ptrace_scope     {}\n", f.ptrace_scope ? std::to_string(*f.ptrace_scope) : "- (no Yama)");
+  fmt::print("GPUs (gpu_id)    {}\n", f.gpu_ids.empty() ? "none" : fmt::format("{}", fmt::join(f.gpu_ids, " ")));
+  if (plan) {
+    fmt::print("\nattach points:\n");
+    std::set<std::string> seen;
+    for (const auto& p : plan->probes) {
+      if (!seen.insert(p.spec.symbol).second) continue;
+      fmt::print("  {:<32} {:<8} {:<9} {}\n", p.spec.symbol, to_string(p.resolution),
+                 p.spec.required ? "required" : "optional",
+                 p.resolution == Resolution::Missing ? p.error : p.spec.purpose);
+    }
+  }
+  fmt::print("\nwatch:   {}\n", v.can_watch ? "will work" : "will NOT work");
+  for (const auto& p : v.problems) fmt::print("  - {}\n    fix: {}\n", p.what, p.fix);
+  if (f.amdgpu_loaded && !f.amdgpu_btf) fmt::print("{}\n", kBtfSteps);
+  fmt::print("preempt: {}\n", v.can_preempt ? "will work" : "will NOT work");
+  for (const auto& w : v.preempt_why) fmt::print("  - {}\n", w);
+  if (!v.can_watch && v.preempt_why.empty()) fmt::print("  - needs everything watch needs\n");
+}
+
+nlohmann::json to_json(const HostFacts& f, const std::optional<AttachReport>& plan, const Verdict& v) {
+  nlohmann::json probes = nlohmann::json::array();
+  if (plan) {
+    for (const auto& p : plan->probes)
+      probes.push_back({{"symbol", p.spec.symbol},
+                        {"program", p.spec.program},
+                        {"required", p.spec.required},
+                        {"resolution", to_string(p.resolution)},
+                        {"address", fmt::format("{:#x}", p.address)},
+                        {"resolved_name", p.resolved_name},
+                        {"note", p.error}});
+  }
+  nlohmann::json problems = nlohmann::json::array();
+  for (const auto& p : v.problems) problems.push_back(p.what + "; " + p.fix);
+  auto opt_int = [](const std::optional<int>& x) { return x ? nlohmann::json(*x) : nlohmann::json(nullptr); };
+  return {{"kernel", f.kernel},
+          {"root", f.root},
+          {"vmlinux_btf", f.vmlinux_btf},
+          {"amdgpu_loaded", f.amdgpu_loaded},
+          {"amdgpu_btf", f.amdgpu_btf},
+          {"kfd_version", f.kfd_version ? nlohmann::json{{"major", f.kfd_version->major},
+                                                         {"minor", f.kfd_version->minor}}
+                                        : nlohmann::json(nullptr)},
+          {"kfd_error", f.kfd_open_error},
+          {"debug_api", f.kfd_version && f.kfd_version->has_debug_api()},
+          {"sched_policy", opt_int(f.sched_policy)},
+          {"cwsr_enable", opt_int(f.cwsr_enable)},
+          {"ptrace_scope", opt_int(f.ptrace_scope)},
+          {"gpu_ids", f.gpu_ids},
+          {"probes", probes},
+          {"can_watch", v.can_watch},
+          {"can_preempt", v.can_preempt},
+          {"problems", problems},
+          {"preempt_problems", v.preempt_why}};
+}
+
+int run_doctor(const DoctorOptions& o) {
+  const HostFacts f = gather_host_facts();
+  std::optional<AttachReport> plan;
+  if (f.amdgpu_loaded && f.root) {
+    const Kallsyms ks = Kallsyms::load("amdgpu", probe_symbols());
+    plan = plan_lifecycle_attach(ks, f.kernel);
+  }
+  const Verdict v = judge(f, plan, o.btf_path);
+  if (o.json) fmt::print("{}\n", to_json(f, plan, v).dump(2));
+  else print_text(f, plan, v);
+  return v.can_watch ? 0 : 1;
+}
+
+}  // namespace
+
+void add_doctor(CLI::App& app, Selected& sel) {
+  auto o = std::make_shared<DoctorOptions>();
+  auto* cmd = app.add_subcommand("doctor", "Check this host: kernel, BTF, amdgpu, KFD, attach points; exit 0 if watch can run");
+  cmd->add_flag("--json", o->json, "JSON output");
+  cmd->add_option("--btf", o->btf_path, "judge with this BTF file instead of /sys/kernel/btf");
+  cmd->callback([o, &sel] { sel.run = [o] { return run_doctor(*o); }; });
+}
+
+}  // namespace gp::cli

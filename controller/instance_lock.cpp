@@ -1,0 +1,45 @@
+#include "instance_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "host_paths.h"
+
+namespace gp {
+
+InstanceLock::InstanceLock(const std::string& name) {
+  const std::string dir = host_path("/run/gpreempt-bpf");
+  ::mkdir(dir.c_str(), 0755);
+  const std::string path = dir + "/" + name + ".lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw cli::UserError(fmt::format("cannot create the lock file {}: {}", path, std::strerror(errno)));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    std::string holder;
+    read_text_file(path, holder);
+    ::close(fd_);
+    fd_ = -1;
+    throw cli::UserError(fmt::format(
+        "another `gpreempt-bpf {}` is already running (pid {}); stop it first, only one may run at a time",
+        name, holder.empty() ? "unknown" : holder));
+  }
+  std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd_, 0) == 0 && ::write(fd_, pid.data(), pid.size()) < 0) {
+    // the pid is only informational
+  }
+}
+
+InstanceLock::~InstanceLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+}  // namespace gp

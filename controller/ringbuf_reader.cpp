@@ -1,0 +1,59 @@
+#include "ringbuf_reader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "events.h"
+
+namespace gp {
+
+RingbufReader::RingbufReader(int events_fd, int lost_fd, EventPump& pump)
+    : lost_fd_(lost_fd), pump_(pump) {
+  rb_ = ring_buffer__new(events_fd, &RingbufReader::on_record, this, nullptr);
+  if (!rb_)
+    throw cli::UserError(fmt::format("cannot open the BPF ring buffer: {}", std::strerror(errno)));
+  int n = libbpf_num_possible_cpus();
+  ncpus_ = n > 0 ? n : 1;
+}
+
+RingbufReader::~RingbufReader() { ring_buffer__free(rb_); }
+
+int RingbufReader::on_record(void* ctx, void* data, std::size_t size) {
+  static_cast<RingbufReader*>(ctx)->pump_.handle_raw(data, size);
+  return 0;
+}
+
+int RingbufReader::poll(int timeout_ms) {
+  int n = ring_buffer__poll(rb_, timeout_ms);
+  if (n == -EINTR) n = 0;
+  pump_.update_lost(read_lost());
+  return n;
+}
+
+int RingbufReader::consume() {
+  int n = ring_buffer__consume(rb_);
+  pump_.update_lost(read_lost());
+  return n;
+}
+
+int RingbufReader::epoll_fd() const { return ring_buffer__epoll_fd(rb_); }
+
+std::uint64_t RingbufReader::read_lost_slot(std::uint32_t slot) const {
+  if (lost_fd_ < 0) return 0;
+  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpus_));
+  if (bpf_map_lookup_elem(lost_fd_, &slot, per_cpu.data()) != 0) return 0;
+  std::uint64_t sum = 0;
+  for (auto v : per_cpu) sum += v;
+  return sum;
+}
+
+std::uint64_t RingbufReader::read_lost() const { return read_lost_slot(GP_LOST_RINGBUF); }
+
+}  // namespace gp

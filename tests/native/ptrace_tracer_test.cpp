@@ -1,0 +1,311 @@
+// The ptrace layer against real processes on this machine. Each target is a
+// grandchild (test -> parent -> target), like a real offline job whose parent
+// is a shell: the tracer must not steal its exit status or job-control
+// notifications from that parent.
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "ptrace_tracer.h"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Shared with the target and its parent (MAP_SHARED before fork).
+struct Shared {
+  std::atomic<pid_t> target{0};
+  std::atomic<long> ticks{0};           // the target's main loop progress
+  std::atomic<int> usr1{0};             // SIGUSR1 handler runs
+  std::atomic<int> parent_stops{0};     // WIFSTOPPED seen by the real parent
+  std::atomic<int> parent_conts{0};     // WIFCONTINUED seen by the real parent
+  std::atomic<int> exit_status{-1};     // raw wait status seen by the real parent
+  std::atomic<int> child_status{-1};    // the target's own child, as the target saw it
+  std::atomic<int> child_tracer{-1};    // TracerPid the target's child saw
+};
+
+Shared* g_shared = nullptr;  // in the target: for the signal handler
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit = 5s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return pred();
+}
+
+char proc_state(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s;
+  std::getline(in, s);
+  auto p = s.rfind(')');
+  return p == std::string::npos || p + 2 >= s.size() ? '?' : s[p + 2];
+}
+
+void tick_forever(Shared* sh) {
+  for (;;) {
+    sh->ticks++;
+    usleep(500);
+  }
+}
+
+class Family {
+ public:
+  // body runs in the target; its return value is the exit code.
+  explicit Family(std::function<int(Shared*)> body) {
+    void* mem = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    sh_ = new (mem) Shared();
+    parent_ = fork();
+    if (parent_ == 0) {
+      pid_t t = fork();
+      if (t == 0) {
+        g_shared = sh_;
+        _exit(body(sh_));
+      }
+      sh_->target = t;
+      for (;;) {
+        int st = 0;
+        if (waitpid(t, &st, WUNTRACED | WCONTINUED) < 0) _exit(1);
+        if (WIFSTOPPED(st)) sh_->parent_stops++;
+        else if (WIFCONTINUED(st)) sh_->parent_conts++;
+        else {
+          sh_->exit_status = st;
+          _exit(0);
+        }
+      }
+    }
+    EXPECT_TRUE(wait_until([&] { return sh_->target.load() != 0; }));
+  }
+  ~Family() {
+    if (sh_->exit_status.load() == -1) kill(target(), SIGKILL);
+    int st;
+    waitpid(parent_, &st, 0);
+    munmap(sh_, sizeof(Shared));
+  }
+  pid_t target() const { return sh_->target.load(); }
+  Shared* sh() const { return sh_; }
+
+ private:
+  Shared* sh_ = nullptr;
+  pid_t parent_ = -1;
+};
+
+struct Recorder : gp::TracerObserver {
+  std::atomic<int> gone{0}, execs{0};
+  std::atomic<int> status{0};
+  void on_target_gone(int st) override {
+    status = st;
+    gone++;
+  }
+  void on_target_exec() override { execs++; }
+};
+
+std::unique_ptr<gp::PtraceTracer> attach_ok(pid_t pid) {
+  int err = 0;
+  auto t = gp::PtraceTracer::attach(pid, &err);
+  EXPECT_NE(t, nullptr) << "PTRACE_SEIZE: " << strerror(-err);
+  return t;
+}
+
+bool progressing(Shared* sh) {
+  long before = sh->ticks.load();
+  std::this_thread::sleep_for(50ms);
+  return sh->ticks.load() > before;
+}
+
+}  // namespace
+
+TEST(PtraceTracer, AttachesAsTracerAndRunsWorkOnItsOwnThread) {
+  Family f([](Shared* sh) { tick_forever(sh); return 0; });
+  auto t = attach_ok(f.target());
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(gp::tracer_pid_of(f.target()), getpid());
+  EXPECT_FALSE(t->on_tracer_thread());
+  EXPECT_TRUE(t->call([&] { return t->on_tracer_thread(); }));
+  // Posted work runs in order.
+  std::vector<int> seen;
+  for (int i = 0; i < 5; ++i) t->post([&seen, i] { seen.push_back(i); });
+  t->call([] {});
+  EXPECT_EQ(seen, (std::vector<int>{0, 1, 2, 3, 4}));
+  EXPECT_TRUE(progressing(f.sh())) << "a seized target keeps running";
+}
+
+TEST(PtraceTracer, SignalsAreDeliveredWhileAttached) {
+  Family f([](Shared* sh) {
+    signal(SIGUSR1, [](int) { g_shared->usr1++; });
+    tick_forever(sh);
+    return 0;
+  });
+  ASSERT_TRUE(wait_until([&] { return f.sh()->ticks.load() > 0; }));  // handler installed
+  auto t = attach_ok(f.target());
+  ASSERT_NE(t, nullptr);
+  constexpr int kSignals = 50;
+  for (int i = 1; i <= kSignals; ++i) {
+    ASSERT_EQ(kill(f.target(), SIGUSR1), 0);
+    // Standard signals do not queue: send the next once this one was handled.
+    ASSERT_TRUE(wait_until([&] { return f.sh()->usr1.load() >= i; })) << "signal " << i << " lost";
+  }
+  EXPECT_EQ(f.sh()->usr1.load(), kSignals);
+  EXPECT_GE(t->counters().signals_forwarded, static_cast<std::uint64_t>(kSignals));
+}
+
+TEST(PtraceTracer, StopAndContinueBehaveAsUntraced) {
+  Family f([](Shared* sh) { tick_forever(sh); return 0; });
+  auto t = attach_ok(f.target());
+  ASSERT_NE(t, nullptr);
+
+  ASSERT_EQ(kill(f.target(), SIGSTOP), 0);
+  ASSERT_TRUE(wait_until([&] { return f.sh()->parent_stops.load() == 1; }))
+      << "the real parent must see the stop";
+  EXPECT_FALSE(progressing(f.sh())) << "a stopped target must stay stopped";
+  EXPECT_GE(t->counters().group_stops, 1u);
+
+  ASSERT_EQ(kill(f.target(), SIGCONT), 0);
+  ASSERT_TRUE(wait_until([&] { return f.sh()->parent_conts.load() == 1; }))
+      << "the real parent must see the continue";
+  EXPECT_TRUE(progressing(f.sh()));
+
+  // Twice, to be sure the LISTEN state machine returns to normal.
+  ASSERT_EQ(kill(f.target(), SIGTSTP), 0);
+  ASSERT_TRUE(wait_until([&] { return f.sh()->parent_stops.load() == 2; }));
+  EXPECT_FALSE(progressing(f.sh()));
+  ASSERT_EQ(kill(f.target(), SIGCONT), 0);
+  ASSERT_TRUE(wait_until([&] { return f.sh()->parent_conts.load() == 2; }));
+  EXPECT_TRUE(progressing(f.sh()));
+}
+
+TEST(PtraceTracer, TargetChildrenAreNotTracedAndReapNormally) {
+  Family f([](Shared* sh) {
+    while (sh->ticks.load() == 0) usleep(1000);  // wait for the test to attach
+    pid_t c = fork();
+    if (c == 0) {
+      sh->child_tracer = static_cast<int>(gp::tracer_pid_of(getpid()));
+      _exit(7);
+    }
+    int st = 0;
+    while (waitpid(c, &st, 0) < 0 && errno == EINTR) {
+    }
+    sh->child_status = st;
+    return 0;
+  });
+  auto t = attach_ok(f.target());
+  ASSERT_NE(t, nullptr);
+  f.sh()->ticks = 1;
+  ASSERT_TRUE(wait_until([&] { return f.sh()->exit_status.load() != -1; }));
+  int cst = f.sh()->child_status.load();
+  ASSERT_TRUE(WIFEXITED(cst));
+  EXPECT_EQ(WEXITSTATUS(cst), 7);
+  EXPECT_EQ(f.sh()->child_tracer.load(), 0) << "the target's child must not be traced";
+  int st = f.sh()->exit_status.load();
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+  EXPECT_GE(t->counters().signals_forwarded, 1u) << "SIGCHLD went through the tracer";
+}
+
+TEST(PtraceTracer, ExecIsReportedAndTheNewImageRunsToItsExit) {
+  Recorder rec;
+  Family f([](Shared* sh) {
+    while (sh->ticks.load() == 0) usleep(1000);
+    execl("/bin/sh", "sh", "-c", "sleep 0.1; exit 3", nullptr);
+    return 99;
+  });
+  auto t = attach_ok(f.target());
+  ASSERT_NE(t, nullptr);
+  t->set_observer(&rec);
+  f.sh()->ticks = 1;
+  ASSERT_TRUE(wait_until([&] { return f.sh()->exit_status.load() != -1; }));
+  int st = f.sh()->exit_status.load();
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 3) << "the exec'd program ran and its parent got its status";
+  EXPECT_EQ(rec.execs.load(), 1);
+  ASSERT_TRUE(wait_until([&] { return rec.gone.load() == 1; }));
+  EXPECT_FALSE(t->attached());
+}
+
+TEST(PtraceTracer, ExitIsReportedAndTheParentStillReaps) {
+  Recorder rec;
+  Family f([](Shared* sh) {
+    while (sh->ticks.load() == 0) usleep(1000);
+    return 5;
+  });
+  auto t = attach_ok(f.target());
+  ASSERT_NE(t, nullptr);
+  t->set_observer(&rec);
+  f.sh()->ticks = 1;
+  ASSERT_TRUE(wait_until([&] { return rec.gone.load() == 1; }));
+  ASSERT_TRUE(WIFEXITED(rec.status.load()));
+  EXPECT_EQ(WEXITSTATUS(rec.status.load()), 5);
+  ASSERT_TRUE(wait_until([&] { return f.sh()->exit_status.load() != -1; }));
+  EXPECT_EQ(WEXITSTATUS(f.sh()->exit_status.load()), 5);
+  EXPECT_FALSE(t->detach()) << "nothing to detach from";
+}
+
+TEST(PtraceTracer, DetachLeavesTheTargetRunningAndUntraced) {
+  Family f([](Shared* sh) { tick_forever(sh); return 0; });
+  auto t = attach_ok(f.target());
+  ASSERT_NE(t, nullptr);
+  EXPECT_TRUE(t->detach());
+  EXPECT_FALSE(t->attached());
+  EXPECT_EQ(gp::tracer_pid_of(f.target()), 0);
+  EXPECT_TRUE(progressing(f.sh()));
+  t.reset();  // destroying a detached tracer must not disturb the target
+  EXPECT_TRUE(progressing(f.sh()));
+  EXPECT_EQ(f.sh()->exit_status.load(), -1);
+}
+
+TEST(PtraceTracer, DestructorDetaches) {
+  Family f([](Shared* sh) { tick_forever(sh); return 0; });
+  {
+    auto t = attach_ok(f.target());
+    ASSERT_NE(t, nullptr);
+  }
+  EXPECT_EQ(gp::tracer_pid_of(f.target()), 0);
+  EXPECT_TRUE(progressing(f.sh()));
+}
+
+TEST(PtraceTracer, DetachOfAStoppedTargetKeepsItStopped) {
+  Family f([](Shared* sh) { tick_forever(sh); return 0; });
+  auto t = attach_ok(f.target());
+  ASSERT_NE(t, nullptr);
+  ASSERT_EQ(kill(f.target(), SIGSTOP), 0);
+  ASSERT_TRUE(wait_until([&] { return f.sh()->parent_stops.load() == 1; }));
+  EXPECT_TRUE(t->detach());
+  EXPECT_EQ(gp::tracer_pid_of(f.target()), 0);
+  EXPECT_FALSE(progressing(f.sh()));
+  EXPECT_EQ(proc_state(f.target()), 'T');
+  ASSERT_EQ(kill(f.target(), SIGCONT), 0);
+  EXPECT_TRUE(wait_until([&] { return progressing(f.sh()); }));
+}
+
+TEST(PtraceTracer, ASecondTracerIsRefused) {
+  Family f([](Shared* sh) { tick_forever(sh); return 0; });
+  auto first = attach_ok(f.target());
+  ASSERT_NE(first, nullptr);
+  int err = 0;
+  auto second = gp::PtraceTracer::attach(f.target(), &err);
+  EXPECT_EQ(second, nullptr);
+  EXPECT_EQ(err, -EPERM);
+  EXPECT_EQ(gp::tracer_pid_of(f.target()), getpid()) << "the first tracer keeps it";
+  EXPECT_TRUE(progressing(f.sh()));
+}
+
+TEST(PtraceTracer, AttachToAMissingProcessFails) {
+  pid_t p = fork();
+  if (p == 0) _exit(0);
+  int st;
+  waitpid(p, &st, 0);
+  int err = 0;
+  EXPECT_EQ(gp::PtraceTracer::attach(p, &err), nullptr);
+  EXPECT_EQ(err, -ESRCH);
+}
