@@ -1,0 +1,48 @@
+// Where a target's debug-session code runs. The kernel accepts DBG_TRAP ops
+// only from the thread that ptrace-attached the target, so every call into a
+// target's DebugSession goes through that target's Executor: the PtraceTracer
+// thread in production, the calling thread in unit tests (InlineExecutor).
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <future>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+namespace gp {
+
+class ExecutorStopped : public std::runtime_error {
+ public:
+  ExecutorStopped() : std::runtime_error("the target's tracer thread has stopped") {}
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  // Queues fn to run on the executor's thread, in submission order. Returns
+  // false (and drops fn) once the executor has stopped.
+  virtual bool post(std::function<void()> fn) = 0;
+
+  // Runs fn there and waits for it; fn's exception is rethrown here.
+  template <class F>
+  auto call(F&& fn) -> std::invoke_result_t<F> {
+    using R = std::invoke_result_t<F>;
+    auto task = std::make_shared<std::packaged_task<R()>>(std::forward<F>(fn));
+    auto result = task->get_future();
+    if (!post([task] { (*task)(); })) throw ExecutorStopped();
+    return result.get();
+  }
+};
+
+class InlineExecutor final : public Executor {
+ public:
+  bool post(std::function<void()> fn) override {
+    fn();
+    return true;
+  }
+};
+
+}  // namespace gp
