@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The real-driver test tier: boot stock Debian kernels (6.1, 6.12, 7.2) under
+# qemu (TCG) with the real amdgpu.ko, run the scenarios of tests/vm/scenarios
+# inside each VM and report one line per case:
+#   PASS <kernel> <scenario>
+#   FAIL <kernel> <scenario>: <why>
+# and a final "N passed, M failed" line. Exits non-zero if anything failed or
+# could not run (no qemu, download failed, guest crashed...): never skips.
+#
+# Usage: scripts/vm-test.sh [--kernel 6.1|6.12|7.2|all]... [--scenario GLOB] [--keep] [--no-build]
+#   --kernel    kernels to boot (repeatable; default all)
+#   --scenario  run only tests/vm/scenarios/GLOB.sh (default *)
+#   --keep      keep the work directory (initramfs, console logs)
+#   --no-build  do not build; require gpreempt-bpf and kfd-client in the build dir
+# Env: GP_BUILD_DIR (default build/), GP_VM_TIMEOUT (seconds per VM, default 300),
+#      GP_VM_EXTRA_BINS (more host binaries for the guest, e.g. /usr/sbin/bpftool).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/vm/common.sh"
+
+VM_TIMEOUT=${GP_VM_TIMEOUT:-300}
+KERNELS=()
+GLOB='*'
+KEEP=0
+BUILD=1
+PASSED=0
+FAILED=0
+
+usage() {
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  exit "${1:-0}"
+}
+
+parse_args() {
+  while (($#)); do
+    case $1 in
+      --kernel) KERNELS+=("${2:?--kernel needs a value}"); shift ;;
+      --kernel=*) KERNELS+=("${1#*=}") ;;
+      --scenario) GLOB=${2:?--scenario needs a value}; shift ;;
+      --scenario=*) GLOB=${1#*=} ;;
+      --keep) KEEP=1 ;;
+      --no-build) BUILD=0 ;;
+      -h | --help) usage 0 ;;
+      *) echo "unknown argument: $1" >&2; usage 64 ;;
+    esac
+    shift
+  done
+  ((${#KERNELS[@]})) || KERNELS=(all)
+  mapfile -t KERNELS < <(expand_kernels "${KERNELS[@]}" | awk '!seen[$0]++')
+}
+
+# Build the binaries the guest runs. kfd-client is this tier's own and must
+# build; a gpreempt-bpf that does not build is reported and its scenarios
+# then FAIL inside the VM (they say why), so the tier still shows the rest.
+build() {
+  if ((BUILD == 0)); then
+    return 0
+  fi
+  if [[ ! -f $GP_BUILD_DIR/CMakeCache.txt ]]; then
+    log "configuring $GP_BUILD_DIR"
+    cmake -S "$GP_REPO_ROOT" -B "$GP_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$WORK/cmake-configure.log" 2>&1 || {
+      tail -n 30 "$WORK/cmake-configure.log" >&2
+      die "cmake configure of $GP_BUILD_DIR failed (log above); run scripts/setup.sh first"
+    }
+  fi
+  log "building kfd-client"
+  cmake --build "$GP_BUILD_DIR" -j2 --target kfd-client >"$WORK/build-kfd-client.log" 2>&1 || {
+    tail -n 30 "$WORK/build-kfd-client.log" >&2
+    die "building kfd-client failed (log above)"
+  }
+  log "building gpreempt-bpf"
+  if ! cmake --build "$GP_BUILD_DIR" -j2 --target gpreempt-bpf >"$WORK/build-gpreempt-bpf.log" 2>&1; then
+    tail -n 30 "$WORK/build-gpreempt-bpf.log" >&2
+    echo "BUILD FAILED: gpreempt-bpf (scenarios that need it will FAIL)" >&2
+    rm -f "$GP_BUILD_DIR/gpreempt-bpf"
+  fi
+}
+
+report() {
+  # $1 PASS|FAIL, $2 kernel, $3 scenario, $4 reason
+  if [[ $1 == PASS ]]; then
+    echo "PASS $2 $3"
+    PASSED=$((PASSED + 1))
+  else
+    echo "FAIL $2 $3: $4"
+    FAILED=$((FAILED + 1))
+  fi
+}
+
+# Show a failed scenario's own output from the console log (indented lines
+# between its BEGIN marker and its result).
+show_output() {
+  local log=$1 name=$2
+  awk -v n="$name" '
+    $0 == "GP-SCENARIO-BEGIN " n { on = 1; next }
+    on && /^GP-RESULT / { exit }
+    on && /^  \| / { print "    " substr($0, 5) }
+  ' "$log" | tail -n 40
+}
+
+# Boot one kernel and turn its console log into PASS/FAIL lines.
+run_kernel() {
+  local k=$1 kdir initrd log rc t0 t1 scenarios name line status reason
+  kdir=$(kernel_dir "$k")
+  initrd=$WORK/$k.cpio
+  log=$WORK/$k.console.log
+  mapfile -t scenarios < <("$GP_REPO_ROOT/scripts/vm/mkinitramfs.sh" "$k" "$initrd" "$GLOB")
+  t0=$(date +%s.%N)
+  set +e
+  timeout --kill-after=10 "$VM_TIMEOUT" qemu-system-x86_64 \
+    -accel tcg,thread=multi -cpu max -smp 2 -m 4096 \
+    -nographic -no-reboot -nodefaults -serial stdio \
+    -kernel "$(cat "$kdir/vmlinuz")" -initrd "$initrd" \
+    -append "console=ttyS0 panic=-1 rdinit=/init" </dev/null 2>&1 | tr -d '\r' >"$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  t1=$(date +%s.%N)
+  local why=""
+  if ((rc == 124 || rc == 137)); then
+    why="VM timed out after ${VM_TIMEOUT}s"
+  elif ((rc != 0)); then
+    why="qemu exited with $rc"
+  elif ! grep -q '^GP-DONE' "$log"; then
+    why="guest stopped before finishing ($(grep -m1 -E 'Kernel panic|BUG:|Oops' "$log" || echo 'no GP-DONE marker'))"
+  fi
+  for name in load-amdgpu "${scenarios[@]}"; do
+    line=$(grep -m1 "^GP-RESULT $name " "$log" || true)
+    if [[ -z $line ]]; then
+      report FAIL "$k" "$name" "no result: ${why:-guest never ran it}; console log: $log"
+      KEEP=1
+      continue
+    fi
+    read -r _ _ status _ reason <<<"$line"
+    if [[ $status == PASS ]]; then
+      report PASS "$k" "$name"
+    else
+      report FAIL "$k" "$name" "$reason"
+      show_output "$log" "$name"
+      KEEP=1
+    fi
+  done
+  local modules boot_s
+  modules=$(sed -n 's/^GP-MODULES loaded=\([0-9]*\) seconds=\(.*\)/\1 modules in \2 s/p' "$log" | head -n1)
+  boot_s=$(sed -n 's/^GP-BOOT .*uptime=\([0-9.]*\).*/\1/p' "$log" | head -n1)
+  printf 'TIME %s %.1f s (%s; /init started at %s s; %s)\n' "$k" \
+    "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" "$(cat "$kdir/kver")" "${boot_s:-?}" \
+    "${modules:-modules not loaded}"
+  grep '^GP-INFO' "$log" | sed "s/^GP-INFO /INFO $k /" || true
+}
+
+main() {
+  parse_args "$@"
+  require_tools qemu-system-x86_64 busybox cpio depmod modprobe xz zstd jq timeout ldd apt-get dpkg
+  busybox_static >/dev/null
+  mkdir -p "$GP_CACHE/runs"
+  WORK=$(mktemp -d "$GP_CACHE/runs/$(date +%Y%m%d-%H%M%S).XXXX")
+  local t0 t1 k
+  t0=$(date +%s.%N)
+  build
+  t1=$(date +%s.%N)
+  printf 'TIME build %.1f s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')"
+  t0=$t1
+  "$GP_REPO_ROOT/scripts/vm/fetch-kernels.sh" "${KERNELS[@]}" || die "fetching the kernels failed (above); the VM tier cannot run"
+  t1=$(date +%s.%N)
+  printf 'TIME fetch %.1f s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')"
+  for k in "${KERNELS[@]}"; do
+    run_kernel "$k"
+  done
+  if ((KEEP)); then
+    echo "work directory kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  echo "$PASSED passed, $FAILED failed"
+  ((FAILED == 0 && PASSED > 0))
+}
+
+main "$@"

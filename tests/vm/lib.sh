@@ -1,0 +1,148 @@
+# Helpers for the VM scenarios (sourced by tests/vm/scenarios/*.sh inside the
+# guest, busybox ash). Contract of a scenario: exit 0 = PASS; otherwise FAIL
+# and the last line printed is the reason.
+# shellcheck shell=sh
+
+set -u
+: "${GP_KVER:?GP_KVER must be 6.1, 6.12 or 7.2}"
+GP_NAME=$(basename "$0" .sh)
+GP_TMP=/tmp/$GP_NAME
+mkdir -p "$GP_TMP"
+WATCH_OUT=$GP_TMP/watch.jsonl
+WATCH_PID=""
+GP_BG_PIDS=""
+
+fail() {
+  echo "$*"
+  exit 1
+}
+
+# Per-kernel facts the scenarios assert (vm-notes.md, measured):
+# KFD ioctl version, debug API presence, whether open(/dev/kfd) works
+# without a GPU (7.x refuses: "no gpu node! Cannot create KFD process").
+expected_kfd_version() {
+  case $GP_KVER in
+    6.1) echo 1.11 ;;
+    6.12) echo 1.17 ;;
+    7.2) echo 1.23 ;;
+    *) fail "unknown GP_KVER $GP_KVER" ;;
+  esac
+}
+has_debug_api() { [ "$GP_KVER" != 6.1 ]; }
+kfd_open_works() { [ "$GP_KVER" != 7.2 ]; }
+
+need() {
+  for b in "$@"; do
+    command -v "$b" >/dev/null 2>&1 && continue
+    if [ -s /gp/missing ]; then
+      fail "$b is not in the initramfs ($(grep "^$b:" /gp/missing || echo 'not built'))"
+    fi
+    fail "$b is not in the initramfs"
+  done
+}
+
+# Kill what this scenario started, on any exit.
+cleanup() {
+  for p in $GP_BG_PIDS $WATCH_PID; do
+    kill -TERM "$p" 2>/dev/null
+  done
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
+
+bg_track() {
+  GP_BG_PIDS="$GP_BG_PIDS $1"
+}
+
+# Read one field of the first JSON line with op == $2 in file $1.
+op_field() {
+  jq -r --arg op "$2" "select(.op == \$op) | $3" "$1" | head -n1
+}
+
+# Wait up to $2 seconds until file $1 has a line matching the ERE $3.
+wait_line() {
+  _f=$1 _t=$2 _re=$3 _i=0
+  while [ "$_i" -lt $((_t * 10)) ]; do
+    grep -qE "$_re" "$_f" 2>/dev/null && return 0
+    sleep 0.1
+    _i=$((_i + 1))
+  done
+  return 1
+}
+
+# Start `gpreempt-bpf watch --json` in the background and wait until it has
+# attached (first line type=attach). Extra arguments go to watch.
+watch_start() {
+  need gpreempt-bpf jq
+  gpreempt-bpf watch --json "$@" >"$WATCH_OUT" 2>"$WATCH_OUT.err" &
+  WATCH_PID=$!
+  _i=0
+  while [ "$_i" -lt 600 ]; do
+    if [ -s "$WATCH_OUT" ] && head -n1 "$WATCH_OUT" | grep -q .; then
+      break
+    fi
+    if ! kill -0 "$WATCH_PID" 2>/dev/null; then
+      wait "$WATCH_PID"
+      _rc=$?
+      WATCH_PID=""
+      cat "$WATCH_OUT.err"
+      fail "gpreempt-bpf watch exited with $_rc before attaching: $(tail -n1 "$WATCH_OUT.err")"
+    fi
+    sleep 0.1
+    _i=$((_i + 1))
+  done
+  _type=$(head -n1 "$WATCH_OUT" | jq -r '.type' 2>/dev/null)
+  [ "$_type" = attach ] || fail "watch: first line is not {\"type\":\"attach\"...} but: $(head -c 300 "$WATCH_OUT")"
+  echo "watch attached: $(head -n1 "$WATCH_OUT" | jq -c '{attached: (.attached | length), missing_optional: [.missing_optional[]?.symbol]}')"
+}
+
+# Stop watch with SIGINT and check it ended cleanly with a summary line.
+watch_stop() {
+  [ -n "$WATCH_PID" ] || fail "watch_stop without watch_start"
+  kill -INT "$WATCH_PID" 2>/dev/null
+  _i=0
+  while kill -0 "$WATCH_PID" 2>/dev/null && [ "$_i" -lt 300 ]; do
+    sleep 0.1
+    _i=$((_i + 1))
+  done
+  if kill -0 "$WATCH_PID" 2>/dev/null; then
+    kill -KILL "$WATCH_PID"
+    fail "watch did not exit within 30 s of SIGINT"
+  fi
+  wait "$WATCH_PID"
+  _rc=$?
+  WATCH_PID=""
+  [ "$_rc" -eq 0 ] || { tail -n5 "$WATCH_OUT.err"; fail "watch exited with status $_rc after SIGINT"; }
+  tail -n1 "$WATCH_OUT" | jq -e '.type == "summary"' >/dev/null 2>&1 ||
+    fail "watch: last line is not a summary: $(tail -n1 "$WATCH_OUT" | head -c 300)"
+  jq -e 'true' "$WATCH_OUT" >/dev/null 2>&1 || fail "watch output is not valid JSON Lines"
+}
+
+# Events of kind $1 whose owner pid is $2, as compact JSON lines.
+events_of() {
+  jq -c --arg k "$1" --argjson pid "$2" 'select(.type == "event" and .kind == $k and .pid == $pid)' "$WATCH_OUT"
+}
+
+count_events() {
+  events_of "$1" "$2" | wc -l
+}
+
+# Wait up to $3 seconds for at least one event of kind $1 for pid $2.
+wait_event() {
+  _i=0
+  while [ "$_i" -lt $(($3 * 10)) ]; do
+    [ "$(count_events "$1" "$2")" -gt 0 ] && return 0
+    sleep 0.1
+    _i=$((_i + 1))
+  done
+  return 1
+}
+
+summary_field() {
+  tail -n1 "$WATCH_OUT" | jq -r "$1"
+}
+
+# The kernel's answer of a kfd-client line, e.g. "EINVAL" or "OK".
+client_errname() {
+  op_field "$1" "$2" 'if .rc < 0 then .errname else "OK" end'
+}
