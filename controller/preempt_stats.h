@@ -1,0 +1,43 @@
+// Latency bookkeeping for preempt: samples in ns, summarised the way the
+// prototype's users read them (min / median / p99 / max, in µs).
+#pragma once
+
+#include <time.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gp {
+
+// CLOCK_MONOTONIC, the clock bpf_ktime_get_ns() uses: user-space and kernel
+// timestamps of one run compare directly.
+inline std::uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+struct LatencySummary {
+  std::size_t count = 0;
+  double min_us = 0, median_us = 0, p99_us = 0, max_us = 0, mean_us = 0;
+};
+
+class LatencyStats {
+ public:
+  void add(std::uint64_t ns) { samples_.push_back(ns); }
+  std::size_t count() const { return samples_.size(); }
+  bool empty() const { return samples_.empty(); }
+  // Nearest-rank percentiles over every sample (runs are small: no sketching).
+  LatencySummary summary() const;
+  double percentile_us(double p) const;
+
+ private:
+  std::vector<std::uint64_t> samples_;
+};
+
+// "min 312 / median 401 / p99 612 / max 640 us (n=100)", or "no samples".
+std::string format_summary(const LatencySummary& s);
+
+}  // namespace gp
