@@ -81,13 +81,16 @@ print_info() {
     echo "GP-INFO amdgpu.$p=$(cat /sys/module/amdgpu/parameters/$p 2>/dev/null || echo '?')"
   done
   if command -v bpftool >/dev/null 2>&1; then
-    # Does any vmlinux type clash with the amdgpu names CO-RE relocates?
+    # Which BTF defines the amdgpu type names CO-RE relocates? A clash in
+    # vmlinux would make relocations ambiguous. (Slow under TCG: only when
+    # bpftool was added with GP_VM_EXTRA_BINS.)
+    bpftool btf dump file /sys/kernel/btf/vmlinux >/tmp/btf.vmlinux 2>&1
+    bpftool btf dump file /sys/kernel/btf/amdgpu >/tmp/btf.amdgpu 2>&1
     for t in queue kfd_process queue_properties kfd_node kfd_dev; do
-      c=$(bpftool btf dump file /sys/kernel/btf/vmlinux 2>/dev/null | grep -c "STRUCT '$t'")
-      a=$(bpftool btf dump file /sys/kernel/btf/amdgpu base /sys/kernel/btf/vmlinux 2>/dev/null |
-        grep -c "STRUCT '$t'")
-      echo "GP-INFO struct $t vmlinux=$c amdgpu=$a"
+      echo "GP-INFO struct $t vmlinux=$(grep -c "STRUCT '$t' " /tmp/btf.vmlinux)" \
+        "amdgpu=$(grep -c "STRUCT '$t' " /tmp/btf.amdgpu)"
     done
+    rm -f /tmp/btf.vmlinux /tmp/btf.amdgpu
   fi
 }
 

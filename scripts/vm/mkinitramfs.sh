@@ -8,7 +8,8 @@
 #   KERNEL         6.1 | 6.12 | 7.2 (fetched by fetch-kernels.sh)
 #   SCENARIO_GLOB  which tests/vm/scenarios/*.sh to include (default: *)
 # Env: GP_BUILD_DIR (default build/), GP_VM_EXTRA_BINS (more host binaries to
-#      copy into /usr/bin, e.g. bpftool for diagnostics).
+#      copy into /usr/bin, e.g. bpftool for diagnostics), GP_VM_SCENARIO_DIR
+#      (take the scenarios from another directory, for ad-hoc experiments).
 # Prints the names of the included scenarios, one per line, on stdout.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -144,7 +145,7 @@ main() {
   done
 
   shopt -s nullglob
-  for f in "$GP_REPO_ROOT"/tests/vm/scenarios/$glob.sh; do
+  for f in "${GP_VM_SCENARIO_DIR:-$GP_REPO_ROOT/tests/vm/scenarios}"/$glob.sh; do
     name=$(basename "$f" .sh)
     install -m 0755 "$f" "$stage/gp/scenarios/$name.sh"
     echo "$name"
