@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs every dependency from Debian packages and builds into build/.
+# Running it again is harmless: installed packages are skipped, the build is
+# incremental.
+#
+# Usage: sudo scripts/setup.sh [--run] [--no-install]
+#   --run         then run the main job: `gpreempt-bpf watch` on a host with
+#                 amdgpu; on a host without an AMD GPU, say so and show watch
+#                 against the real driver inside a VM (scripts/vm/demo.sh)
+#   --no-install  only build (dependencies already present)
+# Env: GP_BUILD_DIR (default build/)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${GP_BUILD_DIR:-$REPO/build}
+RUN=0
+INSTALL=1
+
+for arg in "$@"; do
+  case $arg in
+    --run) RUN=1 ;;
+    --no-install) INSTALL=0 ;;
+    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup.sh: unknown argument $arg (see --help)" >&2; exit 64 ;;
+  esac
+done
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'setup.sh: %s\n' "$*" >&2; exit 1; }
+
+# Package lists: the build's, and the VM tier's (qemu, busybox, kmod...).
+wanted_packages() {
+  grep -hv '^\s*\(#\|$\)' "$REPO/scripts/deps.txt" "$REPO/scripts/vm/deps.txt" 2>/dev/null | sort -u
+}
+
+install_packages() {
+  local missing=()
+  local pkg
+  while read -r pkg; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done < <(wanted_packages)
+  if ((${#missing[@]} == 0)); then
+    say "all $(wanted_packages | wc -l) Debian packages already installed"
+    return
+  fi
+  [[ $(id -u) -eq 0 ]] || die "missing packages (${missing[*]}): run as root (sudo) so apt-get can install them"
+  say "installing ${#missing[@]} Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 600 apt-get update -qq || die "apt-get update failed (is the Debian mirror reachable?)"
+  timeout 1200 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    die "apt-get install failed for: ${missing[*]}"
+}
+
+build() {
+  say "building into $BUILD_DIR"
+  cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$BUILD_DIR" -j"$(nproc)"
+  say "built $BUILD_DIR/gpreempt-bpf"
+}
+
+run_main_job() {
+  if [[ -d /sys/module/amdgpu ]]; then
+    say "amdgpu is loaded: running gpreempt-bpf watch (Ctrl-C to stop)"
+    exec "$BUILD_DIR/gpreempt-bpf" watch
+  fi
+  cat >&2 <<'MSG'
+
+  *** This host has no AMD GPU driver (no /sys/module/amdgpu): there is nothing
+  *** to trace here. Instead, gpreempt-bpf now runs against the REAL amdgpu/KFD
+  *** driver of a stock Debian 6.12 kernel booted under qemu (no GPU in the VM
+  *** either: KFD processes, ioctls and the debugger API run for real; queues
+  *** themselves need a GPU). The first run downloads the kernel (~100 MB).
+
+MSG
+  exec "$REPO/scripts/vm/demo.sh"
+}
+
+((INSTALL)) && install_packages
+build
+((RUN)) && run_main_job
+exit 0

@@ -1,0 +1,127 @@
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "kallsyms.h"
+#include "probes.h"
+
+namespace gp {
+namespace {
+
+// Shaped like a real /proc/kallsyms with amdgpu loaded (addresses synthetic).
+const char* kSample =
+    "ffffffff81234560 t update_queue\n"                       // ipc/sem.c's static one
+    "ffffffff81300000 T do_something\n"
+    "ffffffffc0a00010 t kfd_procfs_add_queue\t[amdgpu]\n"
+    "ffffffffc0a00100 t update_queue\t[amdgpu]\n"
+    "ffffffffc0a00200 t execute_queues_cpsch.constprop.0\t[amdgpu]\n"
+    "ffffffffc0a00300 t remove_queue_mes.isra.0\t[amdgpu]\n"
+    "ffffffffc0a00400 t kfd_dbg_trap_activate\t[amdgpu]\n"
+    "ffffffffc0a00480 t kfd_dbg_trap_activate.part.0\t[amdgpu]\n"
+    "ffffffffc0a00500 t only_cold.cold\t[amdgpu]\n"
+    "ffffffffc0a00600 t get_wave_state\t[amdgpu]\n"
+    "ffffffffc0a00700 t get_wave_state\t[amdgpu]\n"
+    "ffffffffc0a00800 d some_data\t[amdgpu]\n"
+    "ffffffffc0b00000 t uninit_queue\t[dm_cache_smq]\n";
+
+Kallsyms sample() {
+  std::istringstream in(kSample);
+  return Kallsyms::parse(in, "amdgpu",
+                         {"update_queue", "kfd_procfs_add_queue", "execute_queues_cpsch", "remove_queue_mes",
+                          "kfd_dbg_trap_activate", "only_cold", "get_wave_state", "uninit_queue",
+                          "suspend_queues"});
+}
+
+TEST(Kallsyms, UniqueNameResolvesExact) {
+  auto l = sample().resolve("kfd_procfs_add_queue");
+  EXPECT_EQ(l.resolution, Resolution::Exact);
+  EXPECT_EQ(l.address, 0xffffffffc0a00010ull);
+  EXPECT_EQ(l.name, "kfd_procfs_add_queue");
+}
+
+TEST(Kallsyms, NameAlsoOutsideTheModuleResolvesByAddress) {
+  auto l = sample().resolve("update_queue");
+  EXPECT_EQ(l.resolution, Resolution::Address);
+  EXPECT_EQ(l.address, 0xffffffffc0a00100ull);  // the amdgpu one, never ipc/sem.c's
+  EXPECT_EQ(l.kernel_wide, 2u);
+}
+
+TEST(Kallsyms, OnlyACloneExists) {
+  auto ks = sample();
+  auto l = ks.resolve("execute_queues_cpsch");
+  EXPECT_EQ(l.resolution, Resolution::Clone);
+  EXPECT_EQ(l.name, "execute_queues_cpsch.constprop.0");
+  EXPECT_EQ(ks.resolve("remove_queue_mes").resolution, Resolution::Clone);
+}
+
+TEST(Kallsyms, PlainNameWinsOverItsPartPiece) {
+  auto l = sample().resolve("kfd_dbg_trap_activate");
+  EXPECT_EQ(l.resolution, Resolution::Exact);
+  EXPECT_EQ(l.address, 0xffffffffc0a00400ull);
+}
+
+TEST(Kallsyms, ColdAndPartFragmentsAreNeverAttachPoints) {
+  EXPECT_EQ(sample().resolve("only_cold").resolution, Resolution::Missing);
+}
+
+TEST(Kallsyms, AmbiguousInsideTheModuleIsMissing) {
+  auto l = sample().resolve("get_wave_state");
+  EXPECT_EQ(l.resolution, Resolution::Missing);
+  EXPECT_NE(l.note.find("2 copies"), std::string::npos);
+}
+
+TEST(Kallsyms, OtherModulesAndDataSymbolsAreIgnored) {
+  auto ks = sample();
+  EXPECT_EQ(ks.resolve("uninit_queue").resolution, Resolution::Missing);
+  EXPECT_EQ(ks.resolve("some_data").resolution, Resolution::Missing);
+  EXPECT_EQ(ks.resolve("suspend_queues").resolution, Resolution::Missing);
+  EXPECT_TRUE(ks.module_present());
+  EXPECT_FALSE(ks.addresses_hidden());
+}
+
+TEST(Kallsyms, ZeroAddressesMeanKptrRestrict) {
+  std::istringstream in("0000000000000000 t kfd_procfs_add_queue\t[amdgpu]\n");
+  auto ks = Kallsyms::parse(in, "amdgpu", {"kfd_procfs_add_queue"});
+  EXPECT_TRUE(ks.addresses_hidden());
+}
+
+TEST(Kallsyms, NoModuleLoaded) {
+  std::istringstream in("ffffffff81234560 t update_queue\n");
+  auto ks = Kallsyms::parse(in, "amdgpu", {"update_queue"});
+  EXPECT_FALSE(ks.module_present());
+}
+
+TEST(AttachPlan, RequiredMissingAndOptionalMissingAreTold) {
+  // A 6.1-like amdgpu: every lifecycle function but no debugger API.
+  std::string text;
+  std::uint64_t addr = 0xffffffffc0a00000ull;
+  for (const auto& p : lifecycle_probes()) {
+    if (std::string(p.symbol) == "suspend_queues" || std::string(p.symbol) == "resume_queues" ||
+        std::string(p.symbol) == "kfd_ioctl_set_debug_trap")
+      continue;
+    text += fmt::format("{:x} t {}\t[amdgpu]\n", addr += 0x100, p.symbol);
+  }
+  text += "ffffffff81234560 t update_queue\n";
+  std::istringstream in(text);
+  auto plan = plan_lifecycle_attach(Kallsyms::parse(in, "amdgpu", probe_symbols()), "6.1.0-test");
+  EXPECT_TRUE(plan.missing_required().empty());
+  auto opt = plan.missing_optional();
+  ASSERT_EQ(opt.size(), 6u);  // entry + return of three functions
+  for (const auto* p : opt) EXPECT_NE(p->error.find("debugger API"), std::string::npos) << p->spec.symbol;
+  for (const auto& p : plan.probes)
+    if (std::string(p.spec.symbol) == "update_queue") EXPECT_EQ(p.resolution, Resolution::Address);
+}
+
+TEST(AttachPlan, AMissingRequiredFunctionIsNamed) {
+  std::istringstream in("ffffffffc0a00010 t kfd_procfs_add_queue\t[amdgpu]\n");
+  auto plan = plan_lifecycle_attach(Kallsyms::parse(in, "amdgpu", probe_symbols()), "x");
+  bool uninit_missing = false;
+  for (const auto* p : plan.missing_required())
+    if (std::string(p->spec.symbol) == "uninit_queue") uninit_missing = true;
+  EXPECT_TRUE(uninit_missing);
+}
+
+}  // namespace
+}  // namespace gp
