@@ -1,0 +1,453 @@
+#include "event_json.h"
+
+#include <array>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace gp {
+
+using nlohmann::json;
+
+namespace {
+
+// gp_event.ev_flags bit names. Bits without a name are written as "bit<N>" so
+// that a newer BPF object's flags survive a round trip through an older tool.
+constexpr std::array<std::string_view, 3> kEventFlagNames = {"has_queue", "has_pasid",
+                                                             "secondary"};
+
+// The queue flag names come from event.cpp's table (queue_flags_string), so
+// `watch` and the trace files always agree.
+std::string_view queue_flag_name(unsigned bit) {
+  static const auto names = [] {
+    std::array<std::string, 8> n;
+    for (unsigned i = 0; i < n.size(); ++i) n[i] = queue_flags_string(static_cast<std::uint8_t>(1u << i));
+    return n;
+  }();
+  return names[bit];
+}
+
+// Reads one key of an object with a path for error messages ("queue.qid").
+class Fields {
+ public:
+  Fields(const json& obj, std::string path) : obj_(obj), path_(std::move(path)) {
+    if (!obj_.is_object()) fail("", fmt::format("expected an object, got {}", obj_.type_name()));
+  }
+
+  [[noreturn]] void fail(std::string_view key, const std::string& why) const {
+    std::string where = path_;
+    if (!key.empty()) where += (where.empty() ? "" : ".") + std::string(key);
+    throw EventJsonError(where.empty() ? why : where + ": " + why);
+  }
+
+  const json& at(std::string_view key) const {
+    auto it = obj_.find(key);
+    if (it == obj_.end()) fail(key, "missing");
+    return *it;
+  }
+  bool has(std::string_view key) const { return obj_.contains(key); }
+
+  template <typename T>
+  T integer(std::string_view key) const {
+    const json& v = at(key);
+    if (v.is_number_unsigned()) {
+      auto u = v.get<std::uint64_t>();
+      if (u <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())) return static_cast<T>(u);
+    } else if (v.is_number_integer()) {
+      auto s = v.get<std::int64_t>();
+      // A JSON value built in code (not parsed) can be a signed non-negative.
+      if (s >= static_cast<std::int64_t>(std::numeric_limits<T>::min()) &&
+          (s < 0 || static_cast<std::uint64_t>(s) <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())))
+        return static_cast<T>(s);
+    } else {
+      fail(key, fmt::format("expected an integer, got {}", v.dump()));
+    }
+    fail(key, fmt::format("{} is out of range", v.dump()));
+  }
+
+  std::uint64_t hex(std::string_view key) const {
+    return parse_hex_u64(at(key), path_.empty() ? std::string(key) : path_ + "." + std::string(key));
+  }
+
+  bool boolean(std::string_view key) const {
+    const json& v = at(key);
+    if (!v.is_boolean()) fail(key, fmt::format("expected true or false, got {}", v.dump()));
+    return v.get<bool>();
+  }
+
+  const std::string& string(std::string_view key) const {
+    const json& v = at(key);
+    if (!v.is_string()) fail(key, fmt::format("expected a string, got {}", v.dump()));
+    return v.get_ref<const std::string&>();
+  }
+
+  // A ["name", ...] array -> bit mask, with `bit_of` mapping a name to a bit.
+  template <typename BitOf>
+  std::uint64_t flag_list(std::string_view key, BitOf bit_of) const {
+    const json& v = at(key);
+    if (!v.is_array()) fail(key, fmt::format("expected an array of flag names, got {}", v.dump()));
+    std::uint64_t mask = 0;
+    for (const json& name : v) {
+      if (!name.is_string()) fail(key, fmt::format("expected a flag name, got {}", name.dump()));
+      std::optional<unsigned> bit = bit_of(name.get_ref<const std::string&>());
+      if (!bit) fail(key, fmt::format("unknown flag {}", name.dump()));
+      mask |= std::uint64_t{1} << *bit;
+    }
+    return mask;
+  }
+
+ private:
+  const json& obj_;
+  std::string path_;
+};
+
+json flag_list(std::uint64_t mask, unsigned bits, auto name_of) {
+  json out = json::array();
+  for (unsigned i = 0; i < bits; ++i)
+    if (mask & (std::uint64_t{1} << i)) out.push_back(name_of(i));
+  return out;
+}
+
+std::optional<unsigned> queue_flag_bit(const std::string& name) {
+  for (unsigned i = 0; i < 8; ++i)
+    if (queue_flag_name(i) == name) return i;
+  return std::nullopt;
+}
+
+std::string event_flag_name(unsigned bit) {
+  return bit < kEventFlagNames.size() ? std::string(kEventFlagNames[bit]) : fmt::format("bit{}", bit);
+}
+
+std::optional<unsigned> event_flag_bit(const std::string& name) {
+  for (unsigned i = 0; i < kEventFlagNames.size(); ++i)
+    if (kEventFlagNames[i] == name) return i;
+  unsigned bit = 0;
+  if (name.size() > 3 && name.size() <= 5 && name.starts_with("bit") &&
+      std::sscanf(name.c_str() + 3, "%u", &bit) == 1 && bit >= kEventFlagNames.size() && bit < 32 &&
+      event_flag_name(bit) == name)
+    return bit;
+  return std::nullopt;
+}
+
+// A code with a name table (uapi queue type, DBG_TRAP op): the name when the
+// table has one, the number otherwise, so unknown codes still round-trip.
+json named_code(std::uint32_t code, std::string_view (*name_of)(std::uint32_t)) {
+  std::string_view name = name_of(code);
+  if (name == "unknown") return code;
+  return std::string(name);
+}
+
+std::uint32_t parse_named_code(const Fields& f, std::string_view key,
+                               std::string_view (*name_of)(std::uint32_t), std::uint32_t table_size) {
+  const json& v = f.at(key);
+  if (!v.is_string()) return f.integer<std::uint32_t>(key);
+  for (std::uint32_t code = 0; code < table_size; ++code)
+    if (name_of(code) == v.get_ref<const std::string&>()) return code;
+  f.fail(key, fmt::format("unknown name {}", v.dump()));
+}
+
+// comm is whatever the task set with prctl(PR_SET_NAME): not necessarily
+// UTF-8. JSON strings must be, so invalid bytes become '?' (display only).
+std::string utf8_comm(std::string_view comm) {
+  std::string out;
+  for (std::size_t i = 0; i < comm.size();) {
+    auto byte = [&](std::size_t k) { return static_cast<unsigned char>(comm[i + k]); };
+    unsigned c = byte(0);
+    std::size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                    : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    bool ok = len > 0 && i + len <= comm.size();
+    std::uint32_t cp = len == 1 ? c : c & (0x7F >> len);
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      ok = (byte(k) >> 6) == 0x2;
+      cp = cp << 6 | (byte(k) & 0x3F);
+    }
+    // Reject overlong forms, UTF-16 surrogates and code points past U+10FFFF.
+    if (ok && len == 3) ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
+    if (ok && len == 4) ok = cp >= 0x10000 && cp <= 0x10FFFF;
+    if (!ok) {
+      out += '?';
+      ++i;
+      continue;
+    }
+    out.append(comm.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+json ioctl_to_json(const gp_ioctl_info& io) {
+  return {
+      {"qid", io.qid},
+      {"gpu_id", io.gpu_id},
+      {"queue_type", named_code(io.queue_type, ioctl_queue_type_name)},
+      {"priority", io.priority},
+      {"percent", io.percent},
+      {"ring_addr", hex_u64(io.ring_addr)},
+      {"ring_size", io.ring_size},
+      {"dbg_op", named_code(io.dbg_op, dbg_trap_op_name)},
+      {"dbg_target_pid", io.dbg_target_pid},
+      {"dbg_target_tgid", io.dbg_target_tgid},
+      {"dbg_num_queues", io.dbg_num_queues},
+      {"dbg_grace", io.dbg_grace},
+      {"arg0", hex_u64(io.arg0)},
+  };
+}
+
+gp_ioctl_info ioctl_from_json(const json& j) {
+  Fields f(j, "ioctl");
+  gp_ioctl_info io{};
+  io.qid = f.integer<std::uint32_t>("qid");
+  io.gpu_id = f.integer<std::uint32_t>("gpu_id");
+  io.queue_type = parse_named_code(f, "queue_type", ioctl_queue_type_name, 16);
+  io.priority = f.integer<std::uint32_t>("priority");
+  io.percent = f.integer<std::uint32_t>("percent");
+  io.ring_addr = f.hex("ring_addr");
+  io.ring_size = f.integer<std::uint32_t>("ring_size");
+  io.dbg_op = parse_named_code(f, "dbg_op", dbg_trap_op_name, 64);
+  io.dbg_target_pid = f.integer<std::uint32_t>("dbg_target_pid");
+  io.dbg_target_tgid = f.integer<std::uint32_t>("dbg_target_tgid");
+  io.dbg_num_queues = f.integer<std::uint32_t>("dbg_num_queues");
+  io.dbg_grace = f.integer<std::uint32_t>("dbg_grace");
+  io.arg0 = f.hex("arg0");
+  return io;
+}
+
+json process_to_json(const gp_process_info& p) {
+  return {
+      {"proc", hex_u64(p.proc_kptr)}, {"pasid", p.pasid},           {"gpu_id", p.gpu_id},
+      {"context_id", p.context_id},   {"queue_count", p.queue_count},
+  };
+}
+
+gp_process_info process_from_json(const json& j) {
+  Fields f(j, "process");
+  gp_process_info p{};
+  p.proc_kptr = f.hex("proc");
+  p.pasid = f.integer<std::uint32_t>("pasid");
+  p.gpu_id = f.integer<std::uint32_t>("gpu_id");
+  p.context_id = f.integer<std::uint16_t>("context_id");
+  p.queue_count = f.integer<std::uint32_t>("queue_count");
+  return p;
+}
+
+constexpr std::uint32_t kNoQid = ~0u;
+
+json preempt_to_json(const gp_preempt_info& p) {
+  return {
+      {"t0_ns", p.t0_ns},
+      {"send_entry_ns", p.send_entry_ns},
+      {"send_return_ns", p.send_return_ns},
+      {"fence_return_ns", p.fence_return_ns},
+      {"total_ns", p.total_ns},
+      {"remap_ns", p.remap_ns},
+      {"gpu_id", p.gpu_id},
+      {"filter", p.filter},
+      {"grace", p.grace},
+      {"fence_ret", p.fence_ret},
+      {"victims", p.victims},
+      {"seq", p.seq},
+      {"cause_pid", p.cause_tgid},
+      {"cause_qid", p.cause_qid == kNoQid ? json(nullptr) : json(p.cause_qid)},
+      {"packet_sent", p.packet_sent != 0},
+      {"mes", p.mes != 0},
+      {"reset", p.reset != 0},
+  };
+}
+
+gp_preempt_info preempt_from_json(const json& j) {
+  Fields f(j, "preempt");
+  gp_preempt_info p{};
+  p.t0_ns = f.integer<std::uint64_t>("t0_ns");
+  p.send_entry_ns = f.integer<std::uint32_t>("send_entry_ns");
+  p.send_return_ns = f.integer<std::uint32_t>("send_return_ns");
+  p.fence_return_ns = f.integer<std::uint32_t>("fence_return_ns");
+  p.total_ns = f.integer<std::uint32_t>("total_ns");
+  p.remap_ns = f.integer<std::uint32_t>("remap_ns");
+  p.gpu_id = f.integer<std::uint32_t>("gpu_id");
+  p.filter = f.integer<std::uint32_t>("filter");
+  p.grace = f.integer<std::uint32_t>("grace");
+  p.fence_ret = f.integer<std::int32_t>("fence_ret");
+  p.victims = f.integer<std::uint32_t>("victims");
+  p.seq = f.integer<std::uint32_t>("seq");
+  p.cause_tgid = f.integer<std::uint32_t>("cause_pid");
+  p.cause_qid = f.at("cause_qid").is_null() ? kNoQid : f.integer<std::uint32_t>("cause_qid");
+  p.packet_sent = f.boolean("packet_sent");
+  p.mes = f.boolean("mes");
+  p.reset = f.boolean("reset");
+  return p;
+}
+
+}  // namespace
+
+std::string hex_u64(std::uint64_t v) { return fmt::format("{:#x}", v); }
+
+std::uint64_t parse_hex_u64(const json& v, const std::string& what) {
+  auto bad = [&] {
+    return EventJsonError(
+        fmt::format("{}: expected a hex string like \"0x1000\", got {}", what, v.dump()));
+  };
+  if (!v.is_string()) throw bad();
+  const auto& s = v.get_ref<const std::string&>();
+  if (s.size() < 3 || s.size() > 18 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X')) throw bad();
+  std::uint64_t out = 0;
+  for (std::size_t i = 2; i < s.size(); ++i) {
+    char c = s[i];
+    unsigned d = c >= '0' && c <= '9'   ? c - '0'
+                 : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                 : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                        : 16;
+    if (d == 16) throw bad();
+    out = out << 4 | d;
+  }
+  return out;
+}
+
+Payload payload_of(const gp_event& raw) {
+  if (raw.ev_flags & GP_EVF_HAS_QUEUE) return Payload::Queue;
+  switch (static_cast<EventKind>(raw.kind)) {
+    case EventKind::QueueAdd:
+    case EventKind::QueueRemove:
+    case EventKind::QueueSnapshot:
+    case EventKind::QueueState:
+      return Payload::Queue;
+    case EventKind::IoctlCreateQueue:
+    case EventKind::IoctlDestroyQueue:
+    case EventKind::IoctlUpdateQueue:
+    case EventKind::IoctlDbgTrap:
+    case EventKind::IoctlDestroyBegin:
+      return Payload::Ioctl;
+    case EventKind::ProcessSweep:
+    case EventKind::QpdTerminate:
+    case EventKind::ProcessCreate:
+    case EventKind::ProcessRelease:
+    case EventKind::ProcessFree:
+      return Payload::Process;
+    case EventKind::Preempt:
+    case EventKind::PreemptVictim:
+      return Payload::Preempt;
+  }
+  return Payload::Preempt;  // unreachable for decoded events
+}
+
+json queue_to_json(const gp_queue_info& q) {
+  return {
+      {"kptr", hex_u64(q.queue_kptr)},
+      {"proc", hex_u64(q.proc_kptr)},
+      {"qid", q.qid},
+      {"gpu_id", q.gpu_id},
+      {"type", queue_type_name(q.type)},
+      {"format", queue_format_name(q.format)},
+      {"priority", q.priority},
+      {"percent", q.percent},
+      {"ring_addr", hex_u64(q.ring_addr)},
+      {"ring_size", q.ring_size},
+      {"rptr_addr", hex_u64(q.rptr_addr)},
+      {"wptr_addr", hex_u64(q.wptr_addr)},
+      {"ctx_save_addr", hex_u64(q.ctx_save_addr)},
+      {"ctx_save_size", q.ctx_save_size},
+      {"doorbell_off", q.doorbell_off},
+      {"context_id", q.context_id},
+      {"sdma_engine", q.sdma_engine},
+      {"flags", flag_list(q.flags, 8, [](unsigned b) { return std::string(queue_flag_name(b)); })},
+  };
+}
+
+gp_queue_info queue_from_json(const json& j) {
+  Fields f(j, "queue");
+  gp_queue_info q{};
+  q.queue_kptr = f.hex("kptr");
+  q.proc_kptr = f.hex("proc");
+  q.qid = f.integer<std::uint32_t>("qid");
+  q.gpu_id = f.integer<std::uint32_t>("gpu_id");
+  auto type = queue_type_from_name(f.string("type"));
+  if (!type) f.fail("type", fmt::format("unknown queue type \"{}\"", f.string("type")));
+  q.type = *type;
+  const std::string& format = f.string("format");
+  if (format == "pm4") q.format = GP_QFMT_PM4;
+  else if (format == "aql") q.format = GP_QFMT_AQL;
+  else f.fail("format", fmt::format("unknown queue format \"{}\" (pm4 or aql)", format));
+  q.priority = f.integer<std::uint8_t>("priority");
+  q.percent = f.integer<std::uint8_t>("percent");
+  q.ring_addr = f.hex("ring_addr");
+  q.ring_size = f.integer<std::uint64_t>("ring_size");
+  q.rptr_addr = f.hex("rptr_addr");
+  q.wptr_addr = f.hex("wptr_addr");
+  q.ctx_save_addr = f.hex("ctx_save_addr");
+  q.ctx_save_size = f.integer<std::uint32_t>("ctx_save_size");
+  q.doorbell_off = f.integer<std::uint32_t>("doorbell_off");
+  q.context_id = f.integer<std::uint16_t>("context_id");
+  q.sdma_engine = f.integer<std::uint8_t>("sdma_engine");
+  q.flags = static_cast<std::uint8_t>(f.flag_list("flags", queue_flag_bit));
+  return q;
+}
+
+json to_json(const Event& ev) {
+  const gp_event& r = ev.raw;
+  json j = {
+      {"type", "event"},
+      {"ts_ns", r.ts_ns},
+      {"kind", to_string(ev.kind())},
+      {"cause", to_string(ev.cause())},
+      {"pid", r.tgid},
+      {"tid", r.tid},
+      {"acting_pid", r.acting_tgid},
+      {"comm", utf8_comm(ev.comm())},
+      {"ret", r.ret},
+      {"aux", r.aux},
+  };
+  if (r.ev_flags != 0) j["flags"] = flag_list(r.ev_flags, 32, event_flag_name);
+  switch (payload_of(r)) {
+    case Payload::Queue: j["queue"] = queue_to_json(r.q); break;
+    case Payload::Ioctl: j["ioctl"] = ioctl_to_json(r.io); break;
+    case Payload::Process: j["process"] = process_to_json(r.proc); break;
+    case Payload::Preempt: j["preempt"] = preempt_to_json(r.pre); break;
+  }
+  return j;
+}
+
+Event event_from_json(const json& j) {
+  Fields f(j, "");
+  if (f.string("type") != "event") f.fail("type", fmt::format("expected \"event\", got \"{}\"", f.string("type")));
+  gp_event r{};
+  r.ts_ns = f.integer<std::uint64_t>("ts_ns");
+  auto kind = event_kind_from_string(f.string("kind"));
+  if (!kind) f.fail("kind", fmt::format("unknown event kind \"{}\"", f.string("kind")));
+  r.kind = static_cast<std::uint32_t>(*kind);
+  auto cause = cause_from_string(f.string("cause"));
+  if (!cause) f.fail("cause", fmt::format("unknown cause \"{}\"", f.string("cause")));
+  r.cause = static_cast<std::uint32_t>(*cause);
+  r.tgid = f.integer<std::uint32_t>("pid");
+  r.tid = f.integer<std::uint32_t>("tid");
+  r.acting_tgid = f.integer<std::uint32_t>("acting_pid");
+  r.ret = f.integer<std::int32_t>("ret");
+  r.aux = f.integer<std::uint32_t>("aux");
+  const std::string& comm = f.string("comm");
+  if (comm.size() >= GP_COMM_LEN || comm.find('\0') != std::string::npos)
+    f.fail("comm", fmt::format("longer than {} bytes or contains NUL", GP_COMM_LEN - 1));
+  std::memcpy(r.comm, comm.data(), comm.size());
+  if (f.has("flags")) r.ev_flags = static_cast<std::uint32_t>(f.flag_list("flags", event_flag_bit));
+
+  // Exactly the payload the kind uses; another one present means the line was
+  // written by something else than to_json (or edited by hand): refuse it.
+  static constexpr std::array<std::string_view, 4> kPayloadKeys = {"queue", "ioctl", "process",
+                                                                   "preempt"};
+  Payload want = payload_of(r);
+  for (std::size_t i = 0; i < kPayloadKeys.size(); ++i)
+    if (static_cast<Payload>(i) != want && f.has(kPayloadKeys[i]))
+      f.fail(kPayloadKeys[i], fmt::format("not a payload of a {} event", f.string("kind")));
+  switch (want) {
+    case Payload::Queue: r.q = queue_from_json(f.at("queue")); break;
+    case Payload::Ioctl: r.io = ioctl_from_json(f.at("ioctl")); break;
+    case Payload::Process: r.proc = process_from_json(f.at("process")); break;
+    case Payload::Preempt: r.pre = preempt_from_json(f.at("preempt")); break;
+  }
+
+  DecodeResult checked = decode(&r, sizeof r);
+  if (!checked.event) throw EventJsonError(fmt::format("invalid event: {}", to_string(checked.error)));
+  return *checked.event;
+}
+
+}  // namespace gp

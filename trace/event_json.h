@@ -1,0 +1,54 @@
+// One gp::Event <-> one JSON object. This is the schema of every event line in
+// a trace file and of `watch --json`, so it is versioned with the trace format
+// (trace_format.h: kTraceFormatVersion): change a key, bump the version.
+//
+//   {"type":"event","ts_ns":..,"kind":"queue_add","cause":"create","pid":..,
+//    "tid":..,"acting_pid":..,"comm":"..","ret":0,"aux":0,"flags":["has_queue"],
+//    "queue":{...}}
+//
+// Exactly one payload object follows the common fields, chosen by
+// payload_of(): "queue", "ioctl", "process" or "preempt". 64-bit kernel and
+// user addresses are hex strings ("0x7f12..."): JSON numbers are doubles in
+// most readers and would silently lose the low bits.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "event.h"
+
+namespace gp {
+
+// A JSON value that is not a valid event. what() names the offending key,
+// e.g. "queue.ring_addr: expected a hex string like \"0x1000\", got 4096".
+class EventJsonError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Which union member of gp_event an event carries (and so which JSON object).
+enum class Payload { Queue, Ioctl, Process, Preempt };
+
+// GP_EVF_HAS_QUEUE always means "q is filled"; otherwise the kind decides.
+// A preempt_victim carries its queue (HAS_QUEUE) and the seq of its preempt in
+// `aux`; see trace/README section "preempt_victim".
+Payload payload_of(const gp_event& raw);
+
+nlohmann::json to_json(const Event& ev);
+
+// Strict: every key the kind uses must be present with the right JSON type and
+// range, and the result must pass gp::decode() like a ring-buffer record.
+// Throws EventJsonError.
+Event event_from_json(const nlohmann::json& j);
+
+// The "queue" object alone (also used for the header's initial queue map).
+nlohmann::json queue_to_json(const gp_queue_info& q);
+gp_queue_info queue_from_json(const nlohmann::json& j);
+
+// "0x1f" <-> 31. parse_hex_u64 throws EventJsonError naming `what`.
+std::string hex_u64(std::uint64_t v);
+std::uint64_t parse_hex_u64(const nlohmann::json& v, const std::string& what);
+
+}  // namespace gp
