@@ -101,11 +101,15 @@ run_scenarios() {
     name=$(basename "$s" .sh)
     echo "GP-SCENARIO-BEGIN $name"
     t0=$(uptime_s)
-    # busybox timeout execs the command in place and kills it with TERM.
-    GP_KVER=$kernel timeout "$GP_SCENARIO_TIMEOUT" sh "$s" >"/tmp/$name.out" 2>&1
-    rc=$?
+    # Output is streamed as it comes (indented, so it never looks like a
+    # marker) and kept for the reason line. busybox timeout execs the
+    # command in place and kills it with TERM.
+    {
+      GP_KVER=$kernel timeout "$GP_SCENARIO_TIMEOUT" sh "$s" 2>&1
+      echo $? >/tmp/rc
+    } | tee "/tmp/$name.out" | while IFS= read -r line; do echo "  | $line"; done
+    rc=$(cat /tmp/rc)
     t1=$(uptime_s)
-    sed 's/^/  | /' "/tmp/$name.out"
     dt=$(elapsed "$t0" "$t1")
     if [ "$rc" -eq 0 ]; then
       result "$name" PASS "$dt"

@@ -1,0 +1,27 @@
+#!/bin/sh
+# (g) queues --verify agrees with sysfs, while a KFD process (with no queues:
+# there is no GPU to create one on) is alive.
+. /gp/lib.sh
+need gpreempt-bpf kfd-client jq
+
+sysfs=/sys/class/kfd/kfd/proc
+if kfd_open_works; then
+  kfd-client runtime-target >"$GP_TMP/target.jsonl" &
+  tpid=$!
+  bg_track $tpid
+  wait_line "$GP_TMP/target.jsonl" 20 '"op":"ready"' || fail "runtime-target did not get ready: $(cat "$GP_TMP/target.jsonl")"
+  [ -d "$sysfs/$tpid" ] || fail "$sysfs/$tpid does not exist although pid $tpid has /dev/kfd open"
+  [ -z "$(ls "$sysfs/$tpid/queues" 2>/dev/null)" ] || fail "sysfs lists queues for $tpid: $(ls "$sysfs/$tpid/queues")"
+fi
+
+out=$GP_TMP/verify.json
+gpreempt-bpf queues --verify --json >"$out" 2>"$GP_TMP/verify.err"
+rc=$?
+cat "$out"
+jq -e 'type == "object"' "$out" >/dev/null 2>&1 || fail "queues --verify --json printed no JSON object (exit $rc): $(tail -n1 "$GP_TMP/verify.err")"
+jq -e '.verify.ok == true' "$out" >/dev/null || fail "verify reports differences: $(jq -c .verify "$out")"
+[ "$rc" -eq 0 ] || fail "queues --verify exited $rc although verify.ok is true"
+nsys=$(find "$sysfs" -mindepth 3 -maxdepth 3 -path '*/queues/*' 2>/dev/null | wc -l)
+jq -e --argjson n "$nsys" '(.queues | length) == $n' "$out" >/dev/null ||
+  fail "map has $(jq '.queues | length' "$out") queues, sysfs $nsys"
+echo "queues --verify: map and sysfs agree ($nsys queues; KFD processes: $(ls "$sysfs" 2>/dev/null | xargs))"
