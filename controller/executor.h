@@ -26,14 +26,20 @@ class Executor {
   // false (and drops fn) once the executor has stopped.
   virtual bool post(std::function<void()> fn) = 0;
 
-  // Runs fn there and waits for it; fn's exception is rethrown here.
+  // Runs fn there; the future carries its result or exception.
   template <class F>
-  auto call(F&& fn) -> std::invoke_result_t<F> {
+  auto submit(F&& fn) -> std::future<std::invoke_result_t<F>> {
     using R = std::invoke_result_t<F>;
     auto task = std::make_shared<std::packaged_task<R()>>(std::forward<F>(fn));
     auto result = task->get_future();
     if (!post([task] { (*task)(); })) throw ExecutorStopped();
-    return result.get();
+    return result;
+  }
+
+  // Runs fn there and waits for it; fn's exception is rethrown here.
+  template <class F>
+  auto call(F&& fn) -> std::invoke_result_t<F> {
+    return submit(std::forward<F>(fn)).get();
   }
 };
 

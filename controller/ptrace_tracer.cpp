@@ -43,6 +43,15 @@ void install_wake_handler() {
 
 pid_t current_tid() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
+// The controller's stop signals (SIGINT/SIGTERM/SIGHUP) belong to its main
+// thread, whose loop must wake at once; our threads never take them.
+void block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 bool is_stop_signal(int sig) {
   return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
@@ -129,6 +138,7 @@ struct PtraceTracer::Impl {
   // ---- waiter thread ----
   void run_waiter() {
     waiter_tid = current_tid();
+    block_stop_signals();
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, wake_signal());
@@ -300,6 +310,7 @@ struct PtraceTracer::Impl {
 
   void run(std::promise<int>* seized) {
     tracer_id = std::this_thread::get_id();
+    block_stop_signals();
     // Only the leader, and only exec reported: no TRACECLONE/TRACEFORK so
     // threads and children never stop for us; never EXITKILL.
     if (::ptrace(PTRACE_SEIZE, pid, nullptr, reinterpret_cast<void*>(PTRACE_O_TRACEEXEC)) < 0) {

@@ -1,0 +1,122 @@
+#include "preempt_controller.h"
+
+#include <algorithm>
+#include <future>
+
+#include <fmt/format.h>
+
+namespace gp {
+
+namespace {
+
+constexpr std::size_t kMaxSpans = 4096;
+
+bool primary(const Event& ev) {
+  return !(ev.raw.ev_flags & GP_EVF_SECONDARY) &&
+         (!ev.has_queue() || ev.raw.q.context_id == GP_CONTEXT_PRIMARY);
+}
+
+}  // namespace
+
+Target* PreemptController::find(pid_t tgid) const {
+  for (auto& t : targets_)
+    if (t->tgid() == tgid) return t.get();
+  return nullptr;
+}
+
+bool PreemptController::all_gone() const {
+  return std::all_of(targets_.begin(), targets_.end(), [](auto& t) { return t->gone(); });
+}
+
+std::vector<TargetOp> PreemptController::suspend_all(const QueueMap& map) {
+  holding_ = true;
+  // Start every target's SUSPEND before waiting for any: they run on their
+  // own tracer threads, so N targets cost one ioctl time, not N.
+  std::vector<std::pair<pid_t, std::future<QueueOpReport>>> pending;
+  for (auto& t : targets_) {
+    if (t->gone()) continue;
+    auto qids = map.qids_of(static_cast<std::uint32_t>(t->tgid()));
+    for (auto q : extra_qids_)
+      if (std::find(qids.begin(), qids.end(), q) == qids.end()) qids.push_back(q);
+    pending.emplace_back(t->tgid(), t->suspend_async(std::move(qids)));
+  }
+  std::vector<TargetOp> out;
+  for (auto& [tgid, fut] : pending) out.push_back({tgid, fut.get()});
+  return out;
+}
+
+std::vector<TargetOp> PreemptController::resume_all() {
+  holding_ = false;
+  std::vector<std::pair<pid_t, std::future<QueueOpReport>>> pending;
+  for (auto& t : targets_)
+    if (!t->gone()) pending.emplace_back(t->tgid(), t->resume_async());
+  std::vector<TargetOp> out;
+  for (auto& [tgid, fut] : pending) out.push_back({tgid, fut.get()});
+  return out;
+}
+
+void PreemptController::on_event(const Event& ev, MapChange change, const QueueMap&) {
+  const auto tgid = static_cast<pid_t>(ev.raw.tgid);
+  switch (ev.kind()) {
+    case EventKind::Preempt: {
+      auto cause = ev.cause();
+      if (cause != Cause::DbgSuspend && cause != Cause::DbgResume) return;
+      auto owner = static_cast<pid_t>(ev.raw.pre.cause_tgid);
+      if (!find(owner)) return;
+      spans_.push_back({ev.raw.pre.t0_ns, ev.raw.pre.total_ns, owner, cause == Cause::DbgResume});
+      ++spans_seen_;
+      if (spans_.size() > kMaxSpans) spans_.pop_front();
+      return;
+    }
+    default:
+      break;
+  }
+  Target* t = find(tgid);
+  if (!t || t->gone() || !primary(ev)) return;
+  switch (ev.kind()) {
+    case EventKind::QueueAdd:
+    case EventKind::QueueSnapshot:
+      if (change == MapChange::Added) t->queue_added(ev.raw.q.qid, ev.raw.ts_ns);
+      break;
+    case EventKind::QueueRemove:
+      if (change == MapChange::Removed) t->queue_removed(ev.raw.q.qid);
+      break;
+    case EventKind::IoctlDestroyBegin:
+      t->destroy_begin(ev.raw.io.qid);
+      break;
+    case EventKind::IoctlDestroyQueue:
+      t->queue_removed(ev.raw.io.qid);  // done, or failed: either way no longer being destroyed
+      break;
+    case EventKind::ProcessRelease:
+      t->process_gone("its address space is going away (exit or exec)");
+      break;
+    case EventKind::ProcessSweep:
+      t->process_gone("KFD tore down its queues (process exit)");
+      break;
+    default:
+      break;
+  }
+}
+
+std::vector<KernelSpan> PreemptController::spans(pid_t tgid, bool resume, std::uint64_t from,
+                                                 std::uint64_t to) const {
+  std::vector<KernelSpan> out;
+  for (const auto& s : spans_)
+    if (s.tgid == tgid && s.resume == resume && s.t0_ns >= from && s.t0_ns <= to) out.push_back(s);
+  return out;
+}
+
+std::vector<std::string> PreemptController::take_notes() {
+  std::vector<std::string> out;
+  for (auto& t : targets_)
+    for (auto& n : t->take_notes()) out.push_back(std::move(n));
+  return out;
+}
+
+void PreemptController::detach_all() {
+  holding_ = false;
+  // Reverse attach order, like any stack of acquisitions.
+  for (auto it = targets_.rbegin(); it != targets_.rend(); ++it) (*it)->detach();
+}
+
+}  // namespace gp

@@ -1,0 +1,78 @@
+// The preemption controller over every offline target: turns "suspend now" /
+// "resume now" into per-target SUSPEND/RESUME with the exact map's qids (in
+// parallel, one tracer thread per target), and keeps the targets exact while
+// suspended by routing the map's events to them (EventSink).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "preempt_target.h"
+#include "queue_map.h"
+#include "session.h"
+
+namespace gp {
+
+// What the preempt loops need from the tracing session; a fake in tests.
+class EventSource {
+ public:
+  virtual ~EventSource() = default;
+  virtual int ready_fd() const = 0;  // readable when events wait; -1 if none
+  virtual void pump() = 0;           // handle what is there, without blocking
+  virtual const QueueMap& map() const = 0;
+};
+
+// One in-kernel preemption (issue 5's GP_EV_PREEMPT) caused by a DBG_TRAP
+// suspend/resume of one of our targets.
+struct KernelSpan {
+  std::uint64_t t0_ns = 0;
+  std::uint32_t total_ns = 0;
+  pid_t tgid = 0;
+  bool resume = false;
+};
+
+// One target's part of a suspend_all()/resume_all().
+struct TargetOp {
+  pid_t tgid = 0;
+  QueueOpReport report;
+};
+
+class PreemptController final : public EventSink {
+ public:
+  void add_target(std::unique_ptr<Target> t) { targets_.push_back(std::move(t)); }
+  const std::vector<std::unique_ptr<Target>>& targets() const { return targets_; }
+  // Testing aid (--extra-qid): qids added to every target's suspend as if the
+  // map listed them, to drive the real ioctls where no queue can exist (VM).
+  void set_extra_qids(std::vector<std::uint32_t> q) { extra_qids_ = std::move(q); }
+
+  std::vector<TargetOp> suspend_all(const QueueMap& map);
+  std::vector<TargetOp> resume_all();
+  bool holding() const { return holding_; }
+  bool all_gone() const;
+
+  void on_event(const Event& ev, MapChange change, const QueueMap& map) override;
+
+  // Spans of this target's DBG_TRAP-caused preemptions that started in [from, to].
+  std::vector<KernelSpan> spans(pid_t tgid, bool resume, std::uint64_t from, std::uint64_t to) const;
+  std::uint64_t spans_seen() const { return spans_seen_; }
+
+  std::vector<std::string> take_notes();  // from every target
+  void detach_all();                      // resume, disable, detach: idempotent
+
+ private:
+  Target* find(pid_t tgid) const;
+
+  std::vector<std::unique_ptr<Target>> targets_;
+  std::vector<std::uint32_t> extra_qids_;
+  bool holding_ = false;
+  std::deque<KernelSpan> spans_;  // bounded: the loops only look at recent ones
+  std::uint64_t spans_seen_ = 0;
+};
+
+}  // namespace gp
