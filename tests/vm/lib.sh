@@ -50,8 +50,34 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 
+last_line() {
+  grep -v '^[[:space:]]*$' "$1" | tail -n1
+}
+
 bg_track() {
   GP_BG_PIDS="$GP_BG_PIDS $1"
+}
+
+# jq -e is true on EMPTY input (jq 1.6), so never use it bare. These helpers
+# make "no output at all" a failure:
+# jtest FILE EXPR [jq args]: FILE ("-" = stdin) holds exactly one JSON value
+# and EXPR is true for it.
+jtest() {
+  _f=$1 _e=$2
+  shift 2
+  jq -e -s "$@" "length == 1 and (.[0] | ($_e))" "$_f" >/dev/null 2>&1
+}
+# jany FILE EXPR [jq args]: some JSON line of FILE satisfies EXPR.
+jany() {
+  _f=$1 _e=$2
+  shift 2
+  jq -e -s "$@" "any(.[]; ($_e))" "$_f" >/dev/null 2>&1
+}
+# jall FILE EXPR [jq args]: FILE has at least one JSON line and all satisfy EXPR.
+jall() {
+  _f=$1 _e=$2
+  shift 2
+  jq -e -s "$@" "length > 0 and all(.[]; ($_e))" "$_f" >/dev/null 2>&1
 }
 
 # Read one field of the first JSON line with op == $2 in file $1.
@@ -86,7 +112,7 @@ watch_start() {
       _rc=$?
       WATCH_PID=""
       cat "$WATCH_OUT.err"
-      fail "gpreempt-bpf watch exited with $_rc before attaching: $(tail -n1 "$WATCH_OUT.err")"
+      fail "gpreempt-bpf watch exited with $_rc before attaching: $(last_line "$WATCH_OUT.err")"
     fi
     sleep 0.1
     _i=$((_i + 1))
@@ -113,9 +139,9 @@ watch_stop() {
   _rc=$?
   WATCH_PID=""
   [ "$_rc" -eq 0 ] || { tail -n5 "$WATCH_OUT.err"; fail "watch exited with status $_rc after SIGINT"; }
-  tail -n1 "$WATCH_OUT" | jq -e '.type == "summary"' >/dev/null 2>&1 ||
+  tail -n1 "$WATCH_OUT" | jtest - '.type == "summary"' ||
     fail "watch: last line is not a summary: $(tail -n1 "$WATCH_OUT" | head -c 300)"
-  jq -e 'true' "$WATCH_OUT" >/dev/null 2>&1 || fail "watch output is not valid JSON Lines"
+  jq -s length "$WATCH_OUT" >/dev/null 2>&1 || fail "watch output is not valid JSON Lines"
 }
 
 # Events of kind $1 whose owner pid is $2, as compact JSON lines.

@@ -60,7 +60,7 @@ case $ops in
   enable,suspend_queues,resume_queues,disable | 0,6,7,1) ;;
   *) fail "debugger's DBG_TRAP events were [$ops], expected enable,suspend_queues,resume_queues,disable" ;;
 esac
-jq -e --argjson t "$tpid" '.ioctl.dbg_target_pid == $t' "$GP_TMP/dbg-events.jsonl" >/dev/null ||
+jall "$GP_TMP/dbg-events.jsonl" '.ioctl.dbg_target_pid == $t' --argjson t "$tpid" ||
   fail "an event names target pid $(jq -c '.ioctl.dbg_target_pid' "$GP_TMP/dbg-events.jsonl" | xargs), expected $tpid"
 # Each op's return code as the debugger saw it.
 for pair in 1:dbg_enable 2:dbg_suspend 3:dbg_resume 4:dbg_disable; do

@@ -8,11 +8,11 @@ out=$GP_TMP/doctor.json
 gpreempt-bpf doctor --json >"$out" 2>"$GP_TMP/doctor.err"
 rc=$?
 cat "$out"
-jq -e 'type == "object"' "$out" >/dev/null 2>&1 || fail "doctor --json did not print one JSON object (exit $rc): $(tail -n1 "$GP_TMP/doctor.err")"
+jtest "$out" 'type == "object"' || fail "doctor --json did not print one JSON object (exit $rc): $(last_line "$GP_TMP/doctor.err")"
 
 # expect JQ_BOOL WHAT: fail with the actual value of WHAT unless JQ_BOOL holds.
 expect() {
-  jq -e "$1" "$out" >/dev/null || fail "doctor: expected $1, got $2 = $(jq -c "$2" "$out")"
+  jtest "$out" "$1" || fail "doctor: expected $1, got $2 = $(jq -c "$2" "$out")"
 }
 expect '.kernel == "'"$(uname -r)"'"' .kernel
 expect '.root == true' .root

@@ -33,9 +33,9 @@ check_event() {
   [ "$_n" -eq 1 ] || fail "$_n $_kind events for pid $_pid, expected 1"
   _ev=$(events_of "$_kind" "$_pid")
   echo "$_ev"
-  echo "$_ev" | jq -e --argjson e "$_errno" '.ret == -$e' >/dev/null ||
+  echo "$_ev" | jtest - '.ret == -$e' --argjson e "$_errno" ||
     fail "$_kind ret $(echo "$_ev" | jq .ret), but the client got errno $_errno"
-  echo "$_ev" | jq -e "$_expr" >/dev/null || fail "$_kind: expected $_expr, got ioctl $(echo "$_ev" | jq -c .ioctl)"
+  echo "$_ev" | jtest - "$_expr" || fail "$_kind: expected $_expr, got ioctl $(echo "$_ev" | jq -c .ioctl)"
 }
 
 kfd-client create-queue --gpu-id 0x1234 --type compute_aql --priority 7 --percent 55 --ring-size 8192 >"$client"

@@ -32,7 +32,7 @@ for k in process_create process_release process_free; do
   n=$(count_events "$k" "$pid")
   [ "$n" -eq 1 ] || fail "$n $k events for pid $pid, expected exactly 1"
 done
-events_of process_create "$pid" | jq -e '.comm == "kfd-client"' >/dev/null ||
+events_of process_create "$pid" | jtest - '.comm == "kfd-client"' ||
   fail "process_create comm is $(events_of process_create "$pid" | jq -c .comm), expected kfd-client"
 order=$(jq -rs --argjson pid "$pid" '[.[] | select(.type == "event" and .pid == $pid and (.kind | startswith("process_"))) | .kind] | join(",")' "$WATCH_OUT")
 [ "$order" = process_create,process_release,process_free ] || fail "process events for $pid came as $order"

@@ -18,10 +18,10 @@ out=$GP_TMP/verify.json
 gpreempt-bpf queues --verify --json >"$out" 2>"$GP_TMP/verify.err"
 rc=$?
 cat "$out"
-jq -e 'type == "object"' "$out" >/dev/null 2>&1 || fail "queues --verify --json printed no JSON object (exit $rc): $(tail -n1 "$GP_TMP/verify.err")"
-jq -e '.verify.ok == true' "$out" >/dev/null || fail "verify reports differences: $(jq -c .verify "$out")"
+jtest "$out" 'type == "object"' || fail "queues --verify --json printed no JSON object (exit $rc): $(last_line "$GP_TMP/verify.err")"
+jtest "$out" '.verify.ok == true' || fail "verify reports differences: $(jq -c .verify "$out")"
 [ "$rc" -eq 0 ] || fail "queues --verify exited $rc although verify.ok is true"
 nsys=$(find "$sysfs" -mindepth 3 -maxdepth 3 -path '*/queues/*' 2>/dev/null | wc -l)
-jq -e --argjson n "$nsys" '(.queues | length) == $n' "$out" >/dev/null ||
+jtest "$out" '(.queues | length) == $n' --argjson n "$nsys" ||
   fail "map has $(jq '.queues | length' "$out") queues, sysfs $nsys"
 echo "queues --verify: map and sysfs agree ($nsys queues; KFD processes: $(ls "$sysfs" 2>/dev/null | xargs))"

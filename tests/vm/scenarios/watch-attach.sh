@@ -5,7 +5,7 @@
 need gpreempt-bpf jq
 
 gpreempt-bpf doctor --json >"$GP_TMP/doctor.json" 2>/dev/null
-jq -e '.probes' "$GP_TMP/doctor.json" >/dev/null 2>&1 || fail "doctor --json gave no probe list: $(head -c 300 "$GP_TMP/doctor.json")"
+jtest "$GP_TMP/doctor.json" '(.probes | length) > 0' || fail "doctor --json gave no probe list: $(head -c 300 "$GP_TMP/doctor.json")"
 
 watch_start
 attach=$GP_TMP/attach.json
@@ -18,23 +18,23 @@ missing=$(jq -r --slurpfile a "$attach" '.probes[] | select(.required) | .symbol
 
 # The exact-map core (design.md) on every kernel.
 for s in kfd_ioctl_create_queue kfd_ioctl_destroy_queue kfd_ioctl_update_queue kfd_procfs_add_queue uninit_queue pqm_uninit; do
-  jq -e --arg s "$s" '.attached | index($s) != null' "$attach" >/dev/null || fail "$s is not attached"
+  jtest "$attach" '.attached | index($s) != null' --arg s "$s" || fail "$s is not attached"
 done
-jq -e '.kernel == "'"$(uname -r)"'"' "$attach" >/dev/null || fail "attach line names kernel $(jq -c .kernel "$attach"), not $(uname -r)"
-jq -e 'all(.missing_optional[]; (.symbol | length) > 0 and (.reason | length) > 0)' "$attach" >/dev/null ||
+jtest "$attach" '.kernel == "'"$(uname -r)"'"' || fail "attach line names kernel $(jq -c .kernel "$attach"), not $(uname -r)"
+jtest "$attach" 'all(.missing_optional[]; (.symbol | length) > 0 and (.reason | length) > 0)' ||
   fail "a missing optional probe without a symbol or a reason: $(jq -c .missing_optional "$attach")"
 
 # Debug-API functions: absent on 6.1 and reported as such, attached elsewhere.
 for s in kfd_ioctl_set_debug_trap suspend_queues resume_queues; do
   if has_debug_api; then
-    jq -e --arg s "$s" '.attached | index($s) != null' "$attach" >/dev/null || fail "$s exists on $GP_KVER but is not attached"
+    jtest "$attach" '.attached | index($s) != null' --arg s "$s" || fail "$s exists on $GP_KVER but is not attached"
   else
-    jq -e --arg s "$s" '(.attached | index($s)) == null and any(.missing_optional[]; .symbol == $s)' "$attach" >/dev/null ||
+    jtest "$attach" '(.attached | index($s)) == null and any(.missing_optional[]; .symbol == $s)' --arg s "$s" ||
       fail "$s does not exist on $GP_KVER: it must be listed in missing_optional, not attached"
   fi
 done
 
-jq -e 'select(.type == "stats") | has("lost")' "$WATCH_OUT" >/dev/null 2>&1 || fail "no stats line with a lost count"
+jany "$WATCH_OUT" '.type == "stats" and (.lost | type) == "number"' || fail "no stats line with a lost count"
 watch_stop
 [ "$(summary_field .lost)" = 0 ] || fail "summary reports $(summary_field .lost) lost events on an idle system"
 echo "watch attached $(jq '.attached | length' "$attach") probes; missing optional: $(jq -c '[.missing_optional[].symbol]' "$attach"); lost 0"
