@@ -192,9 +192,13 @@ struct gp_preempt_info {
 	gp_u32 cause_tgid;      /* process the cause acted on */
 	gp_u32 cause_qid;       /* queue the cause acted on, or ~0 */
 	gp_u8 packet_sent;      /* 0: returned early (no runlist / not running) */
-	gp_u8 mes;              /* 1: MES remove_hw_queue span */
+	gp_u8 mes;              /* 1: MES span (remove_hw_queue, or add_hw_queue with mes_add) */
 	gp_u8 reset;            /* unmap with reset=true */
-	gp_u8 pad0;
+	gp_u8 mes_add;          /* MES: 1 = add_hw_queue (map), 0 = remove_hw_queue (preempt) */
+	gp_u32 doorbell_off;    /* MES: the queue's doorbell offset (joins with the map) */
+	gp_u32 trigger;         /* eviction trigger (KFD_QUEUE_EVICTION_TRIGGER_*), ~0 if none */
+	gp_u64 end_ns;          /* absolute T4: exact total even past the u32 offsets' 4.29 s
+				   (a fence timeout is 9 s by default); offsets saturate there */
 };
 
 struct gp_event {
@@ -219,9 +223,11 @@ struct gp_event {
 /* Compile-time layout checks: both sides must agree byte for byte. */
 #ifdef __cplusplus
 static_assert(sizeof(struct gp_queue_info) == 80, "gp_queue_info layout");
+static_assert(sizeof(struct gp_preempt_info) == 80, "gp_preempt_info layout");
 static_assert(sizeof(struct gp_event) == 136, "gp_event layout");
 #else
 _Static_assert(sizeof(struct gp_queue_info) == 80, "gp_queue_info layout");
+_Static_assert(sizeof(struct gp_preempt_info) == 80, "gp_preempt_info layout");
 _Static_assert(sizeof(struct gp_event) == 136, "gp_event layout");
 #endif
 

@@ -30,6 +30,7 @@ struct ProbeSpec {
 
 struct ProbeStatus {
   ProbeSpec spec{};
+  std::string group;          // "lifecycle" or "latency": which BPF object holds the program
   Resolution resolution = Resolution::Missing;
   std::uint64_t address = 0;
   std::string resolved_name;  // e.g. "execute_queues_cpsch.constprop.0"
@@ -40,6 +41,7 @@ struct ProbeStatus {
 struct AttachReport {
   std::string kernel;                 // uname -r
   std::vector<ProbeStatus> probes;
+  std::vector<std::string> notes;     // e.g. why a whole optional group is not loaded
   std::size_t attached() const;
   std::vector<const ProbeStatus*> missing_required() const;
   std::vector<const ProbeStatus*> missing_optional() const;

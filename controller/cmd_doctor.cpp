@@ -134,6 +134,7 @@ int run_doctor(const DoctorOptions& o) {
   if (f.amdgpu_loaded && f.root) {
     const Kallsyms ks = Kallsyms::load("amdgpu", probe_symbols());
     plan = plan_lifecycle_attach(ks, f.kernel);
+    for (auto& st : plan_latency_attach(ks, f.kernel).probes) plan->probes.push_back(std::move(st));
   }
   const Verdict v = judge(f, plan, o.btf_path);
   if (o.json) fmt::print("{}\n", to_json(f, plan, v).dump(2));

@@ -50,7 +50,8 @@ nlohmann::json attach_json(const AttachReport& r) {
   for (const auto* p : r.missing_optional())
     if (seen_missing.insert(p->spec.symbol).second)
       missing.push_back({{"symbol", p->spec.symbol}, {"reason", p->error}});
-  return {{"type", "attach"}, {"kernel", r.kernel}, {"attached", attached}, {"missing_optional", missing}};
+  return {{"type", "attach"},     {"kernel", r.kernel},           {"attached", attached},
+          {"missing_optional", missing}, {"notes", r.notes}};
 }
 
 class WatchPrinter : public EventSink {
@@ -154,6 +155,7 @@ int run_watch(WatchOptions& o) {
     for (const auto* p : r.missing_optional())
       if (seen.insert(p->spec.symbol).second)
         out.line(fmt::format("  optional probe {} absent: {}", p->spec.symbol, p->error));
+    for (const auto& n : r.notes) out.line("  note: " + n);
   }
   printer.table(session);
   session.add_sink(&printer);

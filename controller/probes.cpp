@@ -83,24 +83,63 @@ constexpr std::array kLifecycle = {
               "KFD process freed", kAlways},
 };
 
-}  // namespace
+constexpr const char* kLatencyOpt = "optional: without it that cause or phase of a preemption is not recorded";
+constexpr const char* kMes = "only MES GPUs (GC 11/12) use it; absent from older kernels";
+constexpr const char* kNew = "added after 6.1 (halt/refresh/debugger paths)";
 
-std::span<const ProbeSpec> lifecycle_probes() { return kLifecycle; }
+// The preemption span (issue: in-kernel CWSR latency) and the cause stack.
+// All optional: watch works without them. Timing-only probes (no argument,
+// no return value read) may sit on a clone.
+constexpr std::array kLatency = {
+    ProbeSpec{"unmap_queues_cpsch", "unmap_queues_entry", false, false, false, "T0: HWS preemption starts (filter, grace)", kLatencyOpt},
+    ProbeSpec{"unmap_queues_cpsch", "unmap_queues_return", true, false, false, "T4: HWS preemption done (return code)", kLatencyOpt},
+    ProbeSpec{"pm_send_unmap_queue", "send_unmap_entry", false, false, true, "T1: UNMAP_QUEUES packet build starts", kLatencyOpt},
+    ProbeSpec{"pm_send_unmap_queue", "send_unmap_return", true, false, true, "T2: packet handed to the HIQ", kLatencyOpt},
+    ProbeSpec{"amdkfd_fence_wait_timeout", "fence_wait_return", true, false, false, "T3: firmware confirmed the preemption (CWSR done)", kLatencyOpt},
+    ProbeSpec{"map_queues_cpsch", "map_queues_entry", false, false, true, "remap submission starts", kLatencyOpt},
+    ProbeSpec{"map_queues_cpsch", "map_queues_return", true, false, true, "remap submitted", kLatencyOpt},
+    ProbeSpec{"mes_v11_0_remove_hw_queue", "mes_remove_entry", false, false, false, "MES (GC 11) per-queue preemption", kMes},
+    ProbeSpec{"mes_v11_0_remove_hw_queue", "mes_remove_return", true, false, false, "MES (GC 11) per-queue preemption", kMes},
+    ProbeSpec{"mes_v12_0_remove_hw_queue", "mes_remove_entry", false, false, false, "MES (GC 12) per-queue preemption", kMes},
+    ProbeSpec{"mes_v12_0_remove_hw_queue", "mes_remove_return", true, false, false, "MES (GC 12) per-queue preemption", kMes},
+    ProbeSpec{"mes_v11_0_add_hw_queue", "mes_add_entry", false, false, false, "MES (GC 11) queue map", kMes},
+    ProbeSpec{"mes_v11_0_add_hw_queue", "mes_add_return", true, false, false, "MES (GC 11) queue map", kMes},
+    ProbeSpec{"mes_v12_0_add_hw_queue", "mes_add_entry", false, false, false, "MES (GC 12) queue map", kMes},
+    ProbeSpec{"mes_v12_0_add_hw_queue", "mes_add_return", true, false, false, "MES (GC 12) queue map", kMes},
+    ProbeSpec{"create_queue_cpsch", "cause_create", false, false, false, "cause: queue create", kLatencyOpt},
+    ProbeSpec{"create_queue_cpsch", "cause_create_ret", true, false, false, "cause: queue create", kLatencyOpt},
+    ProbeSpec{"destroy_queue_cpsch", "cause_destroy", false, false, false, "cause: queue destroy", kLatencyOpt},
+    ProbeSpec{"destroy_queue_cpsch", "cause_destroy_ret", true, false, false, "cause: queue destroy", kLatencyOpt},
+    ProbeSpec{"update_queue", "cause_update", false, false, false, "cause: queue update", kLatencyOpt},
+    ProbeSpec{"update_queue", "cause_update_ret", true, false, false, "cause: queue update", kLatencyOpt},
+    ProbeSpec{"evict_process_queues_cpsch", "cause_evict", false, false, false, "cause: eviction", kLatencyOpt},
+    ProbeSpec{"evict_process_queues_cpsch", "cause_evict_ret", true, false, false, "cause: eviction", kLatencyOpt},
+    ProbeSpec{"kfd_process_evict_queues", "cause_evict_trigger", false, false, false, "cause: eviction trigger", kLatencyOpt},
+    ProbeSpec{"kfd_process_evict_queues", "cause_evict_trigger_ret", true, false, false, "cause: eviction trigger", kLatencyOpt},
+    ProbeSpec{"restore_process_queues_cpsch", "cause_restore", false, false, false, "cause: restore", kLatencyOpt},
+    ProbeSpec{"restore_process_queues_cpsch", "cause_restore_ret", true, false, false, "cause: restore", kLatencyOpt},
+    ProbeSpec{"process_termination_cpsch", "cause_terminate", false, false, false, "cause: process exit", kLatencyOpt},
+    ProbeSpec{"process_termination_cpsch", "cause_terminate_ret", true, false, false, "cause: process exit", kLatencyOpt},
+    ProbeSpec{"suspend_queues", "cause_dbg_suspend", false, false, false, "cause: debugger suspend", kDebugApi},
+    ProbeSpec{"suspend_queues", "cause_dbg_suspend_ret", true, false, false, "cause: debugger suspend", kDebugApi},
+    ProbeSpec{"resume_queues", "cause_dbg_resume", false, false, false, "cause: debugger resume", kDebugApi},
+    ProbeSpec{"resume_queues", "cause_dbg_resume_ret", true, false, false, "cause: debugger resume", kDebugApi},
+    ProbeSpec{"debug_refresh_runlist", "cause_dbg_refresh", false, false, false, "cause: debugger runlist refresh", kDebugApi},
+    ProbeSpec{"debug_refresh_runlist", "cause_dbg_refresh_ret", true, false, false, "cause: debugger runlist refresh", kDebugApi},
+    ProbeSpec{"halt_cpsch", "cause_halt", false, false, false, "cause: scheduler halt", kNew},
+    ProbeSpec{"halt_cpsch", "cause_halt_ret", true, false, false, "cause: scheduler halt", kNew},
+    ProbeSpec{"unhalt_cpsch", "cause_unhalt", false, false, false, "cause: scheduler unhalt", kNew},
+    ProbeSpec{"unhalt_cpsch", "cause_unhalt_ret", true, false, false, "cause: scheduler unhalt", kNew},
+    ProbeSpec{"stop_cpsch", "cause_stop", false, false, false, "cause: scheduler stop (suspend, reset)", kLatencyOpt},
+    ProbeSpec{"stop_cpsch", "cause_stop_ret", true, false, false, "cause: scheduler stop (suspend, reset)", kLatencyOpt},
+    ProbeSpec{"start_cpsch", "cause_start", false, false, false, "cause: scheduler start", kLatencyOpt},
+    ProbeSpec{"start_cpsch", "cause_start_ret", true, false, false, "cause: scheduler start", kLatencyOpt},
+};
 
-std::unordered_set<std::string> probe_symbols() {
-  std::unordered_set<std::string> out;
-  for (const auto& p : kLifecycle) out.insert(p.symbol);
-  return out;
-}
-
-}  // namespace gp
-
-namespace gp {
-
-AttachReport plan_lifecycle_attach(const Kallsyms& ks, const std::string& kernel) {
+AttachReport plan(std::span<const ProbeSpec> specs, const Kallsyms& ks, const std::string& kernel) {
   AttachReport report;
   report.kernel = kernel;
-  for (const ProbeSpec& spec : lifecycle_probes()) {
+  for (const ProbeSpec& spec : specs) {
     ProbeStatus st;
     st.spec = spec;
     SymbolLookup l = ks.resolve(spec.symbol);
@@ -118,4 +157,25 @@ AttachReport plan_lifecycle_attach(const Kallsyms& ks, const std::string& kernel
   return report;
 }
 
+}  // namespace
+
+std::span<const ProbeSpec> lifecycle_probes() { return kLifecycle; }
+std::span<const ProbeSpec> latency_probes() { return kLatency; }
+
+std::unordered_set<std::string> probe_symbols() {
+  std::unordered_set<std::string> out;
+  for (const auto& p : kLifecycle) out.insert(p.symbol);
+  for (const auto& p : kLatency) out.insert(p.symbol);
+  return out;
+}
+
+AttachReport plan_lifecycle_attach(const Kallsyms& ks, const std::string& kernel) {
+  return plan(kLifecycle, ks, kernel);
+}
+
+AttachReport plan_latency_attach(const Kallsyms& ks, const std::string& kernel) {
+  return plan(kLatency, ks, kernel);
+}
+
 }  // namespace gp
+

@@ -9,9 +9,11 @@
 
 #include <fmt/format.h>
 
+#include "btf_info.h"
 #include "commands.h"
 #include "event_pump.h"
 #include "gp_lifecycle.skel.h"
+#include "gp_preempt.skel.h"
 #include "host_facts.h"
 #include "instance_lock.h"
 #include "kallsyms.h"
@@ -23,10 +25,36 @@
 
 namespace gp {
 
+namespace {
+
+// Loads only the programs that have at least one attach point on this kernel:
+// a probe missing here must not fail the load of the others.
+void autoload_needed(bpf_object* obj, const AttachReport& report, const std::string& group) {
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) {
+    bool needed = false;
+    for (const auto& st : report.probes)
+      if (st.group == group && st.resolution != Resolution::Missing &&
+          st.spec.program == std::string(bpf_program__name(prog)))
+        needed = true;
+    bpf_program__set_autoload(prog, needed);
+  }
+}
+
+void append(AttachReport& into, AttachReport&& from, const char* group) {
+  for (auto& st : from.probes) {
+    st.group = group;
+    into.probes.push_back(std::move(st));
+  }
+}
+
+}  // namespace
+
 struct Session::Impl {
   SessionOptions opts;
   std::optional<InstanceLock> lock;
-  gp_lifecycle* skel = nullptr;
+  gp_lifecycle* life = nullptr;
+  gp_preempt* pre = nullptr;
   std::vector<bpf_link*> links;
   AttachReport report;
   QueueMap map;
@@ -38,55 +66,83 @@ struct Session::Impl {
     reader.reset();
     for (bpf_link* l : links) bpf_link__destroy(l);
     links.clear();
-    gp_lifecycle__destroy(skel);
+    gp_preempt__destroy(pre);
+    gp_lifecycle__destroy(life);
   }
 
-  void open_and_load();
-  void attach_all();
+  void load_lifecycle();
+  void load_latency();
+  void attach(const std::string& group, bpf_object* obj);
 };
 
-void Session::Impl::open_and_load() {
+void Session::Impl::load_lifecycle() {
   LIBBPF_OPTS(bpf_object_open_opts, oo);
   if (!opts.btf_path.empty()) oo.btf_custom_path = opts.btf_path.c_str();
-  skel = gp_lifecycle__open_opts(&oo);
-  if (!skel)
+  life = gp_lifecycle__open_opts(&oo);
+  if (!life)
     throw cli::UserError(fmt::format("cannot open the BPF object: {}\n{}", std::strerror(errno),
                                      libbpf_log_tail()));
-  bpf_map__set_max_entries(skel->maps.gp_events, opts.ringbuf_bytes);
-
-  // A program none of whose attach points exist is not loaded at all: an
-  // optional probe missing on this kernel must not fail the load.
-  bpf_program* prog;
-  bpf_object__for_each_program(prog, skel->obj) {
-    bool needed = false;
-    for (const auto& st : report.probes)
-      if (st.resolution != Resolution::Missing && st.spec.program == std::string(bpf_program__name(prog)))
-        needed = true;
-    bpf_program__set_autoload(prog, needed);
-  }
-
-  if (int err = gp_lifecycle__load(skel); err != 0) {
+  bpf_map__set_max_entries(life->maps.gp_events, opts.ringbuf_bytes);
+  autoload_needed(life->obj, report, "lifecycle");
+  if (int err = gp_lifecycle__load(life); err != 0)
     throw cli::UserError(fmt::format(
-        "loading the BPF programs failed on kernel {} ({}). The CO-RE relocations against amdgpu's BTF "
+        "loading the BPF programs failed on kernel {} ({}): the CO-RE relocations against amdgpu's BTF "
         "did not resolve or the verifier refused a program:\n{}",
         report.kernel, std::strerror(-err), libbpf_log_tail()));
+}
+
+// The latency set is optional: if it cannot load, watch still runs and the
+// report says why.
+void Session::Impl::load_latency() {
+  auto params = btf_function_params("unmap_queues_cpsch", "amdgpu", opts.btf_path);
+  if (!params || (*params != 4 && *params != 5)) {
+    report.notes.push_back(fmt::format(
+        "preemption spans disabled: unmap_queues_cpsch has {} parameters in BTF, expected 4 (6.1) or 5 (6.12+)",
+        params ? std::to_string(*params) : "no entry"));
+    for (auto& st : report.probes)
+      if (st.group == "latency") {
+        st.resolution = Resolution::Missing;
+        st.error = "preemption spans disabled (see notes)";
+      }
+    return;
+  }
+  LIBBPF_OPTS(bpf_object_open_opts, oo);
+  if (!opts.btf_path.empty()) oo.btf_custom_path = opts.btf_path.c_str();
+  pre = gp_preempt__open_opts(&oo);
+  if (!pre) {
+    report.notes.push_back(fmt::format("preemption spans disabled: cannot open their BPF object: {}",
+                                       std::strerror(errno)));
+    return;
+  }
+  pre->rodata->unmap_has_grace = *params == 5;
+  // One ring buffer, one loss counter: later events stay ordered with the lifecycle ones.
+  bpf_map__reuse_fd(pre->maps.gp_events, bpf_map__fd(life->maps.gp_events));
+  bpf_map__reuse_fd(pre->maps.gp_lost, bpf_map__fd(life->maps.gp_lost));
+  autoload_needed(pre->obj, report, "latency");
+  libbpf_log_clear();
+  if (int err = gp_preempt__load(pre); err != 0) {
+    report.notes.push_back(fmt::format("preemption spans disabled: loading failed ({}):\n{}",
+                                       std::strerror(-err), libbpf_log_tail()));
+    gp_preempt__destroy(pre);
+    pre = nullptr;
+    for (auto& st : report.probes)
+      if (st.group == "latency" && st.resolution != Resolution::Missing) st.error = "object failed to load";
   }
 }
 
-void Session::Impl::attach_all() {
+void Session::Impl::attach(const std::string& group, bpf_object* obj) {
   for (auto& st : report.probes) {
-    if (st.resolution == Resolution::Missing) continue;
-    bpf_program* prog = bpf_object__find_program_by_name(skel->obj, st.spec.program);
+    if (st.group != group || st.resolution == Resolution::Missing) continue;
+    bpf_program* prog = obj ? bpf_object__find_program_by_name(obj, st.spec.program) : nullptr;
     if (!prog) {
-      st.error = "program not in the BPF object (build mismatch)";
+      if (st.error.empty()) st.error = "program not loaded";
     } else {
       LIBBPF_OPTS(bpf_kprobe_opts, ko, .retprobe = st.spec.retprobe);
       const char* func = nullptr;
       if (st.resolution == Resolution::Exact) func = st.resolved_name.c_str();
       else ko.offset = st.address;  // absolute address: perf's kprobe_addr when no name is given
       libbpf_log_clear();
-      bpf_link* link = bpf_program__attach_kprobe_opts(prog, func, &ko);
-      if (link) {
+      if (bpf_link* link = bpf_program__attach_kprobe_opts(prog, func, &ko)) {
         links.push_back(link);
         st.attached = true;
         continue;
@@ -114,7 +170,9 @@ Session::Session(const SessionOptions& opts) : impl_(std::make_unique<Impl>()) {
     throw cli::UserError("/proc/kallsyms shows only zero addresses (kptr_restrict): run as root");
   if (!ks.module_present())
     throw cli::UserError("amdgpu is loaded but /proc/kallsyms lists none of its functions");
-  impl_->report = plan_lifecycle_attach(ks, facts.kernel);
+  impl_->report.kernel = facts.kernel;
+  append(impl_->report, plan_lifecycle_attach(ks, facts.kernel), "lifecycle");
+  if (opts.latency_probes) append(impl_->report, plan_latency_attach(ks, facts.kernel), "latency");
   if (auto missing = impl_->report.missing_required(); !missing.empty()) {
     std::string names;
     for (const auto* m : missing) names += fmt::format("\n  {} ({})", m->spec.symbol, m->error);
@@ -123,10 +181,12 @@ Session::Session(const SessionOptions& opts) : impl_(std::make_unique<Impl>()) {
         facts.kernel, names));
   }
 
-  impl_->open_and_load();
-  impl_->attach_all();
-  impl_->reader = std::make_unique<RingbufReader>(bpf_map__fd(impl_->skel->maps.gp_events),
-                                                  bpf_map__fd(impl_->skel->maps.gp_lost), impl_->pump);
+  impl_->load_lifecycle();
+  if (opts.latency_probes) impl_->load_latency();
+  impl_->attach("lifecycle", impl_->life->obj);
+  if (opts.latency_probes) impl_->attach("latency", impl_->pre ? impl_->pre->obj : nullptr);
+  impl_->reader = std::make_unique<RingbufReader>(bpf_map__fd(impl_->life->maps.gp_events),
+                                                  bpf_map__fd(impl_->life->maps.gp_lost), impl_->pump);
   impl_->pump.on_loss([this] { reconcile(); });
   if (opts.reconcile) reconcile();
 }
@@ -173,7 +233,7 @@ std::vector<const ProbeStatus*> AttachReport::missing_required() const {
 std::vector<const ProbeStatus*> AttachReport::missing_optional() const {
   std::vector<const ProbeStatus*> out;
   for (const auto& p : probes)
-    if (!p.spec.required && p.resolution == Resolution::Missing) out.push_back(&p);
+    if (!p.spec.required && !p.attached) out.push_back(&p);
   return out;
 }
 
