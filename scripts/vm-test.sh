@@ -59,13 +59,13 @@ build() {
     log "configuring $GP_BUILD_DIR"
     cmake -S "$GP_REPO_ROOT" -B "$GP_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$WORK/cmake-configure.log" 2>&1 || {
       tail -n 30 "$WORK/cmake-configure.log" >&2
-      die "cmake configure of $GP_BUILD_DIR failed (log above); run scripts/setup.sh first"
+      fatal "cmake configure of $GP_BUILD_DIR failed (log above); run scripts/setup.sh first"
     }
   fi
   log "building kfd-client"
   cmake --build "$GP_BUILD_DIR" -j2 --target kfd-client >"$WORK/build-kfd-client.log" 2>&1 || {
     tail -n 30 "$WORK/build-kfd-client.log" >&2
-    die "building kfd-client failed (log above)"
+    fatal "building kfd-client failed (log above)"
   }
   log "building gpreempt-bpf"
   if ! cmake --build "$GP_BUILD_DIR" -j2 --target gpreempt-bpf >"$WORK/build-gpreempt-bpf.log" 2>&1; then
@@ -73,6 +73,14 @@ build() {
     echo "BUILD FAILED: gpreempt-bpf (scenarios that need it will FAIL)" >&2
     rm -f "$GP_BUILD_DIR/gpreempt-bpf"
   fi
+}
+
+# Setup could not be done: say so as a failed case, keep the summary line
+# format, and stop with a non-zero status.
+fatal() {
+  report FAIL "${2:-all}" setup "$1"
+  echo "$PASSED passed, $FAILED failed"
+  exit 1
 }
 
 report() {
@@ -103,7 +111,12 @@ run_kernel() {
   kdir=$(kernel_dir "$k")
   initrd=$WORK/$k.cpio
   log=$WORK/$k.console.log
-  mapfile -t scenarios < <("$GP_REPO_ROOT/scripts/vm/mkinitramfs.sh" "$k" "$initrd" "$GLOB")
+  if ! "$GP_REPO_ROOT/scripts/vm/mkinitramfs.sh" "$k" "$initrd" "$GLOB" >"$WORK/$k.scenarios"; then
+    report FAIL "$k" initramfs "building the initramfs failed (error above)"
+    KEEP=1
+    return 0
+  fi
+  mapfile -t scenarios <"$WORK/$k.scenarios"
   t0=$(date +%s.%N)
   set +e
   timeout --kill-after=10 "$VM_TIMEOUT" qemu-system-x86_64 \
@@ -149,8 +162,9 @@ run_kernel() {
 
 main() {
   parse_args "$@"
-  require_tools qemu-system-x86_64 busybox cpio depmod modprobe xz zstd jq timeout ldd apt-get dpkg
-  busybox_static >/dev/null
+  # Missing tools are a failed run, not a skipped one.
+  (require_tools qemu-system-x86_64 busybox cpio depmod modprobe xz zstd jq timeout ldd strip apt-get dpkg &&
+    busybox_static >/dev/null) || fatal "the VM tier cannot run on this machine (see the error above)"
   mkdir -p "$GP_CACHE/runs"
   WORK=$(mktemp -d "$GP_CACHE/runs/$(date +%Y%m%d-%H%M%S).XXXX")
   local t0 t1 k
@@ -159,7 +173,7 @@ main() {
   t1=$(date +%s.%N)
   printf 'TIME build %.1f s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')"
   t0=$t1
-  "$GP_REPO_ROOT/scripts/vm/fetch-kernels.sh" "${KERNELS[@]}" || die "fetching the kernels failed (above); the VM tier cannot run"
+  "$GP_REPO_ROOT/scripts/vm/fetch-kernels.sh" "${KERNELS[@]}" || fatal "fetching the kernels failed (error above)"
   t1=$(date +%s.%N)
   printf 'TIME fetch %.1f s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')"
   for k in "${KERNELS[@]}"; do

@@ -34,6 +34,7 @@ require_tools() {
       dpkg | dpkg-deb) pkg=dpkg ;;
       ldd) pkg=libc-bin ;;
       timeout) pkg=coreutils ;;
+      strip) pkg=binutils ;;
       *) pkg="(the package that ships $tool)" ;;
     esac
     missing+=("$tool (apt-get install $pkg)")

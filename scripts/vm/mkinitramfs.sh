@@ -73,6 +73,9 @@ copy_with_libs() {
   local bin=$1 dest=$2 stage=$3 lib
   [[ -x $bin ]] || die "$bin is not an executable"
   install -D -m 0755 "$bin" "$stage$dest"
+  # Debug info is most of a RelWithDebInfo binary (50 MB for gpreempt-bpf);
+  # the guest never reads it, and every byte is copied on every boot.
+  strip --strip-debug "$stage$dest" 2>/dev/null || true
   if ldd "$bin" 2>&1 | grep -q 'not a dynamic executable'; then
     return 0
   fi
@@ -110,7 +113,7 @@ main() {
   (($# >= 2)) || die "usage: mkinitramfs.sh KERNEL OUTPUT.cpio [SCENARIO_GLOB]"
   local k=$1 output=$2 glob=${3:-*} mods bb applet bin f name n=0
   expand_kernels "$k" >/dev/null
-  require_tools depmod modprobe cpio xz zstd ldd jq
+  require_tools depmod modprobe cpio xz zstd ldd jq strip
   mods=$(stage_modules "$k")
   STAGE=$(mktemp -d "${TMPDIR:-/tmp}/gp-initramfs.XXXXXX")
   trap 'rm -rf "$STAGE"' EXIT

@@ -96,6 +96,21 @@ wait_line() {
   return 1
 }
 
+# `gpreempt-bpf doctor --json`, run once per boot: its answer depends only
+# on the kernel and the loaded modules, and it costs seconds under TCG.
+# Prints the path of the saved output; the exit status is doctor's.
+doctor_json() {
+  need gpreempt-bpf
+  _d=/tmp/gp-shared/doctor
+  mkdir -p /tmp/gp-shared
+  if [ ! -f "$_d.rc" ]; then
+    gpreempt-bpf doctor --json >"$_d.json" 2>"$_d.err"
+    echo $? >"$_d.rc"
+  fi
+  echo "$_d.json"
+  return "$(cat "$_d.rc")"
+}
+
 # Start `gpreempt-bpf watch --json` in the background and wait until it has
 # attached (first line type=attach). Extra arguments go to watch.
 watch_start() {

@@ -4,11 +4,10 @@
 . /gp/lib.sh
 need gpreempt-bpf kfd-client jq
 
-out=$GP_TMP/doctor.json
-gpreempt-bpf doctor --json >"$out" 2>"$GP_TMP/doctor.err"
+out=$(doctor_json)
 rc=$?
 cat "$out"
-jtest "$out" 'type == "object"' || fail "doctor --json did not print one JSON object (exit $rc): $(last_line "$GP_TMP/doctor.err")"
+jtest "$out" 'type == "object"' || fail "doctor --json did not print one JSON object (exit $rc): $(last_line "${out%.json}.err")"
 
 # expect JQ_BOOL WHAT: fail with the actual value of WHAT unless JQ_BOOL holds.
 expect() {

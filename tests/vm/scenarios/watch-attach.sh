@@ -4,8 +4,8 @@
 . /gp/lib.sh
 need gpreempt-bpf jq
 
-gpreempt-bpf doctor --json >"$GP_TMP/doctor.json" 2>/dev/null
-jtest "$GP_TMP/doctor.json" '(.probes | length) > 0' || fail "doctor --json gave no probe list: $(head -c 300 "$GP_TMP/doctor.json")"
+doctor=$(doctor_json)
+jtest "$doctor" '(.probes | length) > 0' || fail "doctor --json gave no probe list: $(head -c 300 "$doctor")"
 
 watch_start
 attach=$GP_TMP/attach.json
@@ -13,7 +13,7 @@ head -n1 "$WATCH_OUT" >"$attach"
 cat "$attach"
 
 # Every probe doctor calls required is attached.
-missing=$(jq -r --slurpfile a "$attach" '.probes[] | select(.required) | .symbol | select(. as $s | ($a[0].attached | index($s)) == null)' "$GP_TMP/doctor.json" | sort -u | xargs)
+missing=$(jq -r --slurpfile a "$attach" '.probes[] | select(.required) | .symbol | select(. as $s | ($a[0].attached | index($s)) == null)' "$doctor" | sort -u | xargs)
 [ -z "$missing" ] || fail "required probes not attached: $missing"
 
 # The exact-map core (design.md) on every kernel.
