@@ -44,6 +44,10 @@ std::uint64_t Preemption::firmware_ns() const {
   return info.fence_return_ns - info.send_return_ns;
 }
 
+std::uint64_t Preemption::total_ns() const {
+  return info.end_ns > info.t0_ns && info.t0_ns ? info.end_ns - info.t0_ns : info.total_ns;
+}
+
 std::uint64_t percentile(std::vector<std::uint64_t> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());

@@ -88,6 +88,8 @@ struct Preemption {
   std::uint32_t acting_pid = 0;
   std::vector<Victim> victims;
   std::uint64_t firmware_ns() const;  // T3 - T2, 0 when either is missing
+  // T4 - T0 from the absolute end when present: the u32 offsets saturate at 4.29 s.
+  std::uint64_t total_ns() const;
 };
 
 // One line of the lifecycle timeline (experiment 4).

@@ -233,7 +233,8 @@ gp_process_info process_from_json(const json& j) {
   return p;
 }
 
-constexpr std::uint32_t kNoQid = ~0u;
+// ~0 in a u32 field means "none" (no queue, no eviction trigger): JSON null.
+constexpr std::uint32_t kNone = ~0u;
 
 json preempt_to_json(const gp_preempt_info& p) {
   return {
@@ -250,10 +251,14 @@ json preempt_to_json(const gp_preempt_info& p) {
       {"victims", p.victims},
       {"seq", p.seq},
       {"cause_pid", p.cause_tgid},
-      {"cause_qid", p.cause_qid == kNoQid ? json(nullptr) : json(p.cause_qid)},
+      {"cause_qid", p.cause_qid == kNone ? json(nullptr) : json(p.cause_qid)},
       {"packet_sent", p.packet_sent != 0},
       {"mes", p.mes != 0},
       {"reset", p.reset != 0},
+      {"mes_add", p.mes_add != 0},
+      {"doorbell_off", p.doorbell_off},
+      {"trigger", p.trigger == kNone ? json(nullptr) : json(p.trigger)},
+      {"end_ns", p.end_ns},
   };
 }
 
@@ -273,10 +278,14 @@ gp_preempt_info preempt_from_json(const json& j) {
   p.victims = f.integer<std::uint32_t>("victims");
   p.seq = f.integer<std::uint32_t>("seq");
   p.cause_tgid = f.integer<std::uint32_t>("cause_pid");
-  p.cause_qid = f.at("cause_qid").is_null() ? kNoQid : f.integer<std::uint32_t>("cause_qid");
+  p.cause_qid = f.at("cause_qid").is_null() ? kNone : f.integer<std::uint32_t>("cause_qid");
   p.packet_sent = f.boolean("packet_sent");
   p.mes = f.boolean("mes");
   p.reset = f.boolean("reset");
+  p.mes_add = f.boolean("mes_add");
+  p.doorbell_off = f.integer<std::uint32_t>("doorbell_off");
+  p.trigger = f.at("trigger").is_null() ? kNone : f.integer<std::uint32_t>("trigger");
+  p.end_ns = f.integer<std::uint64_t>("end_ns");
   return p;
 }
 

@@ -43,8 +43,15 @@ class Exporter {
     start_ = a.start_ns;
     const std::int64_t offset = static_cast<std::int64_t>(k) * kRunPidStride;
     const std::string suffix = many ? fmt::format(" [run {}]", k + 1) : "";
-    std::map<std::uint32_t, std::map<std::pair<std::uint32_t, std::uint32_t>, int>> tids;  // pid -> (qid,gpu) -> tid
-
+    // pid -> (qid, gpu) -> tracks with the end of their last slice. A reused
+    // qid continues on its track; a life that overlaps the previous one (a
+    // lost remove) gets a track of its own, so slices always nest.
+    struct Track {
+      int tid;
+      std::uint64_t end_ns;
+    };
+    std::map<std::uint32_t, std::map<std::pair<std::uint32_t, std::uint32_t>, std::vector<Track>>> tracks;
+    std::map<std::uint32_t, int> next_tid;
     auto process_track = [&](std::uint32_t pid) {
       std::int64_t cpid = offset + pid;
       if (!named_processes_.insert(cpid).second) return cpid;
@@ -57,14 +64,21 @@ class Exporter {
     };
     auto queue_track = [&](const QueueLife& l) {
       std::int64_t cpid = process_track(l.pid);
-      auto& slots = tids[l.pid];
-      auto [it, fresh] = slots.emplace(std::make_pair(l.attrs.qid, l.attrs.gpu_id), static_cast<int>(slots.size()) + 1);
-      if (fresh) {
-        metadata(cpid, it->second, "thread_name",
-                 {{"name", fmt::format("queue {} gpu {}", l.attrs.qid, l.attrs.gpu_id)}});
-        metadata(cpid, it->second, "thread_sort_index", {{"sort_index", it->second}});
-      }
-      return std::make_pair(cpid, it->second);
+      auto& same_queue = tracks[l.pid][{l.attrs.qid, l.attrs.gpu_id}];
+      for (Track& t : same_queue)
+        if (t.end_ns <= l.begin_ns) {
+          t.end_ns = l.end_ns;
+          return std::make_pair(cpid, t.tid);
+        }
+      int tid = ++next_tid[l.pid];
+      same_queue.push_back({tid, l.end_ns});
+      metadata(cpid, tid, "thread_name",
+               {{"name", same_queue.size() == 1
+                             ? fmt::format("queue {} gpu {}", l.attrs.qid, l.attrs.gpu_id)
+                             : fmt::format("queue {} gpu {} (overlapping #{})", l.attrs.qid, l.attrs.gpu_id,
+                                           same_queue.size())}});
+      metadata(cpid, tid, "thread_sort_index", {{"sort_index", tid}});
+      return std::make_pair(cpid, tid);
     };
 
     // Queue tracks in pid, then begin-time order, so tids are stable.
@@ -100,6 +114,10 @@ class Exporter {
     }
 
     std::map<std::uint32_t, std::int64_t> gpu_pids;
+    // Preemptions of one GPU serialize under the dqm lock, but clocks and
+    // traces are not perfect: one that starts before the last one ended goes
+    // to another lane (tid) so slices never straddle.
+    std::map<std::int64_t, std::vector<std::uint64_t>> lane_ends;
     for (const auto& p : a.preemptions) {
       auto [git, fresh] = gpu_pids.emplace(p.info.gpu_id, kGpuPidBase + static_cast<std::int64_t>(k) * 1000 +
                                                               static_cast<std::int64_t>(gpu_pids.size()));
@@ -107,11 +125,22 @@ class Exporter {
       if (fresh) {
         metadata(gpid, 0, "process_name", {{"name", fmt::format("gpu {} preemptions{}", p.info.gpu_id, suffix)}});
         metadata(gpid, 0, "process_sort_index", {{"sort_index", gpid}});
-        metadata(gpid, 1, "thread_name", {{"name", "preemptions"}});
       }
+      auto& lanes = lane_ends[gpid];
+      const std::uint64_t end = std::max(p.ts_ns, p.ts_ns + p.total_ns());
+      auto lane = std::find_if(lanes.begin(), lanes.end(), [&](std::uint64_t e) { return e <= p.ts_ns; });
+      if (lane == lanes.end()) {
+        lanes.push_back(end);
+        lane = std::prev(lanes.end());
+        int n = static_cast<int>(lanes.size());
+        metadata(gpid, n, "thread_name", {{"name", n == 1 ? std::string("preemptions") : fmt::format("preemptions (overlapping #{})", n)}});
+      } else {
+        *lane = end;
+      }
+      const int ptid = static_cast<int>(lane - lanes.begin()) + 1;
       std::size_t collateral = std::count_if(p.victims.begin(), p.victims.end(), [](const Victim& v) { return v.collateral; });
-      slice(gpid, 1, fmt::format("preempt ({})", gp::to_string(p.cause)), "preempt", p.ts_ns,
-            p.ts_ns + p.info.total_ns,
+      slice(gpid, ptid, fmt::format("preempt ({})", gp::to_string(p.cause)), "preempt", p.ts_ns,
+            p.ts_ns + p.total_ns(),
             {{"cause", gp::to_string(p.cause)},
              {"cause_pid", p.info.cause_tgid},
              {"cause_qid", p.info.cause_qid == ~0u ? json(nullptr) : json(p.info.cause_qid)},
@@ -126,7 +155,7 @@ class Exporter {
         auto [cpid, tid] = life_track[*v.life];
         const char* name = v.collateral ? "collateral victim" : "victim";
         std::uint64_t id = ++flow_id_;
-        timed_.push_back({{"ph", "s"}, {"id", id}, {"name", name}, {"cat", "preempt"}, {"pid", gpid}, {"tid", 1},
+        timed_.push_back({{"ph", "s"}, {"id", id}, {"name", name}, {"cat", "preempt"}, {"pid", gpid}, {"tid", ptid},
                           {"ts", us(p.ts_ns)}});
         timed_.push_back({{"ph", "i"}, {"s", "t"}, {"name", v.collateral ? "preempted (collateral)" : "preempted"},
                           {"cat", "preempt"}, {"pid", cpid}, {"tid", tid}, {"ts", us(p.ts_ns)},

@@ -108,8 +108,10 @@ PreemptStats preempt_stats(const TraceAnalysis& a) {
       ++s.early;
       continue;
     }
-    for (Latencies* l : {&s.by_cause[std::string(gp::to_string(p.cause))], &s.all}) {
-      l->total.push_back(p.info.total_ns);
+    // An MES add_hw_queue span is a map, not a preemption: its own row.
+    std::string label = std::string(gp::to_string(p.cause)) + (p.info.mes_add ? " (map)" : "");
+    for (Latencies* l : {&s.by_cause[label], &s.all}) {
+      l->total.push_back(p.total_ns());
       if (auto fw = p.firmware_ns()) l->firmware.push_back(fw);
       l->victims += p.victims.size();
       for (const auto& v : p.victims) l->collateral += v.collateral;

@@ -60,7 +60,8 @@ def preempt(t0, total, cause_pid, cause_qid=None, seq=1, victims=0, sent=True,
             "fence_return_ns": (fence_return if fence_return is not None else total - 10 * US) if sent else 0,
             "total_ns": total, "remap_ns": 0, "gpu_id": GPU, "filter": 1, "grace": 0xFFFFFFFF,
             "fence_ret": 0, "victims": victims, "seq": seq, "cause_pid": cause_pid, "cause_qid": cause_qid,
-            "packet_sent": sent, "mes": False, "reset": False}
+            "packet_sent": sent, "mes": False, "reset": False, "mes_add": False, "doorbell_off": 0,
+            "trigger": None, "end_ns": T0 + t0 + total}
 
 
 def write(name, header, events, lost=0, end=None, stats=()):

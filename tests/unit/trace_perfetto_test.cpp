@@ -78,6 +78,17 @@ std::vector<std::string> validate(const json& doc) {
       bad.push_back("unexpected phase " + ph);
     }
   }
+  // X slices on one thread must nest: each one inside the enclosing open
+  // slice or after it, never straddling its end.
+  std::map<std::pair<std::int64_t, std::int64_t>, std::vector<std::pair<double, double>>> stacks;
+  for (const json& e : doc["traceEvents"]) {
+    if (e.value("ph", "") != "X" || !e.contains("dur")) continue;
+    auto& stack = stacks[{e["pid"].get<std::int64_t>(), e["tid"].get<std::int64_t>()}];
+    double b = e["ts"], end = b + e["dur"].get<double>();
+    while (!stack.empty() && stack.back().second <= b) stack.pop_back();
+    if (!stack.empty() && end > stack.back().second + 1e-9) bad.push_back("slices overlap without nesting: " + e.dump());
+    stack.emplace_back(b, end);
+  }
   if (flow_starts != flow_ends) bad.push_back("flow starts and ends do not pair up");
   for (const auto& [id, n] : flow_starts)
     if (n != 1) bad.push_back("flow id used twice: " + std::to_string(id));
@@ -97,6 +108,12 @@ TEST(TracePerfetto, ValidatorCatchesBrokenFiles) {
   EXPECT_FALSE(validate(doc).empty());
   doc = {{"traceEvents", json::array({{{"ph", "s"}, {"name", "f"}, {"cat", "c"}, {"id", 1}, {"pid", 1}, {"tid", 1}, {"ts", 1}}})}};
   EXPECT_FALSE(validate(doc).empty());
+  json straddle = json::array({
+      {{"ph", "M"}, {"name", "process_name"}, {"pid", 1}, {"tid", 0}, {"ts", 0}, {"args", {{"name", "p"}}}},
+      {{"ph", "M"}, {"name", "thread_name"}, {"pid", 1}, {"tid", 1}, {"ts", 0}, {"args", {{"name", "t"}}}},
+      {{"ph", "X"}, {"name", "a"}, {"pid", 1}, {"tid", 1}, {"ts", 0}, {"dur", 10}},
+      {{"ph", "X"}, {"name", "b"}, {"pid", 1}, {"tid", 1}, {"ts", 5}, {"dur", 10}}});
+  EXPECT_EQ(validate({{"traceEvents", straddle}}).size(), 1u);
 }
 
 TEST(TracePerfetto, Exp3IsValidAndComplete) {
@@ -143,6 +160,22 @@ TEST(TracePerfetto, Exp3IsValidAndComplete) {
   EXPECT_EQ(max_live, 2);
 }
 
+TEST(TracePerfetto, OverlappingLivesOfOneQidGetTheirOwnTrack) {
+  // kptr A (qid 1) is never removed (lost event); kptr B reuses qid 1.
+  Trace t;
+  t.source = "lost.jsonl";
+  t.header.start_monotonic_ns = 100'000;
+  t.events.push_back(testing::queue_event(EventKind::QueueAdd, 200'000, 7, 1, 0xA));
+  t.events.push_back(testing::queue_event(EventKind::QueueAdd, 300'000, 7, 1, 0xB));
+  t.trailer = Trailer{2, 0, 500'000, 0};
+  json doc = perfetto_json({analyze(t)});
+  auto problems = validate(doc);
+  EXPECT_TRUE(problems.empty()) << problems.front();
+  std::set<std::int64_t> tids;
+  for (const auto& x : find(doc, "X", "queue 1")) tids.insert(x["tid"].get<std::int64_t>());
+  EXPECT_EQ(tids.size(), 2u);
+}
+
 TEST(TracePerfetto, SeveralRunsGetSeparatePids) {
   Trace a = load("trace_exp2_model_a_run1.jsonl"), b = load("trace_exp2_model_a_run2.jsonl");
   json doc = perfetto_json({analyze(a), analyze(b)});
@@ -162,7 +195,8 @@ TEST(TracePerfetto, WritesAFileThatParses) {
   std::string path = testing::temp_path("exp1.perfetto.json");
   write_perfetto({analyze(t)}, path);
   json doc = json::parse(testing::read_text(path));
-  EXPECT_TRUE(validate(doc).empty());
+  auto problems = validate(doc);
+  EXPECT_TRUE(problems.empty()) << problems.front();
   EXPECT_EQ(find(doc, "X", "evicted").size(), 2u);
   EXPECT_THROW(write_perfetto({analyze(t)}, "/nonexistent/x.json"), std::runtime_error);
 }

@@ -49,7 +49,8 @@ Event full_event(EventKind kind, std::uint64_t ts_ns) {
       break;
     case EventKind::Preempt:
     case EventKind::PreemptVictim:
-      r.pre = {ts_ns - 5, 1000, 2000, 350000, 380000, 9000, 48301, 2, 0xffffffff, -62, 3, 99, 4242, 7, 1, 0, 1, 0};
+      r.pre = {ts_ns - 5, 1000, 2000, 350000, 380000, 9000, 48301, 2, 0xffffffff, -62, 3, 99, 4242, 7, 1, 1, 1, 1,
+               0x1010, 2, ts_ns + 380000};
       break;
   }
   return ev;
