@@ -309,12 +309,15 @@ QueueOpReport DebugSession::suspend(const std::vector<std::uint32_t>& map_qids) 
   return suspend_qids(std::move(want), need_snapshot, /*adopt_unmapped=*/true);
 }
 
-QueueOpReport DebugSession::resume() {
+QueueOpReport DebugSession::resume(const std::vector<std::uint32_t>& also) {
   QueueOpReport rep;
+  rep.resume = true;
   holding_ = false;
-  if (gone_ || !enabled_ || suspended_.empty()) return rep;
-  std::uint64_t t0 = monotonic_ns();
   std::vector<std::uint32_t> qids(suspended_.begin(), suspended_.end());
+  for (auto q : also)
+    if (!suspended_.count(q)) qids.push_back(q);
+  if (gone_ || !enabled_ || qids.empty() || !runtime_ready()) return rep;
+  std::uint64_t t0 = monotonic_ns();
   if (issue_resume(qids, &rep) >= 0 && rep.count(QueueOutcome::Error) > 0) {
     // A hardware failure on some device: try those once more.
     std::vector<std::uint32_t> again(suspended_.begin(), suspended_.end());
@@ -350,6 +353,7 @@ std::optional<QueueOpReport> DebugSession::on_destroy_begin(std::uint32_t qid) {
   destroying_.insert(qid);
   if (gone_ || !suspended_.count(qid)) return std::nullopt;
   QueueOpReport rep;
+  rep.resume = true;
   std::vector<std::uint32_t> one{qid};
   issue_resume(one, &rep);
   if (!suspended_.count(qid)) ++counters_.resumed_for_destroy;

@@ -60,8 +60,13 @@ struct QueueOpReport {
 
   std::size_t count(QueueOutcome o) const;
   std::uint64_t ioctl_ns() const { return end_ns - start_ns; }
-  // Every requested queue reached the requested state.
-  bool ok() const { return ret >= 0 && count(QueueOutcome::Done) == entries.size() && refused.empty(); }
+  bool resume = false;          // RESUME: an INVALID entry is a queue that no longer exists
+  // Every requested queue reached the requested state (for RESUME: none is
+  // left suspended by a hardware error).
+  bool ok() const {
+    if (ret < 0 || !refused.empty()) return false;
+    return resume ? count(QueueOutcome::Error) == 0 : count(QueueOutcome::Done) == entries.size();
+  }
 };
 
 struct SessionCounters {
@@ -92,7 +97,9 @@ class DebugSession {
   int on_event_fd();
 
   QueueOpReport suspend(const std::vector<std::uint32_t>& map_qids);
-  QueueOpReport resume();
+  // also: qids to resume even if this session did not suspend them (the
+  // --extra-qid testing aid, so RESUME reaches the kernel where no queue exists).
+  QueueOpReport resume(const std::vector<std::uint32_t>& also = {});
   std::optional<QueueOpReport> on_queue_added(std::uint32_t qid, std::uint64_t added_ns);
   std::optional<QueueOpReport> on_destroy_begin(std::uint32_t qid);
   void on_queue_removed(std::uint32_t qid);  // also: a destroy ioctl returned

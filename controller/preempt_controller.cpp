@@ -49,7 +49,7 @@ std::vector<TargetOp> PreemptController::resume_all() {
   holding_ = false;
   std::vector<std::pair<pid_t, std::future<QueueOpReport>>> pending;
   for (auto& t : targets_)
-    if (!t->gone()) pending.emplace_back(t->tgid(), t->resume_async());
+    if (!t->gone()) pending.emplace_back(t->tgid(), t->resume_async(extra_qids_));
   std::vector<TargetOp> out;
   for (auto& [tgid, fut] : pending) out.push_back({tgid, fut.get()});
   return out;

@@ -130,8 +130,8 @@ std::future<QueueOpReport> Target::suspend_async(std::vector<std::uint32_t> qids
   return exec_.submit([this, qids = std::move(qids)] { return session_.suspend(qids); });
 }
 
-std::future<QueueOpReport> Target::resume_async() {
-  return exec_.submit([this] { return session_.resume(); });
+std::future<QueueOpReport> Target::resume_async(std::vector<std::uint32_t> also) {
+  return exec_.submit([this, also = std::move(also)] { return session_.resume(also); });
 }
 
 void Target::queue_added(std::uint32_t qid, std::uint64_t added_ns) {

@@ -50,7 +50,7 @@ class Target final : private TracerObserver {
   QueueOpReport resume();
   // Both, started on the tracer thread without waiting (several targets in parallel).
   std::future<QueueOpReport> suspend_async(std::vector<std::uint32_t> qids);
-  std::future<QueueOpReport> resume_async();
+  std::future<QueueOpReport> resume_async(std::vector<std::uint32_t> also = {});
 
   // Posted: the main thread never waits for these.
   void queue_added(std::uint32_t qid, std::uint64_t added_ns);

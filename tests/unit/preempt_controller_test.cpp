@@ -235,6 +235,10 @@ TEST(PreemptController, ExtraQidsReachTheKernelAndComeBackInvalid) {
   ASSERT_EQ(ops[0].report.entries.size(), 1u);
   EXPECT_EQ(ops[0].report.entries[0].outcome, gp::QueueOutcome::Invalid);
   EXPECT_EQ(gp::describe_failures(ops[0].report).find("qid 7 invalid"), 0u);
+  auto res = rig.ctl.resume_all();
+  ASSERT_EQ(res[0].report.entries.size(), 1u) << "RESUME reaches the kernel too";
+  EXPECT_EQ(res[0].report.entries[0].outcome, gp::QueueOutcome::Invalid);
+  EXPECT_EQ(rig.kfd.last(GP_KFD_DBG_TRAP_RESUME_QUEUES)->qids, (std::vector<std::uint32_t>{7}));
 }
 
 TEST(PreemptCycles, PrintsOneLinePerIterationAndASummary) {

@@ -1,0 +1,75 @@
+#!/bin/sh
+# preempt refuses what it cannot do safely, says what to do, and leaves the
+# target as it was (alive, untraced, not debug-enabled):
+#   6.1  no debug API (KFD 1.11), whatever the target;
+#   7.2  /dev/kfd cannot be opened without a GPU node;
+#   6.12 a process that is not a KFD process; a KFD process whose runtime was
+#        never enabled (at once, and after --wait-runtime).
+. /gp/lib.sh
+need gpreempt-bpf kfd-client jq
+
+out=$GP_TMP/preempt.out
+tracer_of() { awk '/^TracerPid:/ {print $2}' "/proc/$1/status"; }
+untouched() {
+  kill -0 "$1" 2>/dev/null || fail "the target $1 died"
+  [ "$(tracer_of "$1")" = 0 ] || fail "the target $1 is still traced by $(tracer_of "$1")"
+}
+# refuses ERE preempt-args...: non-zero exit and a message matching ERE.
+refuses() {
+  _re=$1
+  shift
+  if gpreempt-bpf preempt "$@" >"$out" 2>&1; then
+    cat "$out"
+    fail "preempt $* succeeded; expected a refusal matching '$_re'"
+  fi
+  cat "$out"
+  grep -qE "$_re" "$out" || fail "preempt $*: the refusal does not say '$_re': $(last_line "$out")"
+}
+
+sleep 600 &
+plain=$!
+bg_track $plain
+
+case $GP_KVER in
+  6.1)
+    kfd-client runtime-target >"$GP_TMP/target.jsonl" &
+    tpid=$!
+    bg_track $tpid
+    wait_line "$GP_TMP/target.jsonl" 20 '"op":"ready"' || fail "runtime-target did not start: $(cat "$GP_TMP/target.jsonl")"
+    refuses "KFD 1\.11 has no debug API \(needs >= 1\.13" --offline-pid "$tpid" --cycles 1
+    grep -q "watch still works" "$out" || fail "the 6.1 refusal does not say that watch still works"
+    untouched "$tpid"
+    echo "6.1: preempt refused (no debug API), target untouched"
+    ;;
+  7.2)
+    refuses "cannot open /dev/kfd: .*EINVAL" --offline-pid "$plain" --cycles 1
+    untouched "$plain"
+    echo "7.2: preempt refused (/dev/kfd cannot be opened without a GPU), target untouched"
+    ;;
+  6.12)
+    refuses "is not a KFD process" --offline-pid "$plain" --cycles 1
+    untouched "$plain"
+
+    # A KFD process that never enabled its runtime: a shell holding /dev/kfd.
+    sh -c 'exec 3<>/dev/kfd; while :; do sleep 1; done' &
+    kpid=$!
+    bg_track $kpid
+    i=0
+    while [ ! -d "/sys/class/kfd/kfd/proc/$kpid" ] && [ $i -lt 50 ]; do
+      sleep 0.1
+      i=$((i + 1))
+    done
+    [ -d "/sys/class/kfd/kfd/proc/$kpid" ] || fail "the shell holding /dev/kfd is not a KFD process"
+    refuses "runtime_state disabled.*--wait-runtime" --offline-pid "$kpid" --cycles 1
+    untouched "$kpid"
+    refuses "waited 1 s" --offline-pid "$kpid" --cycles 1 --wait-runtime 1
+    untouched "$kpid"
+    # The refused session was really closed: another debugger can ENABLE it.
+    kfd-client debug-session --target "$kpid" --qids 1 >"$GP_TMP/dbg.jsonl"
+    cat "$GP_TMP/dbg.jsonl"
+    [ "$(client_errname "$GP_TMP/dbg.jsonl" dbg_enable)" = OK ] ||
+      fail "ENABLE after the refusal: $(client_errname "$GP_TMP/dbg.jsonl" dbg_enable) (a debug session was left behind)"
+    untouched "$kpid"
+    echo "6.12: refused a non-KFD process and a never-enabled runtime; targets untouched and not debug-enabled"
+    ;;
+esac
