@@ -117,7 +117,7 @@ class Server {
     book_.clear();
     fmt::print(out_, "--- preempt --serve: {} claim(s), {} release(s), {} expired; {} suspend(s), {} "
                      "resume(s), {} failed ---\n",
-               claims_, releases_, expired_, suspends_.count(), resumes_.count(), failed_);
+               claims_, releases_, expired_, suspensions_, resumptions_, failed_);
     fmt::print(out_, "suspend ioctl: {}\n", format_summary(suspends_.summary()));
     fmt::print(out_, "resume ioctl:  {}\n", format_summary(resumes_.summary()));
     std::fflush(out_);
@@ -155,6 +155,11 @@ class Server {
     return fmt::format("{}", fmt::join(parts, "; "));
   }
 
+  static std::string op_text(bool issued, std::uint64_t ns, std::size_t done, std::size_t asked) {
+    if (!issued) return "no queues in the map, nothing to do";
+    return fmt::format("{:.0f} us, queues {}/{}", static_cast<double>(ns) / 1e3, done, asked);
+  }
+
   std::string on_suspend(const std::string& holder) {
     ++claims_;
     if (!book_.acquire(holder, monotonic_ns()))
@@ -164,6 +169,7 @@ class Server {
     std::uint64_t ns = 0;
     bool ok = true, issued = false;
     count(ops, &done, &asked, &ns, &ok, &issued);
+    ++suspensions_;
     if (issued) suspends_.add(ns);
     if (!ok) {
       // Half a suspension is worse than none: undo it and say why.
@@ -174,7 +180,7 @@ class Server {
       log(fmt::format("suspend for {} failed: {}", holder, why));
       return "err suspend failed: " + why;
     }
-    log(fmt::format("suspend for {}: {:.0f} us, queues {}/{}", holder, static_cast<double>(ns) / 1e3, done, asked));
+    log(fmt::format("suspend for {}: {}", holder, op_text(issued, ns, done, asked)));
     return fmt::format("ok suspended claims={} queues={}/{} suspend_us={:.0f}", book_.size(), done, asked,
                        static_cast<double>(ns) / 1e3);
   }
@@ -199,10 +205,11 @@ class Server {
     std::uint64_t ns = 0;
     bool ok = true, issued = false;
     count(ops, &done, &asked, &ns, &ok, &issued);
+    ++resumptions_;
     if (issued) resumes_.add(ns);
     if (!ok) ++failed_;
-    log(fmt::format("resume ({}): {:.0f} us, queues {}/{}{}", why, static_cast<double>(ns) / 1e3, done,
-                    asked, ok ? "" : " FAILED: " + failures(ops)));
+    log(fmt::format("resume ({}): {}{}", why, op_text(issued, ns, done, asked),
+                    ok ? "" : " FAILED: " + failures(ops)));
     return fmt::format("ok resumed claims=0 queues={}/{} resume_us={:.0f}", done, asked,
                        static_cast<double>(ns) / 1e3);
   }
@@ -225,8 +232,8 @@ class Server {
         "resumed_for_destroy={} max_hold_ms={}",
         ctl_.holding() ? "suspended" : "running", book_.size(),
         holders.empty() ? "-" : fmt::format("{}", fmt::join(holders, ",")),
-        fmt::format("{}", fmt::join(targets, ",")), claims_, releases_, expired_, suspends_.count(),
-        resumes_.count(), failed_, s.median_us, s.p99_us, s.max_us, r.median_us, r.p99_us, r.max_us,
+        fmt::format("{}", fmt::join(targets, ",")), claims_, releases_, expired_, suspensions_,
+        resumptions_, failed_, s.median_us, s.p99_us, s.max_us, r.median_us, r.p99_us, r.max_us,
         new_q, destroy_r, o_.max_hold_ms);
   }
 
@@ -237,7 +244,8 @@ class Server {
   ClaimBook book_;
   std::uint64_t t0_;
   std::uint64_t claims_ = 0, releases_ = 0, expired_ = 0, failed_ = 0;
-  LatencyStats suspends_, resumes_;
+  std::uint64_t suspensions_ = 0, resumptions_ = 0;  // state changes, with or without an ioctl
+  LatencyStats suspends_, resumes_;                  // ioctl times, when one was issued
 };
 
 void reply(int fd, const std::string& line) {

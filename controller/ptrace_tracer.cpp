@@ -270,6 +270,16 @@ struct PtraceTracer::Impl {
     return true;
   }
 
+  // A failing closure must not take the tracer thread (and with it the
+  // process: std::terminate) down while a target may be suspended.
+  static void run_guarded(const std::function<void()>& fn) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "gpreempt-bpf: internal error on a tracer thread: {}\n", e.what());
+    }
+  }
+
   void loop() {
     std::vector<pollfd> fds;
     std::vector<int> order;
@@ -294,12 +304,12 @@ struct PtraceTracer::Impl {
         batch.swap(work);
         stop = stopping;
       }
-      for (auto& fn : batch) fn();
+      for (auto& fn : batch) run_guarded(fn);
 
       for (std::size_t i = 0; i < order.size(); ++i) {
         if (!(fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         auto it = watches.find(order[i]);
-        if (it != watches.end()) it->second();
+        if (it != watches.end()) run_guarded(it->second);
       }
       if (stop) {
         std::lock_guard lk(mu);

@@ -40,7 +40,7 @@ rc=$?
 cat "$out"
 [ $rc -eq 0 ] || fail "preempt exited $rc after its target exited"
 grep -q 'answered the runtime handshake (hsa_shut_down)' "$out" || fail "the shutdown handshake is not reported"
-grep -qE "pid $tpid (exited|: its address space is going away|: KFD tore down)" "$out" || fail "the target's exit is not reported"
+grep -qE "pid $tpid( exited|: its address space is going away|: KFD tore down)" "$out" || fail "the target's exit is not reported"
 
 # 2. Attach before the target's RUNTIME_ENABLE.
 if ! kfd-client 2>&1 | grep -q -- '--delay-enable-ms'; then
