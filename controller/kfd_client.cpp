@@ -75,13 +75,16 @@ std::unique_ptr<KfdDevice> KfdDevice::open(const std::string& path) {
   if (int r = dev->get_version(&dev->version_); r < 0)
     throw cli::UserError(fmt::format("{}: GET_VERSION failed ({}); is this the KFD device?", path,
                                      errno_name(r)));
-  const auto& v = dev->version_;
-  if (!v.has_debug_api())
-    throw cli::UserError(fmt::format(
-        "this kernel's KFD {}.{} has no debug API (needs >= 1.{}, e.g. Linux 6.5+/ROCm 6 DKMS); "
-        "preempt cannot suspend queues here, watch still works",
-        v.major, v.minor, GP_KFD_DEBUG_API_MINOR));
+  require_debug_api(dev->version_);
   return dev;
+}
+
+void require_debug_api(const KfdVersion& v) {
+  if (v.has_debug_api()) return;
+  throw cli::UserError(fmt::format(
+      "this kernel's KFD {}.{} has no debug API (needs >= 1.{}, e.g. Linux 6.5+/ROCm 6 DKMS); "
+      "preempt cannot suspend queues here, watch still works",
+      v.major, v.minor, GP_KFD_DEBUG_API_MINOR));
 }
 
 KfdDevice::~KfdDevice() {

@@ -106,6 +106,9 @@ inline std::uint32_t queue_entry_qid(std::uint32_t entry) {
   return entry & ~(GP_KFD_DBG_QUEUE_ERROR_MASK | GP_KFD_DBG_QUEUE_INVALID_MASK);
 }
 
-std::string_view runtime_state_name(std::uint32_t state);  // "disabled", "enabled", "busy", "error"
+std::string_view runtime_state_name(std::uint32_t state);
+
+// Throws cli::UserError, saying what still works, when v has no DBG_TRAP API.
+void require_debug_api(const KfdVersion& v);  // "disabled", "enabled", "busy", "error"
 
 }  // namespace gp

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "commands.h"
+#include "kfd_client.h"
 #include "preempt_preflight.h"
 
 namespace fs = std::filesystem;
@@ -103,4 +104,13 @@ TEST_F(PreflightTest, ItselfIsRefused) {
 TEST_F(PreflightTest, AGoodTargetPasses) {
   process(600, 600, 0, "python3", true);
   EXPECT_EQ(gp::check_target(paths, 600, 1), 600);
+}
+
+TEST_F(PreflightTest, AKernelWithoutTheDebugApiIsRefused) {
+  auto msg = refusal([] { gp::require_debug_api({1, 11}); });
+  EXPECT_NE(msg.find("KFD 1.11 has no debug API (needs >= 1.13"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("watch still works"), std::string::npos) << msg;
+  EXPECT_NE(refusal([] { gp::require_debug_api({2, 0}); }), "") << "only 1.x is the ABI we speak";
+  EXPECT_EQ(refusal([] { gp::require_debug_api({1, 13}); }), "");
+  EXPECT_EQ(refusal([] { gp::require_debug_api({1, 23}); }), "");
 }
