@@ -132,18 +132,19 @@ struct gp_walk {
 
 static long gp_walk_step(__u32 i, struct gp_walk *w)
 {
+	struct list_head *pos = w->pos; /* local copy: CO-RE must not relocate struct gp_walk */
 	struct queue___gp *q;
 	void *node;
 
-	if (!w->pos || w->pos == w->head)
+	if (!pos || pos == w->head)
 		return 1;
-	node = (void *)w->pos - w->node_off;
+	node = (void *)pos - w->node_off;
 	if (w->via_pqn)
 		q = BPF_CORE_READ((struct process_queue_node___gp *)node, q); /* NULL for kernel queues */
 	else
 		q = node;
 	gp_emit_queue(GP_EV_QUEUE_STATE, q, w->cause, w->ret, w->aux);
-	w->pos = BPF_CORE_READ(w->pos, next);
+	w->pos = BPF_CORE_READ(pos, next);
 	return 0;
 }
 

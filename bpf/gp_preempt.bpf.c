@@ -237,14 +237,18 @@ struct victim_walk {
  * queues); the dqm lock held by the caller keeps both lists stable. */
 static long victim_step(__u32 i, struct victim_walk *w)
 {
-	if (!w->q_pos || w->q_pos == w->q_head) {
+	/* Local copies: CO-RE must relocate list_head, never struct victim_walk. */
+	struct list_head *q_pos = w->q_pos, *proc_pos = w->proc_pos;
+
+	if (!q_pos || q_pos == w->q_head) {
 		struct device_process_node___gp *dpn;
 		struct qcm_process_device___gp *qpd;
 
-		w->proc_pos = BPF_CORE_READ(w->proc_pos, next);
-		if (!w->proc_pos || w->proc_pos == w->procs_head)
+		proc_pos = BPF_CORE_READ(proc_pos, next);
+		w->proc_pos = proc_pos;
+		if (!proc_pos || proc_pos == w->procs_head)
 			return 1;
-		dpn = (void *)w->proc_pos - w->dpn_off;
+		dpn = (void *)proc_pos - w->dpn_off;
 		qpd = BPF_CORE_READ(dpn, qpd);
 		if (!qpd) {
 			w->q_pos = NULL;
@@ -255,10 +259,10 @@ static long victim_step(__u32 i, struct victim_walk *w)
 		return 0;
 	}
 	{
-		struct queue___gp *q = (void *)w->q_pos - w->queue_off;
+		struct queue___gp *q = (void *)q_pos - w->queue_off;
 		struct gp_event *e;
 
-		w->q_pos = BPF_CORE_READ(w->q_pos, next);
+		w->q_pos = BPF_CORE_READ(q_pos, next);
 		if (!BPF_CORE_READ(q, properties.is_active))
 			return 0;
 		w->victims++;

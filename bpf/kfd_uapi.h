@@ -130,6 +130,14 @@ struct gp_kfd_queue_snapshot_entry {
 	gp_u32 reserved;
 };
 
+struct gp_kfd_dbg_trap_query_exception_info_args {
+	gp_u64 info_ptr;
+	gp_u32 info_size;
+	gp_u32 source_id;
+	gp_u32 exception_code;
+	gp_u32 clear_exception;
+};
+
 struct gp_kfd_runtime_info {
 	gp_u64 r_debug;
 	gp_u32 runtime_state;  /* enum gp_kfd_runtime_state */
@@ -153,6 +161,7 @@ struct gp_kfd_dbg_trap_args {
 		struct gp_kfd_dbg_trap_resume_queues_args resume_queues;
 		struct gp_kfd_dbg_trap_query_debug_event_args query_debug_event;
 		struct gp_kfd_dbg_trap_queue_snapshot_args queue_snapshot;
+		struct gp_kfd_dbg_trap_query_exception_info_args query_exception_info;
 		gp_u64 raw[3];
 	};
 };

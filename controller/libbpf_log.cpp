@@ -7,6 +7,7 @@
 #include <deque>
 #include <mutex>
 #include <sstream>
+#include <string>
 
 namespace gp {
 
@@ -17,19 +18,23 @@ std::deque<std::string> g_lines;
 bool g_verbose = false;
 
 int print_fn(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[1024];
+  // libbpf prints a whole verifier log in one call: size the buffer to fit.
   va_list copy;
   va_copy(copy, args);
-  std::vsnprintf(buf, sizeof(buf), fmt, copy);
+  int n = std::vsnprintf(nullptr, 0, fmt, copy);
   va_end(copy);
-  if (g_verbose) std::fputs(buf, stderr);
+  if (n < 0) return 0;
+  std::string buf(static_cast<std::size_t>(n) + 1, '\0');
+  std::vsnprintf(buf.data(), buf.size(), fmt, args);
+  buf.resize(static_cast<std::size_t>(n));
+  if (g_verbose) std::fputs(buf.c_str(), stderr);
   if (level == LIBBPF_DEBUG) return 0;
   std::lock_guard<std::mutex> lk(g_mu);
   std::istringstream in(buf);
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
     g_lines.push_back(line);
-    if (g_lines.size() > 64) g_lines.pop_front();
+    if (g_lines.size() > 256) g_lines.pop_front();
   }
   return 0;
 }

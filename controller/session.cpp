@@ -233,7 +233,7 @@ std::vector<const ProbeStatus*> AttachReport::missing_required() const {
 std::vector<const ProbeStatus*> AttachReport::missing_optional() const {
   std::vector<const ProbeStatus*> out;
   for (const auto& p : probes)
-    if (!p.spec.required && !p.attached) out.push_back(&p);
+    if (!p.spec.required && (p.resolution == Resolution::Missing || !p.error.empty())) out.push_back(&p);
   return out;
 }
 
