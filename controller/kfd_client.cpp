@@ -16,16 +16,6 @@ namespace gp {
 
 namespace {
 
-// QUERY_EXCEPTION_INFO's arguments (kfd_ioctl.h, KFD >= 1.13); the uapi mirror
-// does not carry them yet. 24 bytes: fits the union like the other ops.
-struct QueryExceptionInfoArgs {
-  gp_u64 info_ptr;
-  gp_u32 info_size;
-  gp_u32 source_id;
-  gp_u32 exception_code;
-  gp_u32 clear_exception;
-};
-static_assert(sizeof(QueryExceptionInfoArgs) == sizeof(gp_kfd_dbg_trap_args::raw));
 static_assert(sizeof(gp_kfd_dbg_trap_args) == 32, "kfd_ioctl_dbg_trap_args is 32 bytes");
 static_assert(sizeof(gp_kfd_queue_snapshot_entry) == 64, "kfd_queue_snapshot_entry is 64 bytes");
 static_assert(sizeof(gp_kfd_runtime_info) == 16, "kfd_runtime_info is 16 bytes");
@@ -153,12 +143,10 @@ int KfdDevice::query_runtime_info(pid_t pid, bool clear, gp_kfd_runtime_info* ou
   gp_kfd_dbg_trap_args a{};
   a.pid = static_cast<gp_u32>(pid);
   a.op = GP_KFD_DBG_TRAP_QUERY_EXCEPTION_INFO;
-  QueryExceptionInfoArgs q{};
-  q.info_ptr = reinterpret_cast<gp_u64>(out);
-  q.info_size = sizeof(*out);
-  q.exception_code = GP_KFD_EC_PROCESS_RUNTIME;
-  q.clear_exception = clear ? 1 : 0;
-  std::memcpy(a.raw, &q, sizeof(q));
+  a.query_exception_info.info_ptr = reinterpret_cast<gp_u64>(out);
+  a.query_exception_info.info_size = sizeof(*out);
+  a.query_exception_info.exception_code = GP_KFD_EC_PROCESS_RUNTIME;
+  a.query_exception_info.clear_exception = clear ? 1 : 0;
   return dbg_trap(&a);
 }
 
