@@ -12,12 +12,14 @@
 #   --scenario  run only tests/vm/scenarios/GLOB.sh (default *)
 #   --keep      keep the work directory (initramfs, console logs)
 #   --no-build  do not build; require gpreempt-bpf and kfd-client in the build dir
-# Env: GP_BUILD_DIR (default build/), GP_VM_TIMEOUT (seconds per VM, default 300),
+# Env: GP_BUILD_DIR (default build/), GP_SCENARIO_TIMEOUT (seconds per scenario
+#      inside the guest, default 120), GP_VM_TIMEOUT (seconds per VM; default
+#      120 for boot and modules + the scenario timeout for each scenario),
 #      GP_VM_EXTRA_BINS (more host binaries for the guest, e.g. /usr/sbin/bpftool).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/vm/common.sh"
 
-VM_TIMEOUT=${GP_VM_TIMEOUT:-300}
+SCENARIO_TIMEOUT=${GP_SCENARIO_TIMEOUT:-120}
 KERNELS=()
 GLOB='*'
 KEEP=0
@@ -26,7 +28,7 @@ PASSED=0
 FAILED=0
 
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
   exit "${1:-0}"
 }
 
@@ -111,15 +113,17 @@ run_kernel() {
   kdir=$(kernel_dir "$k")
   initrd=$WORK/$k.cpio
   log=$WORK/$k.console.log
-  if ! "$GP_REPO_ROOT/scripts/vm/mkinitramfs.sh" "$k" "$initrd" "$GLOB" >"$WORK/$k.scenarios"; then
+  if ! GP_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT "$GP_REPO_ROOT/scripts/vm/mkinitramfs.sh" "$k" "$initrd" "$GLOB" >"$WORK/$k.scenarios"; then
     report FAIL "$k" initramfs "building the initramfs failed (error above)"
     KEEP=1
     return 0
   fi
   mapfile -t scenarios <"$WORK/$k.scenarios"
+  # Each scenario is bounded inside the guest; this bounds a hung guest.
+  local vm_timeout=${GP_VM_TIMEOUT:-$((120 + ${#scenarios[@]} * (SCENARIO_TIMEOUT + 5)))}
   t0=$(date +%s.%N)
   set +e
-  timeout --kill-after=10 "$VM_TIMEOUT" qemu-system-x86_64 \
+  timeout --kill-after=10 "$vm_timeout" qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -smp 2 -m 4096 \
     -nographic -no-reboot -nodefaults -serial stdio \
     -kernel "$(cat "$kdir/vmlinuz")" -initrd "$initrd" \
@@ -129,7 +133,7 @@ run_kernel() {
   t1=$(date +%s.%N)
   local why=""
   if ((rc == 124 || rc == 137)); then
-    why="VM timed out after ${VM_TIMEOUT}s"
+    why="VM timed out after ${vm_timeout}s"
   elif ((rc != 0)); then
     why="qemu exited with $rc"
   elif ! grep -q '^GP-DONE' "$log"; then

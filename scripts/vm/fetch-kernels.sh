@@ -279,7 +279,7 @@ main() {
   while (($#)); do
     case $1 in
       --refresh) REFRESH=1 ;;
-      -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+      -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
       *) args+=("$1") ;;
     esac
     shift

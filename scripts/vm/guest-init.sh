@@ -9,7 +9,6 @@
 
 export PATH=/usr/bin:/usr/sbin:/bin:/sbin
 export HOME=/root TMPDIR=/tmp
-GP_SCENARIO_TIMEOUT=120
 
 uptime_s() {
   cut -d' ' -f1 /proc/uptime
@@ -96,6 +95,7 @@ print_info() {
 
 run_scenarios() {
   kernel=$(cat /gp/kernel)
+  GP_SCENARIO_TIMEOUT=$(cat /gp/scenario-timeout 2>/dev/null || echo 120)
   for s in /gp/scenarios/*.sh; do
     [ -e "$s" ] || continue
     name=$(basename "$s" .sh)

@@ -9,7 +9,8 @@
 #   SCENARIO_GLOB  which tests/vm/scenarios/*.sh to include (default: *)
 # Env: GP_BUILD_DIR (default build/), GP_VM_EXTRA_BINS (more host binaries to
 #      copy into /usr/bin, e.g. bpftool for diagnostics), GP_VM_SCENARIO_DIR
-#      (take the scenarios from another directory, for ad-hoc experiments).
+#      (take the scenarios from another directory, for ad-hoc experiments),
+#      GP_SCENARIO_TIMEOUT (seconds one scenario may take in the guest, default 120).
 # Prints the names of the included scenarios, one per line, on stdout.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -128,6 +129,7 @@ main() {
   install -m 0755 "$GP_REPO_ROOT/scripts/vm/guest-init.sh" "$stage/init"
   install -m 0644 "$GP_REPO_ROOT/tests/vm/lib.sh" "$stage/gp/lib.sh"
   echo "$k" >"$stage/gp/kernel"
+  echo "${GP_SCENARIO_TIMEOUT:-120}" >"$stage/gp/scenario-timeout"
   cp "$mods"/*.ko "$mods/order" "$stage/gp/modules/"
 
   # Binaries under test. kfd-client is part of this tier and must exist;

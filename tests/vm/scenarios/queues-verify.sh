@@ -22,6 +22,6 @@ jtest "$out" 'type == "object"' || fail "queues --verify --json printed no JSON 
 jtest "$out" '.verify.ok == true' || fail "verify reports differences: $(jq -c .verify "$out")"
 [ "$rc" -eq 0 ] || fail "queues --verify exited $rc although verify.ok is true"
 nsys=$(find "$sysfs" -mindepth 3 -maxdepth 3 -path '*/queues/*' 2>/dev/null | wc -l)
-jtest "$out" '(.queues | length) == $n' --argjson n "$nsys" ||
-  fail "map has $(jq '.queues | length' "$out") queues, sysfs $nsys"
+jtest "$out" '(.queues | length) == $n and .verify.compared == $n' --argjson n "$nsys" ||
+  fail "map has $(jq '.queues | length' "$out") queues ($(jq .verify.compared "$out") compared), sysfs $nsys"
 echo "queues --verify: map and sysfs agree ($nsys queues; KFD processes: $(ls "$sysfs" 2>/dev/null | xargs))"
