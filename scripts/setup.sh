@@ -53,7 +53,7 @@ install_packages() {
 
 build() {
   say "building into $BUILD_DIR"
-  cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$BUILD_DIR" -j"$(nproc)"
   say "built $BUILD_DIR/gpreempt-bpf"
 }

@@ -32,6 +32,7 @@ add_executable(gp_trace_tests
   # this works whether or not gp_core already contains it.
   ${GP_TRACE_SRC_ROOT}/controller/cmd_report.cpp
 )
+target_precompile_headers(gp_trace_tests PRIVATE <gtest/gtest.h> <nlohmann/json.hpp> <fmt/format.h>)
 target_link_libraries(gp_trace_tests PRIVATE gp_trace ${GP_TRACE_EVENT_NAMES} CLI11::CLI11 GTest::gtest_main)
 target_compile_definitions(gp_trace_tests PRIVATE GP_TRACE_TEST_DATA="${GP_TRACE_TESTS_ROOT}/data")
 gtest_discover_tests(gp_trace_tests DISCOVERY_TIMEOUT 60)
@@ -51,6 +52,7 @@ add_executable(gp_trace_reader_mutation_test
   ${GP_TRACE_LIB_SOURCES})
 target_include_directories(gp_trace_reader_mutation_test PRIVATE
   ${GP_TRACE_SRC_ROOT}/trace ${GP_TRACE_SRC_ROOT}/bpf ${GP_TRACE_SRC_ROOT}/controller)
+target_precompile_headers(gp_trace_reader_mutation_test PRIVATE <nlohmann/json.hpp> <fmt/format.h>)
 target_link_libraries(gp_trace_reader_mutation_test PRIVATE
   nlohmann_json::nlohmann_json fmt::fmt GTest::gtest_main)
 target_compile_definitions(gp_trace_reader_mutation_test PRIVATE GP_TRACE_TEST_DATA="${GP_TRACE_TESTS_ROOT}/data")
