@@ -14,6 +14,7 @@
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -117,8 +118,10 @@ Json op_json(const char* op) {
                "  destroy-queue --qid N          DESTROY_QUEUE\n"
                "  update-queue --qid N [--priority P] [--percent Q] [--ring-size S] [--ring-addr auto|N]\n"
                "  burst N [--op create|destroy|update|mixed]   N ioctls as fast as possible\n"
-               "  runtime-target [--stdin]      RUNTIME_ENABLE, wait for SIGTERM/SIGINT (or stdin EOF),\n"
-               "                                RUNTIME_DISABLE, exit (stands in for a ROCm process)\n"
+               "  runtime-target [--stdin] [--delay-enable-ms N]\n"
+               "                                open /dev/kfd, (wait N ms: a debugger may attach before\n"
+               "                                hsa_init), RUNTIME_ENABLE, wait for SIGTERM/SIGINT (or\n"
+               "                                stdin EOF), RUNTIME_DISABLE, exit (a stand-in ROCm process)\n"
                "  debug-session --target PID [--qids 1,2,3]\n"
                "                                PTRACE_SEIZE + DBG_TRAP ENABLE, SUSPEND, RESUME, DISABLE\n"
                "Every operation prints one JSON line.\n");
@@ -390,6 +393,15 @@ int cmd_runtime_target(const Args& a) {
     return kExitFail;
   }
   int fd = open_kfd();
+  // Like ROCr between open(/dev/kfd) and hsa_init's RUNTIME_ENABLE: a
+  // debugger that ENABLEs in this window makes RUNTIME_ENABLE block until it
+  // answers with SEND_RUNTIME_EVENT. SIGTERM meanwhile stays pending.
+  if (auto delay = opt_num(a, "delay-enable-ms", 0)) {
+    op_json("delay").unum("ms", delay).print();
+    timespec ts{static_cast<time_t>(delay / 1000), static_cast<long>(delay % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+  }
   gp_kfd_runtime_enable_args r{};
   r.r_debug = 0;
   r.mode_mask = GP_KFD_RUNTIME_ENABLE_MODE_ENABLE_MASK;
