@@ -1,0 +1,125 @@
+// The binary itself, on bad input: each case must give one clear line on
+// stderr and a non-zero exit. The host has no amdgpu; a fake root
+// (GPREEMPT_BPF_ROOT) stands in for the states this host cannot be in.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include "fake_root.h"
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out;  // stdout + stderr
+};
+
+Result run(const std::string& args, const std::string& prefix = "") {
+  Result r;
+  std::string cmd = prefix + " " GP_BINARY " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.out.append(buf.data(), n);
+  int st = ::pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  return r;
+}
+
+bool has(const Result& r, const std::string& s) { return r.out.find(s) != std::string::npos; }
+
+gp::test::FakeRoot& amdgpu_root(gp::test::FakeRoot& root) {
+  root.mkdir("/sys/module/amdgpu");
+  root.write("/sys/kernel/btf/vmlinux", "x");
+  return root;
+}
+
+TEST(Cli, HelpListsEverySubcommand) {
+  auto r = run("--help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* c : {"watch", "queues", "doctor", "preempt", "ctl", "latency", "record", "report"})
+    EXPECT_TRUE(has(r, c)) << c;
+}
+
+TEST(Cli, WatchWithoutAmdgpuSaysSoAndFails) {
+  if (geteuid() != 0) GTEST_SKIP() << "the root-only path; the non-root one is tested below";
+  if (access("/sys/module/amdgpu", F_OK) == 0) GTEST_SKIP() << "this host has amdgpu";
+  auto r = run("watch --duration 1");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r, "amdgpu driver is not loaded")) << r.out;
+  EXPECT_TRUE(has(r, "scripts/vm/demo.sh")) << r.out;
+}
+
+TEST(Cli, DoctorWithoutAmdgpuExitsNonZero) {
+  if (access("/sys/module/amdgpu", F_OK) == 0) GTEST_SKIP() << "this host has amdgpu";
+  auto r = run("doctor");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r, "watch:   will NOT work")) << r.out;
+}
+
+TEST(Cli, NotRootIsRefused) {
+  if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv (util-linux) missing";
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to nobody";
+  auto r = run("watch --duration 1", "setpriv --reuid=65534 --regid=65534 --clear-groups");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_TRUE(has(r, "not running as root")) << r.out;
+  EXPECT_TRUE(has(r, "sudo")) << r.out;
+}
+
+TEST(Cli, NoAmdgpuBtfSaysHowToGetIt) {
+  gp::test::FakeRoot root;
+  amdgpu_root(root);
+  auto r = run("watch --duration 1");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r, "amdgpu has no BTF")) << r.out;
+  EXPECT_TRUE(has(r, "--btf")) << r.out;
+}
+
+TEST(Cli, UnknownPidIsAUsageError) {
+  auto r = run("watch -p 999999999");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r, "no such process: 999999999")) << r.out;
+}
+
+TEST(Cli, UnwritableOutputFailsBeforeAttaching) {
+  auto r = run("watch -o /proc/gp-no-such-dir/out.txt");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r, "cannot write /proc/gp-no-such-dir/out.txt")) << r.out;
+}
+
+TEST(Cli, SecondInstanceIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "instance check follows the root check";
+  gp::test::FakeRoot root;
+  amdgpu_root(root);
+  root.mkdir("/run/gpreempt-bpf");
+  const std::string lock = root.path() + "/run/gpreempt-bpf/watch.lock";
+  int fd = ::open(lock.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "4242", 4), 4);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);  // "the other instance"
+  auto r = run("watch --duration 1");
+  ::close(fd);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r, "another `gpreempt-bpf watch` is already running (pid 4242)")) << r.out;
+}
+
+TEST(Cli, BadRingbufSizeIsAUsageError) {
+  auto r = run("watch --ringbuf-kb 3");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r, "power of two")) << r.out;
+}
+
+TEST(Cli, ErrorsAreOneLine) {
+  auto r = run("watch -p 999999999");
+  ASSERT_FALSE(r.out.empty());
+  EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << r.out;
+}
+
+}  // namespace
