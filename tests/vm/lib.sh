@@ -12,6 +12,13 @@ WATCH_OUT=$GP_TMP/watch.jsonl
 WATCH_PID=""
 GP_BG_PIDS=""
 
+GP_T0=$(cut -d' ' -f1 /proc/uptime)
+
+# Seconds since the scenario started (for "what took how long" lines).
+since() {
+  awk -v a="$GP_T0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }'
+}
+
 fail() {
   echo "$*"
   exit 1
@@ -115,6 +122,7 @@ doctor_json() {
 # attached (first line type=attach). Extra arguments go to watch.
 watch_start() {
   need gpreempt-bpf jq
+  _ws=$(since)
   gpreempt-bpf watch --json "$@" >"$WATCH_OUT" 2>"$WATCH_OUT.err" &
   WATCH_PID=$!
   _i=0
@@ -134,7 +142,7 @@ watch_start() {
   done
   _type=$(head -n1 "$WATCH_OUT" | jq -r '.type' 2>/dev/null)
   [ "$_type" = attach ] || fail "watch: first line is not {\"type\":\"attach\"...} but: $(head -c 300 "$WATCH_OUT")"
-  echo "watch attached: $(head -n1 "$WATCH_OUT" | jq -c '{attached: (.attached | length), missing_optional: [.missing_optional[]?.symbol]}')"
+  echo "[$(since)s] watch attached (started at ${_ws}s): $(head -n1 "$WATCH_OUT" | jq -c '{attached: (.attached | length), missing_optional: [.missing_optional[]?.symbol]}')"
 }
 
 # Stop watch with SIGINT and check it ended cleanly with a summary line.
@@ -153,6 +161,7 @@ watch_stop() {
   wait "$WATCH_PID"
   _rc=$?
   WATCH_PID=""
+  echo "[$(since)s] watch stopped: $(tail -n1 "$WATCH_OUT" | head -c 200)"
   [ "$_rc" -eq 0 ] || { tail -n5 "$WATCH_OUT.err"; fail "watch exited with status $_rc after SIGINT"; }
   tail -n1 "$WATCH_OUT" | jtest - '.type == "summary"' ||
     fail "watch: last line is not a summary: $(tail -n1 "$WATCH_OUT" | head -c 300)"

@@ -34,7 +34,7 @@ for k in process_create process_release process_free; do
 done
 events_of process_create "$pid" | jtest - '.comm == "kfd-client"' ||
   fail "process_create comm is $(events_of process_create "$pid" | jq -c .comm), expected kfd-client"
-order=$(jq -rs --argjson pid "$pid" '[.[] | select(.type == "event" and .pid == $pid and (.kind | startswith("process_"))) | .kind] | join(",")' "$WATCH_OUT")
+order=$(jq -rs --argjson pid "$pid" '[.[] | select(.type == "event" and .pid == $pid and (.kind == "process_create" or .kind == "process_release" or .kind == "process_free")) | .kind] | join(",")' "$WATCH_OUT")
 [ "$order" = process_create,process_release,process_free ] || fail "process events for $pid came as $order"
 [ "$(summary_field .lost)" = 0 ] || fail "$(summary_field .lost) events lost"
 echo "pid $pid: process_create, process_release, process_free each seen once"
