@@ -46,7 +46,7 @@ for op in ptrace_seize dbg_enable dbg_suspend dbg_resume dbg_disable; do
 done
 
 # Wait for the four DBG_TRAP events issued by the debugger on the target.
-sel='select(.type == "event" and .kind == "ioctl_dbg_trap" and (.acting_pid == $d or .pid == $d))'
+sel='select(.type == "event" and .kind == "ioctl_dbg_trap" and .acting_pid == $d)'
 i=0
 while [ "$(jq -c --argjson d "$dpid" "$sel" "$WATCH_OUT" | wc -l)" -lt 4 ] && [ $i -lt 100 ]; do
   sleep 0.1
@@ -60,6 +60,9 @@ case $ops in
   enable,suspend_queues,resume_queues,disable | 0,6,7,1) ;;
   *) fail "debugger's DBG_TRAP events were [$ops], expected enable,suspend_queues,resume_queues,disable" ;;
 esac
+# The ioctl runs on the debugger's own /dev/kfd: the owner is the debugger.
+jall "$GP_TMP/dbg-events.jsonl" '.pid == $d and .tid == $d' --argjson d "$dpid" ||
+  fail "DBG_TRAP events name owner/tid $(jq -c '[.pid, .tid]' "$GP_TMP/dbg-events.jsonl" | xargs), expected the debugger $dpid"
 jall "$GP_TMP/dbg-events.jsonl" '.ioctl.dbg_target_pid == $t' --argjson t "$tpid" ||
   fail "an event names target pid $(jq -c '.ioctl.dbg_target_pid' "$GP_TMP/dbg-events.jsonl" | xargs), expected $tpid"
 # Each op's return code as the debugger saw it.
