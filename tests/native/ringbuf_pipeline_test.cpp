@@ -16,7 +16,15 @@
 #include "ringbuf_reader.h"
 #include "session.h"
 
-extern "C" __attribute__((noinline, used)) void gp_test_emit_batch(const gp_event* evs, std::uint32_t n) {
+// noipa: at -O3 GCC otherwise calls a constant-propagated clone
+// (gp_test_emit_batch.constprop.0) that the uprobe on the plain symbol misses.
+#if defined(__clang__)
+#define GP_UPROBE_TARGET __attribute__((noinline, optnone, used))
+#else
+#define GP_UPROBE_TARGET __attribute__((noinline, noipa, used))
+#endif
+
+extern "C" GP_UPROBE_TARGET void gp_test_emit_batch(const gp_event* evs, std::uint32_t n) {
   // The uprobe fires on entry; keep the call from being optimised away.
   asm volatile("" : : "r"(evs), "r"(n) : "memory");
 }

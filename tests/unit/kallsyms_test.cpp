@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -97,11 +98,11 @@ TEST(AttachPlan, RequiredMissingAndOptionalMissingAreTold) {
   // A 6.1-like amdgpu: every lifecycle function but no debugger API.
   std::string text;
   std::uint64_t addr = 0xffffffffc0a00000ull;
-  for (const auto& p : lifecycle_probes()) {
-    if (std::string(p.symbol) == "suspend_queues" || std::string(p.symbol) == "resume_queues" ||
-        std::string(p.symbol) == "kfd_ioctl_set_debug_trap")
-      continue;
-    text += fmt::format("{:x} t {}\t[amdgpu]\n", addr += 0x100, p.symbol);
+  std::set<std::string> symbols;  // entry and return probes share a symbol
+  for (const auto& p : lifecycle_probes()) symbols.insert(p.symbol);
+  for (const auto& sym : symbols) {
+    if (sym == "suspend_queues" || sym == "resume_queues" || sym == "kfd_ioctl_set_debug_trap") continue;
+    text += fmt::format("{:x} t {}\t[amdgpu]\n", addr += 0x100, sym);
   }
   text += "ffffffff81234560 t update_queue\n";
   std::istringstream in(text);
