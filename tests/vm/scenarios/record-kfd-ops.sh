@@ -45,7 +45,10 @@ cat "$client"
 # The file: header first, trailer last, counts that add up, nothing lost.
 head -n1 "$t" | jtest - '.type == "header" and .format == "gpreempt-bpf-trace" and .version == 1' ||
   fail "first line is not a version-1 header: $(head -c 300 "$t")"
-head -n1 "$t" | jtest - '.kfd_version == $v and (.command | length) == 3 and .command[0] == "sh" and (.pids | length) == 1' --arg v "$(expected_kfd_version)" ||
+# The KFD version comes from GET_VERSION on /dev/kfd: on 7.2 the open is
+# refused without a GPU, so the header says null rather than guess.
+if kfd_open_works; then want_v="\"$(expected_kfd_version)\""; else want_v=null; fi
+head -n1 "$t" | jtest - '.kfd_version == $v and (.command | length) == 3 and .command[0] == "sh" and (.pids | length) == 1' --argjson v "$want_v" ||
   fail "header: $(head -n1 "$t" | jq -c '{kfd_version, command, pids}')"
 tail -n1 "$t" | jtest - '.type == "trailer" and .lost == 0' || fail "last line is not a trailer without loss: $(tail -n1 "$t")"
 nev=$(jq -c 'select(.type == "event")' "$t" | wc -l)
