@@ -1,0 +1,65 @@
+#!/bin/sh
+# Issue 5: `latency` runs and ends cleanly: `interval count` prints exactly
+# count reports and exits 0; Ctrl-C prints the unfinished interval and exits
+# 0; text and -m output; bad arguments are refused with exit 2 before anything
+# is attached. Idle VM without a GPU: every report counts zero spans.
+. /gp/lib.sh
+need gpreempt-bpf jq
+
+out=$GP_TMP/run.jsonl
+gpreempt-bpf latency --json 1 3 >"$out" 2>"$out.err"
+rc=$?
+[ $rc -eq 0 ] || { cat "$out.err"; fail "latency --json 1 3 exited $rc: $(last_line "$out.err")"; }
+types=$(jq -r .type "$out" | xargs)
+[ "$types" = "attach interval interval interval summary" ] || fail "latency --json 1 3 printed [$types]"
+[ "$(jq -r 'select(.type == "interval") | .index' "$out" | xargs)" = "1 2 3" ] || fail "interval indexes are not 1 2 3"
+jq -c 'select(.type == "interval")' "$out" >"$GP_TMP/intervals.json"
+jall "$GP_TMP/intervals.json" '.spans == 0 and .unit == "usecs" and (.histograms | length) == 0' ||
+  fail "an idle VM without a GPU reported preemption spans: $(head -c 300 "$GP_TMP/intervals.json")"
+tail -n1 "$out" | jtest - '.intervals == 3 and .spans_seen == 0 and .lost == 0' ||
+  fail "summary: $(tail -n1 "$out")"
+# The reports are about a second apart.
+t3=$(jq -r 'select(.type == "interval" and .index == 3) | .t_s' "$out")
+awk -v t="$t3" 'BEGIN { exit !(t >= 2.9 && t < 6) }' || fail "third report at ${t3}s, expected about 3 s"
+
+# Text, milliseconds, one report.
+txt=$GP_TMP/run.txt
+gpreempt-bpf latency -m 1 1 >"$txt" 2>&1
+rc=$?
+cat "$txt"
+[ $rc -eq 0 ] || fail "latency -m 1 1 exited $rc: $(last_line "$txt")"
+grep -q '^Tracing in-kernel GPU preemptions on kernel ' "$txt" || fail "no header line"
+grep -q '^no preemptions$' "$txt" || fail "no 'no preemptions' report"
+grep -q '^0 preemption span(s) seen, 0 matched the filter' "$txt" || fail "no summary line"
+
+# No interval: one report when SIGINT comes.
+sig=$GP_TMP/sigint.jsonl
+gpreempt-bpf latency --json --prog-runs >"$sig" 2>"$sig.err" &
+lpid=$!
+bg_track $lpid
+wait_line "$sig" 60 '"type":"attach"' || { cat "$sig.err"; fail "latency did not attach within 60 s"; }
+sleep 1
+kill -INT $lpid
+i=0
+while kill -0 $lpid 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+kill -0 $lpid 2>/dev/null && fail "latency did not exit within 20 s of SIGINT"
+wait $lpid
+rc=$?
+[ $rc -eq 0 ] || { cat "$sig.err"; fail "latency exited $rc after SIGINT"; }
+[ "$(jq -r .type "$sig" | xargs)" = "attach interval summary" ] || fail "after SIGINT: [$(jq -r .type "$sig" | xargs)]"
+tail -n1 "$sig" | jtest - '(.program_runs | type) == "object" and (.program_runs | has("unmap_queues_entry"))' ||
+  fail "--prog-runs: no run count for unmap_queues_entry: $(tail -n1 "$sig")"
+
+# Refusals: exit 2, a message, nothing attached.
+expect_refusal() {
+  _want=$1
+  shift
+  gpreempt-bpf latency "$@" >"$GP_TMP/refuse.out" 2>&1
+  _rc=$?
+  [ $_rc -eq 2 ] || fail "latency $*: exit $_rc, expected 2 ($(last_line "$GP_TMP/refuse.out"))"
+  grep -q "$_want" "$GP_TMP/refuse.out" || fail "latency $*: message lacks '$_want': $(last_line "$GP_TMP/refuse.out")"
+}
+expect_refusal 'not a cause' --cause bogus 1 1
+expect_refusal 'count needs an interval' 0 3
+expect_refusal 'no such process' -p 999999 1 1
+echo "$GP_KVER: latency ran 3 timed reports, a text -m report and a SIGINT report, all with 0 spans; refusals exit 2"
