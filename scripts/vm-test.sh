@@ -170,6 +170,13 @@ main() {
   (require_tools qemu-system-x86_64 busybox cpio depmod modprobe xz zstd jq timeout ldd strip apt-get dpkg &&
     busybox_static >/dev/null) || fatal "the VM tier cannot run on this machine (see the error above)"
   mkdir -p "$GP_CACHE/runs"
+  # One VM run at a time per cache: two TCG guests on a small machine only
+  # slow each other down, and the first fetch/module staging is not shared.
+  exec 9>"$GP_CACHE/vm.lock"
+  if ! flock -n 9; then
+    log "another VM test run holds $GP_CACHE/vm.lock; waiting for it"
+    flock 9
+  fi
   WORK=$(mktemp -d "$GP_CACHE/runs/$(date +%Y%m%d-%H%M%S).XXXX")
   local t0 t1 k
   t0=$(date +%s.%N)

@@ -21,6 +21,12 @@ main() {
   fi
   require_tools qemu-system-x86_64 cpio depmod modprobe xz zstd jq timeout
   echo "No AMD GPU driver on this host: booting Debian's $kernel kernel with the real amdgpu.ko under qemu."
+  mkdir -p "$GP_CACHE"
+  exec 9>"$GP_CACHE/vm.lock"
+  if ! flock -n 9; then
+    echo "Waiting for a VM test run to finish (one VM at a time)..."
+    flock 9
+  fi
   "$GP_REPO_ROOT/scripts/vm/fetch-kernels.sh" "$kernel"
   work=$(mktemp -d "${TMPDIR:-/tmp}/gp-demo.XXXXXX")
   trap 'rm -rf "$work"' EXIT
