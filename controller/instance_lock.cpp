@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <cstring>
 #include <string>
 
@@ -18,7 +19,8 @@ namespace gp {
 
 InstanceLock::InstanceLock(const std::string& name) {
   const std::string dir = host_path("/run/gpreempt-bpf");
-  ::mkdir(dir.c_str(), 0755);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);  // the open below reports any failure
   const std::string path = dir + "/" + name + ".lock";
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0)
