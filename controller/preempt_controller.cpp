@@ -63,7 +63,9 @@ void PreemptController::on_event(const Event& ev, MapChange change, const QueueM
       if (cause != Cause::DbgSuspend && cause != Cause::DbgResume) return;
       auto owner = static_cast<pid_t>(ev.raw.pre.cause_tgid);
       if (!find(owner)) return;
-      spans_.push_back({ev.raw.pre.t0_ns, ev.raw.pre.total_ns, owner, cause == Cause::DbgResume});
+      const auto& pre = ev.raw.pre;
+      const std::uint64_t total = pre.end_ns > pre.t0_ns ? pre.end_ns - pre.t0_ns : pre.total_ns;
+      spans_.push_back({pre.t0_ns, total, owner, cause == Cause::DbgResume});
       ++spans_seen_;
       if (spans_.size() > kMaxSpans) spans_.pop_front();
       return;

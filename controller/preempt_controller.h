@@ -32,7 +32,7 @@ class EventSource {
 // suspend/resume of one of our targets.
 struct KernelSpan {
   std::uint64_t t0_ns = 0;
-  std::uint32_t total_ns = 0;
+  std::uint64_t total_ns = 0;  // from end_ns: exact past the payload's saturating u32 offsets
   pid_t tgid = 0;
   bool resume = false;
 };
