@@ -149,7 +149,7 @@ main() {
     copy_with_libs "$bin" "/usr/bin/$(basename "$bin")" "$stage"
   done
 
-  shopt -s nullglob
+  shopt -s nullglob extglob  # --scenario '@(doctor|no-loss)' selects several
   for f in "${GP_VM_SCENARIO_DIR:-$GP_REPO_ROOT/tests/vm/scenarios}"/$glob.sh; do
     name=$(basename "$f" .sh)
     install -m 0755 "$f" "$stage/gp/scenarios/$name.sh"
