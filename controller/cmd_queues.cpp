@@ -30,6 +30,7 @@ int run_queues(QueuesOptions& o) {
   require_pids_exist(o.pids);
   finish_session_options(o.session, o.ringbuf_kb);
   o.session.instance = "queues";
+  o.session.latency_probes = false;  // a snapshot needs the lifecycle set only: half the attach work
   Session session(o.session);
   session.poll(0);
 
