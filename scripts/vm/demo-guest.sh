@@ -5,6 +5,8 @@
 need gpreempt-bpf kfd-client
 
 say() { echo ""; echo ">>> $*"; }
+# kfd-client's JSON lines, marked apart from watch's table.
+client() { kfd-client "$@" | sed 's/^/    client> /'; }
 
 say "gpreempt-bpf watch (real amdgpu $(uname -r), no GPU: KFD runs on a CPU-only topology)"
 gpreempt-bpf watch --interval 5 &
@@ -19,21 +21,21 @@ done
 sleep 1
 
 say "kfd-client open-exit: a process opens /dev/kfd and exits"
-kfd-client open-exit
+client open-exit
 sleep 2
 say "kfd-client create-queue: gpu_id 0x1234 does not exist, so KFD refuses it (EINVAL)"
-kfd-client create-queue --gpu-id 0x1234 --type compute_aql --priority 7 --percent 55 --ring-size 8192
+client create-queue --gpu-id 0x1234 --type compute_aql --priority 7 --percent 55 --ring-size 8192
 sleep 1
 say "kfd-client destroy-queue / update-queue of a made-up qid"
-kfd-client destroy-queue --qid 77
-kfd-client update-queue --qid 78 --priority 3
+client destroy-queue --qid 77
+client update-queue --qid 78 --priority 3
 sleep 1
 say "a debug session: ptrace + DBG_TRAP ENABLE, SUSPEND, RESUME, DISABLE (what 'preempt' does)"
 kfd-client runtime-target >/tmp/target.jsonl &
 tpid=$!
 bg_track $tpid
 wait_line /tmp/target.jsonl 20 '"op":"ready"'
-kfd-client debug-session --target "$tpid" --qids 1,2,3
+client debug-session --target "$tpid" --qids 1,2,3
 kill -TERM "$tpid"
 wait "$tpid"
 sleep 3

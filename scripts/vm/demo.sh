@@ -10,7 +10,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 main() {
-  local force_vm=0 kernel=6.12 work kdir rc
+  local force_vm=0 kernel=6.12 kdir rc
   [[ ${1:-} == --vm ]] && force_vm=1
   if ((force_vm == 0)) && [[ -e /sys/module/amdgpu && -c /dev/kfd ]]; then
     local bin=$GP_BUILD_DIR/gpreempt-bpf
@@ -28,8 +28,9 @@ main() {
     flock 9
   fi
   "$GP_REPO_ROOT/scripts/vm/fetch-kernels.sh" "$kernel"
-  work=$(mktemp -d "${TMPDIR:-/tmp}/gp-demo.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
+  DEMO_WORK=$(mktemp -d "${TMPDIR:-/tmp}/gp-demo.XXXXXX")
+  trap 'rm -rf "$DEMO_WORK"' EXIT
+  local work=$DEMO_WORK
   mkdir -p "$work/scenarios"
   cp "$GP_REPO_ROOT/scripts/vm/demo-guest.sh" "$work/scenarios/demo.sh"
   GP_VM_SCENARIO_DIR=$work/scenarios "$GP_REPO_ROOT/scripts/vm/mkinitramfs.sh" "$kernel" "$work/initrd.cpio" >/dev/null

@@ -77,6 +77,10 @@ for line in 2 3; do
   n=$(sed -n "${line}p" "$GP_TMP/dbg-events.jsonl" | jq .ioctl.dbg_num_queues)
   [ "$n" = 3 ] || fail "SUSPEND/RESUME event carries dbg_num_queues $n, expected 3"
 done
+# DBG_TRAP ENABLE looks the target up through kfd_create_process(), which
+# returns the existing process: that is not a second creation.
+n=$(count_events process_create "$tpid")
+[ "$n" -eq 1 ] || fail "$n process_create events for the target $tpid, which opened /dev/kfd once"
 [ "$(summary_field .lost)" = 0 ] || fail "$(summary_field .lost) events lost"
 kill -TERM "$tpid"
 wait "$tpid"
