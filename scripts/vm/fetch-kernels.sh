@@ -142,11 +142,12 @@ setup_private_apt() {
     echo 'Acquire::http::Timeout "30";'
     echo 'Acquire::https::Timeout "30";'
     echo 'Acquire::Retries "2";'
-    # The kernels' files are read by root only here; skip the _apt sandbox
-    # user, which could not write into a root-owned ~/.cache.
-    [[ $(id -u) == 0 ]] && echo 'APT::Sandbox::User "root";'
-    # Carry over the host's network-related settings only.
-    apt-config dump 2>/dev/null | grep -E '^Acquire::(https?|ftp)::Proxy|^Acquire::Check-(Valid-Until|Date) |^Acquire::(https?)::Proxy::' || true
+    # As root, apt downloads as the _apt user, which cannot write into
+    # root's ~/.cache; these are plain files we only unpack, never install.
+    if [[ $(id -u) == 0 ]]; then echo 'APT::Sandbox::User "root";'; fi
+    # Carry over the host's network-related settings only (proxy, and the
+    # validity-date checks a snapshot mirror may need switched off).
+    apt-config dump 2>/dev/null | grep -E '^Acquire::(https?|ftp)::Proxy|^Acquire::Check-(Valid-Until|Date) ' || true
   } >"$dir/apt.conf"
 }
 

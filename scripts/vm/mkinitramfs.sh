@@ -23,7 +23,8 @@ stage_modules() {
   [[ -f $kdir/complete ]] || die "kernel $k is not fetched; run scripts/vm/fetch-kernels.sh $k"
   kver=$(cat "$kdir/kver")
   out=$GP_CACHE/modstage/$k/$kver
-  if [[ -f $out/complete ]]; then
+  # Same release string, other upload (a Debian rebuild): stage again.
+  if [[ -f $out/complete ]] && cmp -s "$out/packages" "$kdir/packages"; then
     echo "$out"
     return 0
   fi
@@ -64,6 +65,7 @@ stage_modules() {
   done < <(modprobe -C /dev/null -d "$base" -S "$kver" --show-depends amdgpu ||
     die "modprobe --show-depends amdgpu failed for $kver")
   tail -n1 "$out/order" | grep -q '^amdgpu\.ko' || die "amdgpu.ko is not the last module in the load order for $kver"
+  cp "$kdir/packages" "$out/packages"
   touch "$out/complete"
   echo "$out"
 }

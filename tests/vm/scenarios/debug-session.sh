@@ -45,15 +45,11 @@ for op in ptrace_seize dbg_enable dbg_suspend dbg_resume dbg_disable; do
   [ "$(client_errname "$dbg" $op)" = OK ] || fail "debugger $op: $(client_errname "$dbg" $op)"
 done
 
-# Wait for the four DBG_TRAP events issued by the debugger on the target.
-sel='select(.type == "event" and .kind == "ioctl_dbg_trap" and .acting_pid == $d)'
-i=0
-while [ "$(jq -c --argjson d "$dpid" "$sel" "$WATCH_OUT" | wc -l)" -lt 4 ] && [ $i -lt 100 ]; do
-  sleep 0.1
-  i=$((i + 1))
-done
+# The DBG_TRAP events are in the ring buffer before each ioctl returns, and
+# watch drains it when it stops.
 watch_stop
-jq -c --argjson d "$dpid" "$sel" "$WATCH_OUT" >"$GP_TMP/dbg-events.jsonl"
+grep -E '"kind": ?"ioctl_dbg_trap"' "$WATCH_OUT" |
+  jq -c --argjson d "$dpid" 'select(.type == "event" and .kind == "ioctl_dbg_trap" and .acting_pid == $d)' >"$GP_TMP/dbg-events.jsonl"
 cat "$GP_TMP/dbg-events.jsonl"
 ops=$(jq -r '.ioctl.dbg_op | tostring' "$GP_TMP/dbg-events.jsonl" | xargs | tr ' ' ,)
 case $ops in
