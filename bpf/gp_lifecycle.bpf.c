@@ -441,10 +441,23 @@ static __always_inline void gp_emit_process(__u32 kind, struct kfd_process___gp 
 	gp_submit(e);
 }
 
+/* kfd_process objects already announced: kfd_create_process() also returns
+ * an existing process (a DBG_TRAP ENABLE looks its target up through it), and
+ * that is not a creation. Forgotten when the process is freed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, __u8);
+} gp_known_procs SEC(".maps");
+
 /* Returns the kfd_process or an ERR_PTR. */
 SEC("kretprobe")
 int BPF_KRETPROBE(kfd_create_process_return, long ret)
 {
+	__u64 key = (__u64)ret;
+	__u8 one = 1;
+
 	if (ret == 0)
 		return 0;
 	if ((unsigned long)ret >= (unsigned long)-4095) {
@@ -457,6 +470,9 @@ int BPF_KRETPROBE(kfd_create_process_return, long ret)
 		gp_submit(e);
 		return 0;
 	}
+	if (bpf_map_lookup_elem(&gp_known_procs, &key))
+		return 0;
+	bpf_map_update_elem(&gp_known_procs, &key, &one, BPF_ANY);
 	gp_emit_process(GP_EV_PROCESS_CREATE, (void *)ret, 0);
 	return 0;
 }
@@ -474,7 +490,9 @@ SEC("kprobe")
 int BPF_KPROBE(kfd_process_wq_release, void *work)
 {
 	void *p = work - bpf_core_field_offset(struct kfd_process___gp, release_work);
+	__u64 key = (__u64)p;
 
+	bpf_map_delete_elem(&gp_known_procs, &key);
 	gp_emit_process(GP_EV_PROCESS_FREE, p, 0);
 	return 0;
 }
