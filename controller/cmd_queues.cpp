@@ -11,6 +11,7 @@
 #include "event_json.h"
 #include "event_text.h"
 #include "process_names.h"
+#include "queues_hqd.h"
 #include "session.h"
 #include "sysfs_queues.h"
 
@@ -22,6 +23,7 @@ struct QueuesOptions {
   std::vector<std::uint32_t> pids;
   bool json = false;
   bool verify = false;
+  bool hqd = false;
   SessionOptions session;
   std::uint32_t ringbuf_kb = 1024;
 };
@@ -29,6 +31,7 @@ struct QueuesOptions {
 int run_queues(QueuesOptions& o) {
   require_pids_exist(o.pids);
   finish_session_options(o.session, o.ringbuf_kb);
+  if (o.hqd) return run_queues_hqd(o.pids, o.json, o.session);
   o.session.instance = "queues";
   o.session.latency_probes = false;  // a snapshot needs the lifecycle set only: half the attach work
   Session session(o.session);
@@ -85,6 +88,11 @@ void add_queues(CLI::App& app, Selected& sel) {
   cmd->add_option("-p,--pid", o->pids, "only these processes (repeatable)");
   cmd->add_flag("--json", o->json, "JSON output");
   cmd->add_flag("--verify", o->verify, "cross-check the map against /sys/class/kfd (exit 1 on any difference)");
+  cmd->add_flag("--hqd", o->hqd,
+                "show the hardware queue slots (HQDs) each queue occupies, from ONE read of "
+                "/sys/kernel/debug/kfd/hqds; that read makes the driver read live registers of every HQD, "
+                "which can disturb a busy GPU: opt-in, single-shot, avoid in production")
+      ->excludes("--verify");
   add_session_options(cmd, o->session, o->ringbuf_kb);
   cmd->callback([o, &sel] { sel.run = [o] { return run_queues(*o); }; });
 }
