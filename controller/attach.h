@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gp {
@@ -42,6 +43,9 @@ struct AttachReport {
   std::string kernel;                 // uname -r
   std::vector<ProbeStatus> probes;
   std::vector<std::string> notes;     // e.g. why a whole optional group is not loaded
+  // Start-up phases in order with their wall time (ms): where start-up goes,
+  // for `watch --json` and the start-up benchmark.
+  std::vector<std::pair<std::string, double>> startup_ms;
   std::size_t attached() const;
   std::vector<const ProbeStatus*> missing_required() const;
   std::vector<const ProbeStatus*> missing_optional() const;

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <set>
@@ -50,8 +51,10 @@ nlohmann::json attach_json(const AttachReport& r) {
   for (const auto* p : r.missing_optional())
     if (seen_missing.insert(p->spec.symbol).second)
       missing.push_back({{"symbol", p->spec.symbol}, {"reason", p->error}});
-  return {{"type", "attach"},     {"kernel", r.kernel},           {"attached", attached},
-          {"missing_optional", missing}, {"notes", r.notes}};
+  nlohmann::json startup = nlohmann::json::object();
+  for (const auto& [phase, ms] : r.startup_ms) startup[phase] = std::round(ms * 10) / 10;
+  return {{"type", "attach"},          {"kernel", r.kernel}, {"attached", attached},
+          {"missing_optional", missing}, {"notes", r.notes},   {"startup_ms", startup}};
 }
 
 class WatchPrinter : public EventSink {

@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <optional>
 
@@ -40,6 +41,21 @@ void autoload_needed(bpf_object* obj, const AttachReport& report, const std::str
     bpf_program__set_autoload(prog, needed);
   }
 }
+
+// Records how long each start-up phase took, into the attach report.
+class PhaseClock {
+ public:
+  explicit PhaseClock(AttachReport& r) : r_(r) {}
+  void done(const char* phase) {
+    const auto now = std::chrono::steady_clock::now();
+    r_.startup_ms.emplace_back(phase, std::chrono::duration<double, std::milli>(now - last_).count());
+    last_ = now;
+  }
+
+ private:
+  AttachReport& r_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
 
 void append(AttachReport& into, AttachReport&& from, const char* group) {
   for (auto& st : from.probes) {
@@ -159,11 +175,13 @@ void Session::Impl::attach(const std::string& group, bpf_object* obj) {
 Session::Session(const SessionOptions& opts) : impl_(std::make_unique<Impl>()) {
   impl_->opts = opts;
   libbpf_log_install(opts.verbose);
+  PhaseClock clock(impl_->report);
 
   const HostFacts facts = gather_host_facts();
   if (!facts.root) require_tracing_host(facts, opts.btf_path);
   if (!opts.instance.empty()) impl_->lock.emplace(opts.instance);
   require_tracing_host(facts, opts.btf_path);
+  clock.done("preflight");
 
   const Kallsyms ks = Kallsyms::load("amdgpu", probe_symbols());
   if (ks.addresses_hidden())
@@ -173,6 +191,7 @@ Session::Session(const SessionOptions& opts) : impl_(std::make_unique<Impl>()) {
   impl_->report.kernel = facts.kernel;
   append(impl_->report, plan_lifecycle_attach(ks, facts.kernel), "lifecycle");
   if (opts.latency_probes) append(impl_->report, plan_latency_attach(ks, facts.kernel), "latency");
+  clock.done("kallsyms");
   if (auto missing = impl_->report.missing_required(); !missing.empty()) {
     std::string names;
     for (const auto* m : missing) names += fmt::format("\n  {} ({})", m->spec.symbol, m->error);
@@ -182,13 +201,21 @@ Session::Session(const SessionOptions& opts) : impl_(std::make_unique<Impl>()) {
   }
 
   impl_->load_lifecycle();
-  if (opts.latency_probes) impl_->load_latency();
+  clock.done("load_lifecycle");
+  if (opts.latency_probes) {
+    impl_->load_latency();
+    clock.done("load_latency");
+  }
   impl_->attach("lifecycle", impl_->life->obj);
   if (opts.latency_probes) impl_->attach("latency", impl_->pre ? impl_->pre->obj : nullptr);
+  clock.done("attach");
   impl_->reader = std::make_unique<RingbufReader>(bpf_map__fd(impl_->life->maps.gp_events),
                                                   bpf_map__fd(impl_->life->maps.gp_lost), impl_->pump);
   impl_->pump.on_loss([this] { reconcile(); });
-  if (opts.reconcile) reconcile();
+  if (opts.reconcile) {
+    reconcile();
+    clock.done("reconcile");
+  }
 }
 
 Session::~Session() = default;

@@ -7,15 +7,18 @@
 # and a final "N passed, M failed" line. Exits non-zero if anything failed or
 # could not run (no qemu, download failed, guest crashed...): never skips.
 #
-# Usage: scripts/vm-test.sh [--kernel 6.1|6.12|7.2|all]... [--scenario GLOB] [--keep] [--no-build]
+# Usage: scripts/vm-test.sh [--kernel 6.1|6.12|7.2|all]... [--scenario GLOB] [--keep] [--no-build] [--jobs N]
 #   --kernel    kernels to boot (repeatable; default all)
+#   --jobs      VMs booted at once (default: all of them; a TCG guest mostly
+#               keeps one host core busy, so on 2 cores the kernels overlap)
 #   --scenario  run only tests/vm/scenarios/GLOB.sh (default *)
 #   --keep      keep the work directory (initramfs, console logs)
 #   --no-build  do not build; require gpreempt-bpf and kfd-client in the build dir
 # Env: GP_BUILD_DIR (default build/), GP_SCENARIO_TIMEOUT (seconds per scenario
 #      inside the guest, default 120), GP_VM_TIMEOUT (seconds per VM; default
 #      120 for boot and modules + the scenario timeout for each scenario),
-#      GP_VM_EXTRA_BINS (more host binaries for the guest, e.g. /usr/sbin/bpftool).
+#      GP_VM_EXTRA_BINS (more host binaries for the guest, e.g. /usr/sbin/bpftool),
+#      GP_VM_SMP (vCPUs per guest, default 2).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/vm/common.sh"
 
@@ -24,6 +27,7 @@ KERNELS=()
 GLOB='*'
 KEEP=0
 BUILD=1
+JOBS=0
 PASSED=0
 FAILED=0
 
@@ -41,6 +45,7 @@ parse_args() {
       --scenario=*) GLOB=${1#*=} ;;
       --keep) KEEP=1 ;;
       --no-build) BUILD=0 ;;
+      --jobs) JOBS=${2:?--jobs needs a number}; shift ;;
       -h | --help) usage 0 ;;
       *) echo "unknown argument: $1" >&2; usage 64 ;;
     esac
@@ -107,7 +112,8 @@ show_output() {
   ' "$log" | tail -n 40
 }
 
-# Boot one kernel and turn its console log into PASS/FAIL lines.
+# Boot one kernel and turn its console log into PASS/FAIL lines (runs in a
+# subshell when kernels overlap: its lines are counted by the caller).
 run_kernel() {
   local k=$1 kdir initrd log rc t0 t1 scenarios name line status reason
   kdir=$(kernel_dir "$k")
@@ -124,7 +130,7 @@ run_kernel() {
   t0=$(date +%s.%N)
   set +e
   timeout --kill-after=10 "$vm_timeout" qemu-system-x86_64 \
-    -accel tcg,thread=multi -cpu max -smp 2 -m 4096 \
+    -accel tcg,thread=multi -cpu max -smp "${GP_VM_SMP:-2}" -m 4096 \
     -nographic -no-reboot -nodefaults -serial stdio \
     -kernel "$(cat "$kdir/vmlinuz")" -initrd "$initrd" \
     -append "console=ttyS0 panic=-1 rdinit=/init" </dev/null 2>&1 | tr -d '\r' >"$log"
@@ -164,6 +170,34 @@ run_kernel() {
   grep '^GP-INFO' "$log" | sed "s/^GP-INFO /INFO $k /" || true
 }
 
+# Boot the kernels, up to JOBS at a time. Each one's lines go to its own file
+# and are printed as a block when it ends; PASS/FAIL are counted from them.
+run_kernels() {
+  local jobs=$JOBS k n=0 pids=() running
+  ((jobs > 0)) || jobs=${#KERNELS[@]}
+  for k in "${KERNELS[@]}"; do
+    while running=$(jobs -pr | wc -l) && ((running >= jobs)); do
+      wait -n || true
+    done
+    log "booting $k"
+    (
+      PASSED=0 FAILED=0 KEEP=0
+      run_kernel "$k" >"$WORK/$k.report" 2>&1
+      ((KEEP == 0)) || touch "$WORK/keep"
+      cat "$WORK/$k.report"
+    ) &
+    pids+=($!)
+    n=$((n + 1))
+  done
+  wait "${pids[@]}" || true
+  for k in "${KERNELS[@]}"; do
+    [[ -f $WORK/$k.report ]] || { report FAIL "$k" vm "the kernel's run produced no report"; continue; }
+    PASSED=$((PASSED + $(grep -c '^PASS ' "$WORK/$k.report" || true)))
+    FAILED=$((FAILED + $(grep -c '^FAIL ' "$WORK/$k.report" || true)))
+  done
+  [[ ! -e $WORK/keep ]] || KEEP=1
+}
+
 main() {
   parse_args "$@"
   # Missing tools are a failed run, not a skipped one.
@@ -187,9 +221,7 @@ main() {
   "$GP_REPO_ROOT/scripts/vm/fetch-kernels.sh" "${KERNELS[@]}" || fatal "fetching the kernels failed (error above)"
   t1=$(date +%s.%N)
   printf 'TIME fetch %.1f s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')"
-  for k in "${KERNELS[@]}"; do
-    run_kernel "$k"
-  done
+  run_kernels
   if ((KEEP)); then
     echo "work directory kept: $WORK"
   else
