@@ -7,10 +7,12 @@
 
 namespace gp {
 
-// Number of parameters of `func` in the module's BTF (/sys/kernel/btf/<module>,
-// or a custom BTF file that covers vmlinux and the module). nullopt if the
-// BTF or the function is not there.
+class CustomBtf;
+
+// Number of parameters of `func` in the module's BTF: /sys/kernel/btf/<module>
+// on top of /sys/kernel/btf/vmlinux, or the --btf types when given. nullopt if
+// the BTF or the function is not there.
 std::optional<int> btf_function_params(const std::string& func, const std::string& module,
-                                       const std::string& custom_btf = "");
+                                       const CustomBtf* custom = nullptr);
 
 }  // namespace gp

@@ -9,8 +9,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "btf_steps.h"
 #include "commands.h"
+#include "custom_btf.h"
 #include "host_facts.h"
+#include "host_paths.h"
 #include "kallsyms.h"
 #include "preflight.h"
 #include "probes.h"
@@ -24,22 +27,44 @@ struct DoctorOptions {
   std::string btf_path;
 };
 
+// What --btf FILE turned out to be (only when given).
+struct CustomBtfCheck {
+  std::string description;  // empty if the file is unusable
+  std::string layout;       // "standalone" | "split"
+  std::uint32_t types = 0;
+};
+
 struct Verdict {
   bool can_watch = false;
+  bool show_btf_steps = false;
   bool can_preempt = false;
   std::vector<Problem> problems;      // stop watch
   std::vector<std::string> preempt_why;  // stop preempt (beyond watch's problems)
 };
 
-const char* kBtfSteps =
-    "To generate amdgpu BTF for a module built without it (e.g. amdgpu-dkms):\n"
-    "  1. install pahole (Debian: pahole) and the module with debug info (DKMS: build with CONFIG_DEBUG_INFO)\n"
-    "  2. pahole -J --btf_base /sys/kernel/btf/vmlinux --btf_encode_detached /tmp/amdgpu.btf $(modinfo -n amdgpu)\n"
-    "  3. pass it with --btf (see README: \"Hosts without amdgpu BTF\")";
+// Reads --btf the way a tracing session will; a bad file becomes a problem.
+std::optional<CustomBtfCheck> check_custom_btf(const HostFacts& f, const std::string& btf_path,
+                                               std::vector<Problem>& problems) {
+  if (btf_path.empty() || !f.amdgpu_loaded || !path_exists(btf_path)) return std::nullopt;
+  CustomBtfCheck c;
+  try {
+    const CustomBtf b = CustomBtf::load(btf_path, host_path("/sys/kernel/btf/vmlinux"));
+    c.description = b.describe();
+    c.layout = b.layout() == CustomBtf::Layout::Split ? "split" : "standalone";
+    c.types = b.type_count();
+  } catch (const UserError& e) {
+    problems.push_back({e.what(), "regenerate the file with the steps below"});
+  }
+  return c;
+}
 
-Verdict judge(const HostFacts& f, const std::optional<AttachReport>& plan, const std::string& btf_path) {
+Verdict judge(const HostFacts& f, const std::optional<AttachReport>& plan, const std::string& btf_path,
+              std::optional<CustomBtfCheck>& custom) {
   Verdict v;
   v.problems = tracing_problems(f, btf_path);
+  custom = check_custom_btf(f, btf_path, v.problems);
+  // The steps help whoever has no usable amdgpu BTF yet.
+  v.show_btf_steps = f.amdgpu_loaded && !f.amdgpu_btf && (btf_path.empty() || !custom || custom->description.empty());
   if (plan) {
     for (const auto* m : plan->missing_required())
       v.problems.push_back({fmt::format("required function {} is missing: {}", m->spec.symbol, m->error),
@@ -62,12 +87,14 @@ Verdict judge(const HostFacts& f, const std::optional<AttachReport>& plan, const
 
 std::string yes(bool b) { return b ? "yes" : "no"; }
 
-void print_text(const HostFacts& f, const std::optional<AttachReport>& plan, const Verdict& v) {
+void print_text(const HostFacts& f, const std::optional<AttachReport>& plan, const Verdict& v,
+                const std::optional<CustomBtfCheck>& custom) {
   fmt::print("kernel           {}\n", f.kernel);
   fmt::print("root             {}\n", yes(f.root));
   fmt::print("vmlinux BTF      {}\n", yes(f.vmlinux_btf));
   fmt::print("amdgpu loaded    {}\n", yes(f.amdgpu_loaded));
   fmt::print("amdgpu BTF       {}\n", f.amdgpu_loaded ? yes(f.amdgpu_btf) : "-");
+  if (custom) fmt::print("--btf            {}\n", custom->description.empty() ? "unusable (see below)" : custom->description);
   fmt::print("KFD version      {}\n", f.kfd_version ? f.kfd_version->str() : "unknown (" + f.kfd_open_error + ")");
   fmt::print("debug API        {}\n", f.kfd_version ? yes(f.kfd_version->has_debug_api()) : "-");
   fmt::print("sched_policy     {}\n", f.sched_policy ? sched_policy_name(*f.sched_policy) : "-");
@@ -86,13 +113,14 @@ void print_text(const HostFacts& f, const std::optional<AttachReport>& plan, con
   }
   fmt::print("\nwatch:   {}\n", v.can_watch ? "will work" : "will NOT work");
   for (const auto& p : v.problems) fmt::print("  - {}\n    fix: {}\n", p.what, p.fix);
-  if (f.amdgpu_loaded && !f.amdgpu_btf) fmt::print("{}\n", kBtfSteps);
+  if (v.show_btf_steps) fmt::print("{}\n", amdgpu_btf_steps());
   fmt::print("preempt: {}\n", v.can_preempt ? "will work" : "will NOT work");
   for (const auto& w : v.preempt_why) fmt::print("  - {}\n", w);
   if (!v.can_watch && v.preempt_why.empty()) fmt::print("  - needs everything watch needs\n");
 }
 
-nlohmann::json to_json(const HostFacts& f, const std::optional<AttachReport>& plan, const Verdict& v) {
+nlohmann::json to_json(const HostFacts& f, const std::optional<AttachReport>& plan, const Verdict& v,
+                       const std::optional<CustomBtfCheck>& custom) {
   nlohmann::json probes = nlohmann::json::array();
   if (plan) {
     for (const auto& p : plan->probes)
@@ -112,6 +140,12 @@ nlohmann::json to_json(const HostFacts& f, const std::optional<AttachReport>& pl
           {"vmlinux_btf", f.vmlinux_btf},
           {"amdgpu_loaded", f.amdgpu_loaded},
           {"amdgpu_btf", f.amdgpu_btf},
+          {"custom_btf", custom ? nlohmann::json{{"usable", !custom->description.empty()},
+                                                 {"layout", custom->layout},
+                                                 {"types", custom->types},
+                                                 {"description", custom->description}}
+                                : nlohmann::json(nullptr)},
+          {"btf_steps", v.show_btf_steps ? nlohmann::json(amdgpu_btf_steps()) : nlohmann::json(nullptr)},
           {"kfd_version", f.kfd_version ? nlohmann::json{{"major", f.kfd_version->major},
                                                          {"minor", f.kfd_version->minor}}
                                         : nlohmann::json(nullptr)},
@@ -136,9 +170,10 @@ int run_doctor(const DoctorOptions& o) {
     plan = plan_lifecycle_attach(ks, f.kernel);
     for (auto& st : plan_latency_attach(ks, f.kernel).probes) plan->probes.push_back(std::move(st));
   }
-  const Verdict v = judge(f, plan, o.btf_path);
-  if (o.json) fmt::print("{}\n", to_json(f, plan, v).dump(2));
-  else print_text(f, plan, v);
+  std::optional<CustomBtfCheck> custom;
+  const Verdict v = judge(f, plan, o.btf_path, custom);
+  if (o.json) fmt::print("{}\n", to_json(f, plan, v, custom).dump(2));
+  else print_text(f, plan, v, custom);
   return v.can_watch ? 0 : 1;
 }
 

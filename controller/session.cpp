@@ -12,10 +12,12 @@
 
 #include "btf_info.h"
 #include "commands.h"
+#include "custom_btf.h"
 #include "event_pump.h"
 #include "gp_lifecycle.skel.h"
 #include "gp_preempt.skel.h"
 #include "host_facts.h"
+#include "host_paths.h"
 #include "instance_lock.h"
 #include "kallsyms.h"
 #include "libbpf_log.h"
@@ -69,6 +71,7 @@ void append(AttachReport& into, AttachReport&& from, const char* group) {
 struct Session::Impl {
   SessionOptions opts;
   std::optional<InstanceLock> lock;
+  std::optional<CustomBtf> custom_btf;  // --btf, resolved to one standalone BTF
   gp_lifecycle* life = nullptr;
   gp_preempt* pre = nullptr;
   std::vector<bpf_link*> links;
@@ -93,7 +96,7 @@ struct Session::Impl {
 
 void Session::Impl::load_lifecycle() {
   LIBBPF_OPTS(bpf_object_open_opts, oo);
-  if (!opts.btf_path.empty()) oo.btf_custom_path = opts.btf_path.c_str();
+  if (custom_btf) oo.btf_custom_path = custom_btf->libbpf_path().c_str();
   life = gp_lifecycle__open_opts(&oo);
   if (!life)
     throw cli::UserError(fmt::format("cannot open the BPF object: {}\n{}", std::strerror(errno),
@@ -110,7 +113,7 @@ void Session::Impl::load_lifecycle() {
 // The latency set is optional: if it cannot load, watch still runs and the
 // report says why.
 void Session::Impl::load_latency() {
-  auto params = btf_function_params("unmap_queues_cpsch", "amdgpu", opts.btf_path);
+  auto params = btf_function_params("unmap_queues_cpsch", "amdgpu", custom_btf ? &*custom_btf : nullptr);
   if (!params || (*params != 4 && *params != 5)) {
     report.notes.push_back(fmt::format(
         "preemption spans disabled: unmap_queues_cpsch has {} parameters in BTF, expected 4 (6.1) or 5 (6.12+)",
@@ -123,7 +126,7 @@ void Session::Impl::load_latency() {
     return;
   }
   LIBBPF_OPTS(bpf_object_open_opts, oo);
-  if (!opts.btf_path.empty()) oo.btf_custom_path = opts.btf_path.c_str();
+  if (custom_btf) oo.btf_custom_path = custom_btf->libbpf_path().c_str();
   pre = gp_preempt__open_opts(&oo);
   if (!pre) {
     report.notes.push_back(fmt::format("preemption spans disabled: cannot open their BPF object: {}",
@@ -182,6 +185,11 @@ Session::Session(const SessionOptions& opts) : impl_(std::make_unique<Impl>()) {
   if (!opts.instance.empty()) impl_->lock.emplace(opts.instance);
   require_tracing_host(facts, opts.btf_path);
   clock.done("preflight");
+
+  if (!opts.btf_path.empty()) {
+    impl_->custom_btf = CustomBtf::load(opts.btf_path, host_path("/sys/kernel/btf/vmlinux"));
+    impl_->report.notes.push_back("types from --btf " + impl_->custom_btf->describe());
+  }
 
   const Kallsyms ks = Kallsyms::load("amdgpu", probe_symbols());
   if (ks.addresses_hidden())
