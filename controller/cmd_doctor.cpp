@@ -15,6 +15,7 @@
 #include "host_facts.h"
 #include "host_paths.h"
 #include "kallsyms.h"
+#include "libbpf_log.h"
 #include "preflight.h"
 #include "probes.h"
 
@@ -163,6 +164,7 @@ nlohmann::json to_json(const HostFacts& f, const std::optional<AttachReport>& pl
 }
 
 int run_doctor(const DoctorOptions& o) {
+  libbpf_log_install(false);  // reading a bad --btf file makes libbpf print; doctor reports it itself
   const HostFacts f = gather_host_facts();
   std::optional<AttachReport> plan;
   if (f.amdgpu_loaded && f.root) {

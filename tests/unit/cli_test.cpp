@@ -6,11 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <bpf/btf.h>
 #include <gtest/gtest.h>
 
 #include <array>
 #include <cstdio>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "fake_root.h"
 
@@ -80,6 +83,67 @@ TEST(Cli, NoAmdgpuBtfSaysHowToGetIt) {
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r, "amdgpu has no BTF")) << r.out;
   EXPECT_TRUE(has(r, "--btf")) << r.out;
+}
+
+// A real (tiny) vmlinux BTF in the fake root, so --btf files are read
+// against it the way they are against /sys/kernel/btf/vmlinux.
+void fake_vmlinux_btf(gp::test::FakeRoot& root) {
+  btf* b = btf__new_empty();
+  const int i = btf__add_int(b, "int", 4, BTF_INT_SIGNED);
+  btf__add_struct(b, "task_struct", 4);
+  btf__add_field(b, "pid", i, 0, 0);
+  __u32 size = 0;
+  const void* raw = btf__raw_data(b, &size);
+  root.write("/sys/kernel/btf/vmlinux", std::string(static_cast<const char*>(raw), size));
+  btf__free(b);
+}
+
+TEST(Cli, DoctorWithoutAmdgpuBtfPrintsTheSteps) {
+  gp::test::FakeRoot root;
+  amdgpu_root(root);
+  auto r = run("doctor");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r, "amdgpu BTF       no")) << r.out;
+  EXPECT_TRUE(has(r, "pahole -J --btf_base /sys/kernel/btf/vmlinux --btf_encode_detached /tmp/amdgpu.btf "
+                     "/tmp/amdgpu.ko")) << r.out;
+  EXPECT_TRUE(has(r, "gpreempt-bpf watch --btf /tmp/amdgpu.btf")) << r.out;
+  auto j = run("doctor --json");
+  const auto doc = nlohmann::json::parse(j.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << j.out;
+  EXPECT_FALSE(doc["amdgpu_btf"].get<bool>());
+  ASSERT_TRUE(doc["btf_steps"].is_string()) << j.out;
+  EXPECT_NE(doc["btf_steps"].get<std::string>().find("pahole -J"), std::string::npos);
+  EXPECT_TRUE(doc["custom_btf"].is_null());
+}
+
+TEST(Cli, DoctorJudgesTheBtfFile) {
+  gp::test::FakeRoot root;
+  amdgpu_root(root);
+  fake_vmlinux_btf(root);
+  root.write("/bad.btf", "not BTF");
+  auto r = run("doctor --btf " + root.path() + "/bad.btf");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_TRUE(has(r, "--btf            unusable")) << r.out;
+  EXPECT_TRUE(has(r, "not BTF that libbpf can read")) << r.out;
+  EXPECT_TRUE(has(r, "pahole -J --btf_base")) << r.out;
+  auto j = run("doctor --json --btf " + root.path() + "/bad.btf");
+  const auto doc = nlohmann::json::parse(j.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << j.out;
+  EXPECT_FALSE(doc["custom_btf"]["usable"].get<bool>()) << j.out;
+}
+
+TEST(Cli, WatchWithAnUnusableBtfFileSaysWhy) {
+  if (geteuid() != 0) GTEST_SKIP() << "the file is read after the root check";
+  gp::test::FakeRoot root;
+  amdgpu_root(root);
+  fake_vmlinux_btf(root);
+  root.write("/bad.btf", "not BTF");
+  auto r = run("watch --duration 1 --btf " + root.path() + "/bad.btf");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r, "not BTF that libbpf can read")) << r.out;
+  r = run("watch --duration 1 --btf " + root.path() + "/sys/kernel/btf/vmlinux");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r, "has no amdgpu types")) << r.out;
 }
 
 TEST(Cli, UnknownPidIsAUsageError) {
