@@ -178,6 +178,12 @@ int DebugSession::snapshot(std::vector<std::uint32_t>* kernel_qids) {
   return r;
 }
 
+int DebugSession::read_queue_snapshot(std::vector<gp_kfd_queue_snapshot_entry>* out) {
+  out->assign(GP_KFD_MAX_QUEUES_PER_PROCESS, gp_kfd_queue_snapshot_entry{});
+  ++counters_.snapshots;
+  return kfd_.get_queue_snapshot(tgid_, /*clear_mask=*/0, out);
+}
+
 int DebugSession::issue_suspend(std::vector<std::uint32_t>& qids, QueueOpReport* rep) {
   std::vector<std::uint32_t> arr = qids;
   std::uint64_t t0 = monotonic_ns();

@@ -105,6 +105,10 @@ class DebugSession {
   void on_queue_removed(std::uint32_t qid);  // also: a destroy ioctl returned
   void on_target_gone();
   void teardown();
+  // GET_QUEUE_SNAPSHOT without clearing anything (a read-only look at the
+  // kernel's list, for queues --snapshot-check). Returns the kernel's count of
+  // queues (may exceed out->size()) or -errno.
+  int read_queue_snapshot(std::vector<gp_kfd_queue_snapshot_entry>* out);
 
   pid_t tgid() const { return tgid_; }
   bool enabled() const { return enabled_; }

@@ -94,7 +94,7 @@ void Target::enable_and_wait(const std::function<bool()>& interrupted) {
                          runtime_state_name(session_.runtime_state())));
     });
   }
-  if (exec_.call([this] { return session_.runtime_ready(); })) return;
+  if (!opts_.require_runtime || exec_.call([this] { return session_.runtime_ready(); })) return;
 
   auto state = [this] {
     session_.on_event_fd();  // harmless if the tracer thread already answered
@@ -125,6 +125,10 @@ QueueOpReport Target::suspend(const std::vector<std::uint32_t>& qids) {
 }
 
 QueueOpReport Target::resume() { return resume_async().get(); }
+
+int Target::read_queue_snapshot(std::vector<gp_kfd_queue_snapshot_entry>* out) {
+  return exec_.call([this, out] { return session_.read_queue_snapshot(out); });
+}
 
 std::future<QueueOpReport> Target::suspend_async(std::vector<std::uint32_t> qids) {
   return exec_.submit([this, qids = std::move(qids)] { return session_.suspend(qids); });

@@ -23,6 +23,9 @@ namespace gp {
 struct TargetOptions {
   DebugSessionOptions session;
   double wait_runtime_s = 0;  // --wait-runtime: how long to wait for the target's hsa_init
+  // false: ENABLE is enough (queues --snapshot-check reads, never suspends;
+  // GET_QUEUE_SNAPSHOT works whatever the runtime state).
+  bool require_runtime = true;
 };
 
 struct TargetCounters {
@@ -48,6 +51,8 @@ class Target final : private TracerObserver {
 
   QueueOpReport suspend(const std::vector<std::uint32_t>& qids);
   QueueOpReport resume();
+  // DebugSession::read_queue_snapshot on the tracer thread.
+  int read_queue_snapshot(std::vector<gp_kfd_queue_snapshot_entry>* out);
   // Both, started on the tracer thread without waiting (several targets in parallel).
   std::future<QueueOpReport> suspend_async(std::vector<std::uint32_t> qids);
   std::future<QueueOpReport> resume_async(std::vector<std::uint32_t> also = {});

@@ -23,6 +23,11 @@ struct FakeQueue {
   bool is_new = true;  // EC_QUEUE_NEW, set at creation
   bool suspended = false;
   bool being_destroyed = false;
+  // What GET_QUEUE_SNAPSHOT reports besides the qid (queues --snapshot-check).
+  std::uint32_t gpu_id = 0;
+  std::uint64_t ring_addr = 0;
+  std::uint32_t ring_size = 0;
+  std::uint32_t uapi_type = GP_KFD_QUEUE_TYPE_COMPUTE_AQL;
 };
 
 struct FakeProcess {
@@ -178,6 +183,10 @@ class FakeKfd : public KfdClient {
       if (n++ >= cap) continue;
       gp_kfd_queue_snapshot_entry e{};
       e.queue_id = q;
+      e.gpu_id = fq.gpu_id;
+      e.ring_base_address = fq.ring_addr;
+      e.ring_size = fq.ring_size;
+      e.queue_type = fq.uapi_type;
       e.exception_status = fq.is_new ? GP_KFD_EC_MASK(GP_KFD_EC_QUEUE_NEW) : 0;
       out->push_back(e);
       if (clear & GP_KFD_EC_MASK(GP_KFD_EC_QUEUE_NEW)) fq.is_new = false;
