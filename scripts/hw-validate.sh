@@ -159,7 +159,7 @@ finish() {
     if [ -s "$OUT/commands.txt" ]; then
       sed "s/^/  /" "$OUT/commands.txt"
     fi
-    echo "  or all of it: sudo scripts/hw-validate.sh${WORKLOAD:+ --workload '$WORKLOAD'}"
+    echo "  or all of it: sudo $0${WORKLOAD:+ --workload '$WORKLOAD'}"
   } >"$SUMMARY"
   rm -f "$RESULTS"
   if tar -czf "$ARCHIVE" -C "$(dirname "$OUT")" "$(basename "$OUT")"; then
@@ -209,7 +209,7 @@ default_workload() {
   if command -v python3 >/dev/null 2>&1 &&
     python3 -c 'import torch, sys; sys.exit(0 if torch.version.hip and torch.cuda.is_available() else 1)' \
       >/dev/null 2>&1; then
-    echo "python3 $REPO/scripts/colocate/offline_train.py --seconds 600"
+    echo "python3 $HERE/colocate/offline_train.py --seconds 600"
     return 0
   fi
   if command -v hipcc >/dev/null 2>&1; then

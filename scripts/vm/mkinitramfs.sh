@@ -2,7 +2,7 @@
 # Build the initramfs one VM test boot runs from: a static busybox userland,
 # amdgpu.ko and every module it depends on (decompressed, in load order), the
 # binaries under test with their shared libraries and the dynamic loader, the
-# scenario scripts and /init (scripts/vm/guest-init.sh).
+# scenario scripts, scripts/hw-validate.sh and /init (scripts/vm/guest-init.sh).
 #
 # Usage: scripts/vm/mkinitramfs.sh KERNEL OUTPUT.cpio [SCENARIO_GLOB]
 #   KERNEL         6.1 | 6.12 | 7.2 (fetched by fetch-kernels.sh)
@@ -130,6 +130,8 @@ main() {
   done
   install -m 0755 "$GP_REPO_ROOT/scripts/vm/guest-init.sh" "$stage/init"
   install -m 0644 "$GP_REPO_ROOT/tests/vm/lib.sh" "$stage/gp/lib.sh"
+  # The hardware validation kit, run as a user would (scenario hw-validate-*).
+  install -D -m 0755 "$GP_REPO_ROOT/scripts/hw-validate.sh" "$stage/gp/scripts/hw-validate.sh"
   echo "$k" >"$stage/gp/kernel"
   echo "${GP_SCENARIO_TIMEOUT:-120}" >"$stage/gp/scenario-timeout"
   cp "$mods"/*.ko "$mods/order" "$stage/gp/modules/"
