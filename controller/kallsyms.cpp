@@ -1,6 +1,10 @@
 #include "kallsyms.h"
 
-#include <fstream>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -31,45 +35,67 @@ bool attachable_clone(std::string_view suffix) {
 
 }  // namespace
 
-Kallsyms Kallsyms::parse(std::istream& in, std::string_view module,
+// Runs over ~200k lines per session, which under qemu TCG costs seconds if
+// each line allocates: views into one buffer, no copy unless a line is kept.
+Kallsyms Kallsyms::parse(std::string_view text, std::string_view module,
                          const std::unordered_set<std::string>& wanted) {
   Kallsyms ks;
   const std::string module_tag = fmt::format("[{}]", module);
-  std::string line;
+  std::unordered_map<std::string_view, std::size_t> counts;
+  for (const auto& w : wanted) counts.emplace(w, 0);
   bool any_nonzero = false;
-  for (const auto& w : wanted) ks.wanted_counts_[w] = 0;
-  while (std::getline(in, line)) {
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    const std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
     // "ffffffffc0a1b2c0 t kfd_procfs_add_queue\t[amdgpu]"
-    auto sp1 = line.find(' ');
-    if (sp1 == std::string::npos || sp1 + 3 >= line.size()) continue;
-    char type = line[sp1 + 1];
-    auto name_begin = sp1 + 3;
-    auto name_end = line.find_first_of(" \t", name_begin);
-    std::string_view name(line.data() + name_begin,
-                          (name_end == std::string::npos ? line.size() : name_end) - name_begin);
-    std::string_view rest =
-        name_end == std::string::npos ? std::string_view{} : std::string_view(line).substr(name_end);
-    std::uint64_t addr = std::strtoull(line.c_str(), nullptr, 16);
-    if (addr) any_nonzero = true;
+    const auto sp1 = line.find(' ');
+    if (sp1 == std::string_view::npos || sp1 + 3 >= line.size()) continue;
+    const char type = line[sp1 + 1];
+    const auto name_begin = sp1 + 3;
+    const auto name_end = line.find_first_of(" \t", name_begin);
+    const std::string_view name = line.substr(name_begin, name_end == std::string_view::npos
+                                                              ? std::string_view::npos
+                                                              : name_end - name_begin);
+    const std::string_view rest = name_end == std::string_view::npos ? std::string_view{} : line.substr(name_end);
+    if (!any_nonzero && line.find_first_not_of('0', 0) < sp1) any_nonzero = true;
 
-    if (auto it = ks.wanted_counts_.find(std::string(name)); it != ks.wanted_counts_.end())
-      ++it->second;
+    if (auto it = counts.find(name); it != counts.end()) ++it->second;
     if (!is_text(type) || rest.find(module_tag) == std::string_view::npos) continue;
+    const std::uint64_t addr = std::strtoull(std::string(line.substr(0, sp1)).c_str(), nullptr, 16);
     ks.module_syms_[std::string(name)].push_back(addr);
     ++ks.module_count_;
   }
+  for (const auto& [name, n] : counts) ks.wanted_counts_.emplace(std::string(name), n);
   ks.addresses_hidden_ = ks.module_count_ > 0 && !any_nonzero;
   return ks;
 }
 
-Kallsyms Kallsyms::load(std::string_view module, const std::unordered_set<std::string>& wanted,
-                        const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw cli::UserError(fmt::format("cannot read {}: needed to find the KFD functions", path));
-  // One big read: /proc/kallsyms is generated line by line and slow to stream.
+Kallsyms Kallsyms::parse(std::istream& in, std::string_view module,
+                         const std::unordered_set<std::string>& wanted) {
   std::stringstream buf;
   buf << in.rdbuf();
-  return parse(buf, module, wanted);
+  return parse(std::string_view(buf.str()), module, wanted);
+}
+
+Kallsyms Kallsyms::load(std::string_view module, const std::unordered_set<std::string>& wanted,
+                        const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw cli::UserError(fmt::format("cannot read {}: needed to find the KFD functions", path));
+  // Big reads: /proc/kallsyms is generated as it is read, a page per read()
+  // with small buffers.
+  std::string text;
+  std::size_t used = 0;
+  for (;;) {
+    if (text.size() - used < (1u << 20)) text.resize(used + (4u << 20));
+    const ssize_t n = ::read(fd, text.data() + used, text.size() - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    used += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  text.resize(used);
+  return parse(std::string_view(text), module, wanted);
 }
 
 SymbolLookup Kallsyms::resolve(const std::string& symbol) const {

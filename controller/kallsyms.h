@@ -28,6 +28,8 @@ class Kallsyms {
   // `wanted` (uniqueness decides name vs address attach).
   static Kallsyms parse(std::istream& in, std::string_view module,
                         const std::unordered_set<std::string>& wanted);
+  static Kallsyms parse(std::string_view text, std::string_view module,
+                        const std::unordered_set<std::string>& wanted);
   static Kallsyms load(std::string_view module, const std::unordered_set<std::string>& wanted,
                        const std::string& path = "/proc/kallsyms");
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <optional>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -59,6 +60,24 @@ class PhaseClock {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
+// Closing a kprobe link unregisters the kprobe, and the kernel then waits for
+// an RCU grace period before returning. One by one, ~60 links cost ~60 grace
+// periods (seconds under qemu TCG, a visible pause on a busy host); closed
+// from several threads, the waits overlap.
+void destroy_links_concurrently(std::vector<bpf_link*>& links) {
+  constexpr std::size_t kThreads = 8;
+  if (links.size() < 2 * kThreads) {
+    for (bpf_link* l : links) bpf_link__destroy(l);
+    return;
+  }
+  std::vector<std::thread> workers;
+  for (std::size_t t = 0; t < kThreads; ++t)
+    workers.emplace_back([&links, t] {
+      for (std::size_t i = t; i < links.size(); i += kThreads) bpf_link__destroy(links[i]);
+    });
+  for (auto& w : workers) w.join();
+}
+
 void append(AttachReport& into, AttachReport&& from, const char* group) {
   for (auto& st : from.probes) {
     st.group = group;
@@ -83,7 +102,7 @@ struct Session::Impl {
 
   ~Impl() {
     reader.reset();
-    for (bpf_link* l : links) bpf_link__destroy(l);
+    destroy_links_concurrently(links);
     links.clear();
     gp_preempt__destroy(pre);
     gp_lifecycle__destroy(life);

@@ -123,7 +123,10 @@ doctor_json() {
 watch_start() {
   need gpreempt-bpf jq
   _ws=$(since)
-  gpreempt-bpf watch --json "$@" >"$WATCH_OUT" 2>"$WATCH_OUT.err" &
+  # Emptied here, not by the redirection below: that one happens in the
+  # child, and until it runs the loop would read the previous watch's lines.
+  : >"$WATCH_OUT"
+  gpreempt-bpf watch --json "$@" >>"$WATCH_OUT" 2>"$WATCH_OUT.err" &
   WATCH_PID=$!
   _i=0
   while [ "$_i" -lt 600 ]; do
