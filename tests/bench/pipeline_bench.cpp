@@ -5,7 +5,10 @@
 // kernel-to-map latency (BPF timestamp at emit vs CLOCK_MONOTONIC when the
 // map has applied the event), then the consumer's ceiling.
 //
-//   sudo build/tests/native/gp_bench_pipeline [--json FILE] [--seconds S]
+// Then the memory of a watch-sized consumer (8 MB ring buffer, map, pump)
+// holding 10,000 live synthetic queues.
+//
+//   sudo build/tests/native/gp_bench_pipeline [--json FILE] [--seconds S] [--queues N]
 #include <time.h>
 #include <unistd.h>
 
@@ -13,7 +16,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -117,7 +123,11 @@ RunResult run(double rate, double seconds, std::uint32_t ringbuf_bytes) {
     }
   });
 
-  constexpr std::uint32_t kBatch = 256;
+  // One uprobe hit per event at low rates (so each event's latency is its
+  // own, not its batch's), bigger batches where one hit per event would cap
+  // the rate.
+  const std::uint32_t kBatch =
+      rate > 0 ? std::clamp<std::uint32_t>(static_cast<std::uint32_t>(rate / 10e3), 1, 256) : 256;
   const auto batch = make_batch(kBatch, 0);
   const std::uint64_t t0 = now_ns(), end = t0 + static_cast<std::uint64_t>(seconds * 1e9);
   std::uint64_t emitted = 0;
@@ -146,14 +156,72 @@ RunResult run(double rate, double seconds, std::uint32_t ringbuf_bytes) {
   return r;
 }
 
+long status_kb(const char* key) {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long kb = -1;
+  const std::size_t n = std::strlen(key);
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, key, n) == 0) kb = std::strtol(line + n + 1, nullptr, 10);
+  std::fclose(f);
+  return kb;
+}
+
+// Resident memory with `queues` live queues in the map, the consumer built
+// as `watch` builds it (8 MB ring buffer, reader, pump, map).
+nlohmann::json map_memory(std::uint32_t queues) {
+  const long rss0 = status_kb("VmRSS:");
+  gp_test_emit* skel = gp_test_emit__open();
+  if (!skel) throw std::runtime_error("open failed");
+  bpf_map__set_max_entries(skel->maps.gp_events, 8u << 20);
+  if (gp_test_emit__load(skel)) throw std::runtime_error("load failed (root?)");
+  LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "gp_bench_emit_batch");
+  bpf_link* link = bpf_program__attach_uprobe_opts(skel->progs.gp_test_emit_batch, 0, "/proc/self/exe", 0, &uo);
+  if (!link) throw std::runtime_error("uprobe attach failed");
+  gp::QueueMap map;
+  gp::EventPump pump(map);
+  gp::RingbufReader reader(bpf_map__fd(skel->maps.gp_events), bpf_map__fd(skel->maps.gp_lost), pump);
+  std::vector<gp_event> batch(256);
+  for (std::uint32_t done = 0; done < queues;) {
+    const std::uint32_t n = std::min<std::uint32_t>(256, queues - done);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      gp_event& e = batch[i];
+      e = gp_event{};
+      const std::uint32_t q = done + i;
+      e.kind = GP_EV_QUEUE_ADD;
+      e.ev_flags = GP_EVF_HAS_QUEUE;
+      e.tgid = 1000 + q / 64;  // 64 queues per process, like a busy training job
+      e.q.queue_kptr = 0xffff888000000000ull + q * 0x200ull;
+      e.q.proc_kptr = 0xffff889000000000ull + e.tgid;
+      e.q.qid = q % 64;
+      e.q.context_id = GP_CONTEXT_PRIMARY;
+      e.q.flags = GP_QF_ACTIVE;
+    }
+    gp_bench_emit_batch(batch.data(), n);
+    done += n;
+    while (reader.poll(0) > 0) {
+    }
+  }
+  while (reader.poll(50) > 0) {
+  }
+  nlohmann::json j{{"queues_in_map", map.size()}, {"lost", reader.read_lost()},
+                   {"rss_kb", status_kb("VmRSS:")}, {"rss_before_kb", rss0}, {"hwm_kb", status_kb("VmHWM:")}};
+  bpf_link__destroy(link);
+  gp_test_emit__destroy(skel);
+  return j;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string json_path;
   double seconds = 1.0;
+  std::uint32_t queues = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--json" && i + 1 < argc) json_path = argv[++i];
     else if (std::string(argv[i]) == "--seconds" && i + 1 < argc) seconds = std::stod(argv[++i]);
+    else if (std::string(argv[i]) == "--queues" && i + 1 < argc) queues = std::stoul(argv[++i]);
   }
   if (geteuid() != 0) {
     fmt::print(stderr, "gp_bench_pipeline: needs root (BPF, uprobes)\n");
@@ -161,10 +229,24 @@ int main(int argc, char** argv) {
   }
   libbpf_set_print([](enum libbpf_print_level, const char*, va_list) { return 0; });
 
+  if (queues > 0) {
+    // A fresh process for this (the rate runs' sample buffers would count).
+    const auto m = map_memory(queues);
+    fmt::print("map memory: {} queues in the map, VmRSS {} kB (before loading: {} kB), lost {}\n",
+               m["queues_in_map"].get<std::size_t>(), m["rss_kb"].get<long>(), m["rss_before_kb"].get<long>(),
+               m["lost"].get<std::uint64_t>());
+    if (!json_path.empty()) {
+      if (FILE* f = std::fopen(json_path.c_str(), "w")) {
+        std::fputs(m.dump(2).c_str(), f);
+        std::fclose(f);
+      }
+    }
+    return 0;
+  }
   nlohmann::json out = nlohmann::json::array();
   fmt::print("{:>12} {:>12} {:>12} {:>10} {:>9} {:>9} {:>9}\n", "offered/s", "delivered/s", "emitted",
              "lost", "p50 us", "p99 us", "p99.9 us");
-  for (double rate : {10e3, 100e3, 1e6, 0.0}) {
+  for (double rate : {10e3, 100e3, 1e6, 2e6, 3e6, 0.0}) {
     RunResult r = run(rate, seconds, 8u << 20);
     fmt::print("{:>12.0f} {:>12.0f} {:>12} {:>10} {:>9.1f} {:>9.1f} {:>9.1f}{}\n", r.offered_eps, r.delivered_eps,
                r.emitted, r.lost, r.p50_us, r.p99_us, r.p999_us, rate == 0 ? "  (as fast as possible)" : "");

@@ -1,0 +1,87 @@
+// probe-cost: the two halves of the VM probe-cost benchmark (scripts/bench.sh).
+//
+//   probe-cost stats           one JSON line per loaded BPF program:
+//                              {"id","name","run_cnt","run_time_ns"}
+//                              (needs kernel.bpf_stats_enabled=1 for the times)
+//   probe-cost empty FUNC...   attach an empty kprobe and kretprobe to each
+//                              FUNC, print {"attached":N} and hold them until
+//                              SIGINT/SIGTERM
+//
+// The scenario diffs two `stats` snapshots around a KFD ioctl loop, once with
+// the empty programs attached and once with `gpreempt-bpf watch`, so both
+// sides of the comparison come from the same boot.
+#include <signal.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "probe_cost.skel.h"
+
+namespace {
+
+int cmd_stats() {
+  __u32 id = 0;
+  while (bpf_prog_get_next_id(id, &id) == 0) {
+    int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) continue;  // unloaded meanwhile
+    bpf_prog_info info{};
+    __u32 len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+      std::printf("{\"id\":%u,\"name\":\"%s\",\"run_cnt\":%llu,\"run_time_ns\":%llu}\n", id, info.name,
+                  static_cast<unsigned long long>(info.run_cnt),
+                  static_cast<unsigned long long>(info.run_time_ns));
+    close(fd);
+  }
+  return 0;
+}
+
+volatile sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+int cmd_empty(const std::vector<std::string>& funcs) {
+  probe_cost* skel = probe_cost__open_and_load();
+  if (!skel) {
+    std::fprintf(stderr, "probe-cost: loading the empty programs failed: %s\n", std::strerror(errno));
+    return 1;
+  }
+  std::vector<bpf_link*> links;
+  for (const auto& f : funcs) {
+    bpf_link* in = bpf_program__attach_kprobe(skel->progs.gp_empty_kprobe, false, f.c_str());
+    bpf_link* out = bpf_program__attach_kprobe(skel->progs.gp_empty_kretprobe, true, f.c_str());
+    if (!in || !out) {
+      std::fprintf(stderr, "probe-cost: cannot attach to %s: %s\n", f.c_str(), std::strerror(errno));
+      bpf_link__destroy(in);
+      bpf_link__destroy(out);
+      for (auto* l : links) bpf_link__destroy(l);
+      probe_cost__destroy(skel);
+      return 1;
+    }
+    links.push_back(in);
+    links.push_back(out);
+  }
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  std::printf("{\"attached\":%zu}\n", links.size());
+  std::fflush(stdout);
+  while (!g_stop) pause();
+  for (auto* l : links) bpf_link__destroy(l);
+  probe_cost__destroy(skel);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "stats") return cmd_stats();
+  if (args.size() >= 2 && args[0] == "empty") return cmd_empty({args.begin() + 1, args.end()});
+  std::fprintf(stderr, "usage: probe-cost stats | probe-cost empty FUNC...\n");
+  return 64;
+}
