@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 
 #include <CLI/CLI.hpp>
@@ -17,6 +18,7 @@
 #include "commands.h"
 #include "host_paths.h"
 #include "kfd_client.h"
+#include "preempt_auto.h"
 #include "preempt_controller.h"
 #include "preempt_cycles.h"
 #include "preempt_preflight.h"
@@ -38,6 +40,8 @@ struct PreemptOptions {
   std::string socket_mode = "0600";
   double wait_runtime_s = 0;
   std::vector<std::uint32_t> extra_qids;
+  std::vector<int> online_pids;  // --online-pid: automatic mode
+  AutoOptions auto_opts;
   SessionOptions session;
   std::uint32_t ringbuf_kb = 8192;
 };
@@ -53,11 +57,45 @@ class SessionSource final : public EventSource {
   Session& s_;
 };
 
+// The thread-group id of pid (the map keys queues by process), or 0 if it does not exist.
+pid_t process_of(pid_t pid) {
+  std::FILE* f = std::fopen(fmt::format("{}/{}/status", host_path("/proc"), pid).c_str(), "r");
+  if (!f) return 0;
+  char line[256];
+  pid_t tgid = 0;
+  while (std::fgets(line, sizeof(line), f))
+    if (std::sscanf(line, "Tgid: %d", &tgid) == 1) break;
+  std::fclose(f);
+  return tgid;
+}
+
+void validate_online(PreemptOptions& o, bool serve_given, bool cycles_given) {
+  if (serve_given || cycles_given)
+    throw UserError("--online-pid is the automatic mode; --serve and --cycles are other modes: choose one "
+                    "(--socket PATH with --online-pid is where it falls back when it cannot read the "
+                    "online process's queues)", 2);
+  auto& a = o.auto_opts;
+  if (a.idle_ms < 0 || a.min_hold_ms < 0) throw UserError("--idle-ms and --min-hold-ms must not be negative", 2);
+  if (a.poll_us < 1 || a.poll_us > 1'000'000) throw UserError("--poll-us must be 1..1000000", 2);
+  if (!(a.cpu_budget_pct > 0 && a.cpu_budget_pct <= 100))
+    throw UserError("--cpu-budget is a percentage of one core: more than 0, at most 100", 2);
+  for (int pid : o.online_pids) {
+    if (std::find(o.pids.begin(), o.pids.end(), pid) != o.pids.end())
+      throw UserError(fmt::format("pid {} is given as both --offline-pid and --online-pid", pid), 2);
+    pid_t tgid = pid > 0 ? process_of(pid) : 0;
+    if (!tgid) throw UserError(fmt::format("--online-pid {}: no such process", pid), 2);
+    if (tgid != pid) fmt::print("note: {} is a thread of process {}; watching the process\n", pid, tgid);
+    if (std::find(a.online.begin(), a.online.end(), tgid) == a.online.end()) a.online.push_back(tgid);
+  }
+  a.fallback = o.serve_opts;
+}
+
 void validate(PreemptOptions& o, bool serve_given, bool cycles_given) {
+  if (!o.online_pids.empty()) validate_online(o, serve_given, cycles_given);
   if (o.serve && cycles_given)
     throw UserError("--serve and --cycles are different modes: choose one", 2);
-  if (!o.serve && (!o.serve_opts.socket_path.empty() || o.serve_opts.max_hold_ms))
-    throw UserError("--socket and --max-hold-ms belong to --serve", 2);
+  if (!o.serve && o.online_pids.empty() && (!o.serve_opts.socket_path.empty() || o.serve_opts.max_hold_ms))
+    throw UserError("--socket and --max-hold-ms belong to --serve (or to --online-pid, as its fallback)", 2);
   if (o.serve && o.serve_opts.socket_path.empty())
     throw UserError("--serve needs --socket PATH (the control socket to create)", 2);
   if (o.cycles.cycles < 1) throw UserError("--cycles must be at least 1", 2);
@@ -74,6 +112,7 @@ void validate(PreemptOptions& o, bool serve_given, bool cycles_given) {
   } catch (const std::exception&) {
     throw UserError(fmt::format("--socket-mode {}: an octal mode such as 0600 or 0660", o.socket_mode), 2);
   }
+  if (!o.online_pids.empty()) o.auto_opts.fallback = o.serve_opts;  // with the parsed socket mode
   (void)serve_given;
 }
 
@@ -123,7 +162,9 @@ int run_preempt(PreemptOptions& o, bool serve_given, bool cycles_given) {
   for (const auto& n : ctl.take_notes()) fmt::print("      {}\n", n);
   std::fflush(stdout);
 
-  int rc = o.serve ? run_serve(ctl, src, o.serve_opts, stdout) : run_cycles(ctl, src, o.cycles, stdout);
+  int rc = !o.auto_opts.online.empty() ? run_auto(ctl, src, o.auto_opts, stdout)
+           : o.serve                   ? run_serve(ctl, src, o.serve_opts, stdout)
+                                       : run_cycles(ctl, src, o.cycles, stdout);
 
   ctl.detach_all();
   for (const auto& n : ctl.take_notes()) fmt::print("      {}\n", n);
@@ -155,6 +196,21 @@ void add_preempt(CLI::App& app, Selected& sel) {
   cmd->add_option("--socket-mode", o->socket_mode, "permissions of the control socket")->capture_default_str();
   cmd->add_option("--max-hold-ms", o->serve_opts.max_hold_ms,
                   "with --serve: end any claim held this long (0 = until released)");
+  cmd->add_option("--online-pid", o->online_pids,
+                  "automatic mode: suspend the offline job while this process has GPU work pending "
+                  "(repeatable)");
+  cmd->add_option("--idle-ms", o->auto_opts.idle_ms,
+                  "with --online-pid: resume after the online processes have been idle this long")
+      ->capture_default_str();
+  cmd->add_option("--min-hold-ms", o->auto_opts.min_hold_ms,
+                  "with --online-pid: keep each suspension at least this long (no flapping)")
+      ->capture_default_str();
+  cmd->add_option("--poll-us", o->auto_opts.poll_us,
+                  "with --online-pid: read the online queues' pointers at most this often")
+      ->capture_default_str();
+  cmd->add_option("--cpu-budget", o->auto_opts.cpu_budget_pct,
+                  "with --online-pid: percent of one core the polling may use (it slows down to stay under)")
+      ->capture_default_str();
   cmd->add_option("--wait-runtime", o->wait_runtime_s,
                   "seconds to wait for a target that has not initialised its HSA runtime yet");
   cmd->add_option("--extra-qid", o->extra_qids,

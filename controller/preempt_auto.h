@@ -1,0 +1,54 @@
+// preempt --online-pid: automatic mode. The offline targets are suspended as
+// soon as an online process has GPU work pending and resumed once every
+// online process has been idle for --idle-ms (after at least --min-hold-ms).
+// One thread does everything: it sleeps in ppoll on the event source and the
+// online processes' pidfds for the paced interval, reads the online queues'
+// dispatch ids (online_poller.h), feeds them to the detector
+// (online_detector.h) and carries out its decisions on the controller.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdio>
+#include <vector>
+
+#include "online_detector.h"
+#include "preempt_controller.h"
+#include "preempt_serve.h"
+
+namespace gp {
+
+struct AutoOptions {
+  std::vector<pid_t> online;
+  int idle_ms = 20;
+  int min_hold_ms = 50;
+  int poll_us = 100;
+  double cpu_budget_pct = 3.0;
+  // Where to serve claims when the pointers cannot be read; no socket path:
+  // stop with an error instead.
+  ServeOptions fallback;
+  int refresh_ms = 100;  // re-read the map's online queues at least this often
+  const std::atomic<bool>* stop = nullptr;  // tests: ends the loop like a stop signal
+};
+
+struct AutoReport {
+  DetectorStats detector;
+  std::uint64_t wall_ns = 0;
+  std::uint64_t suspended_ns = 0;
+  double cpu_fraction = 0;  // the loop thread's CPU time / wall time
+  std::uint64_t polls = 0;
+  std::uint64_t interval_ns = 0, interval_min_ns = 0, interval_max_ns = 0;
+  LatencyStats suspend_ioctl, resume_ioctl;
+  std::vector<std::uint64_t> suspend_at_ns;  // monotonic time of each suspend decision
+  std::vector<std::uint64_t> resume_at_ns;
+  bool fell_back = false;
+  int fallback_errno = 0;
+  std::vector<pid_t> procmem_pids;  // read through /proc/PID/mem
+};
+
+// Returns the exit code. Resumes before returning, whatever ends the loop.
+int run_auto(PreemptController& ctl, EventSource& src, const AutoOptions& opts, std::FILE* out,
+             AutoReport* report = nullptr);
+
+}  // namespace gp

@@ -1,0 +1,148 @@
+// A synthetic online process for the automatic mode (preempt --online-pid):
+// a forked child whose memory holds AQL queue descriptors laid out like ROCR's
+// amd_queue_t (write_dispatch_id at +56, read_dispatch_id at +128, 64-bit,
+// 256-byte struct aligned to 64), and which advances its own counters the way
+// a producer and the GPU's command processor do: it stamps the time, bumps the
+// write id (a submission), and after `fetch_us` sets the read id to it (the CP
+// fetched the packet). The controller only ever sees the child's memory
+// through process_vm_readv, like a real online process's.
+//
+// The test talks to the child through the same MAP_SHARED page: a command
+// (pattern of submissions) in, the submission times out.
+#pragma once
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <thread>
+
+namespace gp::test {
+
+inline constexpr std::size_t kAqlWriteIdOffset = 56;   // amd_queue_t.write_dispatch_id
+inline constexpr std::size_t kAqlReadIdOffset = 128;   // amd_queue_t.read_dispatch_id
+inline constexpr int kSyntheticQueues = 4;
+inline constexpr int kMaxSubmits = 1 << 16;
+
+struct alignas(64) FakeAmdQueue {
+  unsigned char bytes[256];
+};
+static_assert(sizeof(FakeAmdQueue) == 256);
+
+struct SubmitPattern {
+  int queue = 0;
+  int count = 1;              // submissions
+  std::uint32_t period_us = 0;  // between submissions
+  std::uint32_t fetch_us = 0;   // submission -> read id catches up (0: at once)
+  bool exit = false;            // leave instead
+};
+
+struct SyntheticShared {
+  FakeAmdQueue queues[kSyntheticQueues];
+  std::atomic<std::uint32_t> cmd_seq{0}, done_seq{0};
+  SubmitPattern cmd;
+  std::atomic<std::uint32_t> submits{0};
+  std::uint64_t submit_ns[kMaxSubmits];
+};
+
+inline std::uint64_t mono_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+class SyntheticOnline {
+ public:
+  SyntheticOnline() {
+    void* m = ::mmap(nullptr, sizeof(SyntheticShared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) throw std::runtime_error("mmap");
+    sh_ = new (m) SyntheticShared();
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork");
+    if (pid_ == 0) child_main();
+  }
+  ~SyntheticOnline() {
+    kill();
+    sh_->~SyntheticShared();
+    ::munmap(sh_, sizeof(SyntheticShared));
+  }
+
+  pid_t pid() const { return pid_; }
+  std::uint64_t wptr_addr(int q) const { return reinterpret_cast<std::uint64_t>(&sh_->queues[q].bytes[kAqlWriteIdOffset]); }
+  std::uint64_t rptr_addr(int q) const { return reinterpret_cast<std::uint64_t>(&sh_->queues[q].bytes[kAqlReadIdOffset]); }
+
+  // Runs a pattern in the child; returns when the child has finished it.
+  void run(const SubmitPattern& p) {
+    start(p);
+    wait_done();
+  }
+  void start(const SubmitPattern& p) {
+    sh_->cmd = p;
+    sh_->cmd_seq.fetch_add(1, std::memory_order_release);
+  }
+  void wait_done() {
+    while (sh_->done_seq.load(std::memory_order_acquire) != sh_->cmd_seq.load()) ::usleep(200);
+  }
+  std::uint32_t submits() const { return sh_->submits.load(std::memory_order_acquire); }
+  std::uint64_t submit_ns(std::uint32_t i) const { return sh_->submit_ns[i]; }
+
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int st;
+    ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+  }
+
+ private:
+  static std::atomic_ref<std::uint64_t> word(FakeAmdQueue& q, std::size_t off) {
+    return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(&q.bytes[off]));
+  }
+
+  [[noreturn]] void child_main() {
+    std::uint32_t seen = 0;
+    for (;;) {
+      std::uint32_t seq = sh_->cmd_seq.load(std::memory_order_acquire);
+      if (seq == seen) {
+        ::usleep(500);
+        continue;
+      }
+      seen = seq;
+      const SubmitPattern p = sh_->cmd;
+      if (p.exit) ::_exit(0);
+      FakeAmdQueue& q = sh_->queues[p.queue];
+      auto w = word(q, kAqlWriteIdOffset), r = word(q, kAqlReadIdOffset);
+      std::uint64_t next = mono_ns();
+      for (int i = 0; i < p.count; ++i) {
+        timespec ts{static_cast<time_t>(next / 1'000'000'000), static_cast<long>(next % 1'000'000'000)};
+        ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+        const std::uint32_t n = sh_->submits.load(std::memory_order_relaxed);
+        const std::uint64_t id = w.load() + 1;
+        const std::uint64_t t = mono_ns();
+        sh_->submit_ns[n % kMaxSubmits] = t;
+        w.store(id, std::memory_order_release);  // the producer's slot reservation
+        sh_->submits.store(n + 1, std::memory_order_release);
+        if (p.fetch_us) {
+          const std::uint64_t until = mono_ns() + p.fetch_us * 1000ull;
+          while (mono_ns() < until) std::this_thread::yield();
+        }
+        r.store(id, std::memory_order_release);  // the CP fetched it
+        // From this submission, not from the schedule: after a stall on a
+        // loaded machine the gaps stay gaps instead of collapsing into a burst.
+        next = t + p.period_us * 1000ull;
+      }
+      sh_->done_seq.store(seq, std::memory_order_release);
+    }
+  }
+
+  SyntheticShared* sh_ = nullptr;
+  pid_t pid_ = -1;
+};
+
+}  // namespace gp::test
