@@ -121,8 +121,10 @@ last_err() {
 # Is any process of group $1 still running (zombies do not count: a dead
 # leader stays one until we wait for it)?
 group_alive() {
-  awk -v g="$1" '{ sub(/.*\) /, ""); if ($3 == g && $1 != "Z") found = 1 }
-    END { exit !found }' /proc/[0-9]*/stat 2>/dev/null
+  # cat, not awk FILES: a process that exits between the glob and the read
+  # must not end the scan (mawk stops at the first file it cannot open).
+  cat /proc/[0-9]*/stat 2>/dev/null |
+    awk -v g="$1" '{ sub(/.*\) /, ""); if ($3 == g && $1 != "Z") found = 1 } END { exit !found }'
 }
 
 stop_workload() {

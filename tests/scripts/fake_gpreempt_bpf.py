@@ -59,13 +59,17 @@ def serve(args):
             conns.append([c, b""])
         except (socket.timeout, InterruptedError):
             pass
-        for entry in conns:
+        for entry in list(conns):
             try:
                 data = entry[0].recv(256)
             except (socket.timeout, InterruptedError, BlockingIOError):
                 continue
             except OSError:
                 data = b""
+            if not data:  # the client went away
+                entry[0].close()
+                conns.remove(entry)
+                break
             entry[1] += data
             while b"\n" in entry[1]:
                 line, entry[1] = entry[1].split(b"\n", 1)
