@@ -189,6 +189,22 @@ class Colocate(Base):
             self.assertIn("shared, preempt --online-pid   unavailable: this gpreempt-bpf has no preempt "
                           "--online-pid", f.read())
 
+    def test_not_root(self):
+        p, out = self.run_exp("not-root")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("run as root", p.stderr)
+        self.assertFalse(os.path.exists(out))
+
+    def test_without_pytorch_it_asks_for_two_commands(self):
+        if subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0:
+            self.skipTest("torch is importable here: the default workloads would run")
+        out = os.path.join(self.dir, "exp")
+        p = subprocess.run(["bash", COLOCATE, "--bin", FAKE_BIN, "--out", out], env=self.env(),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 4, p.stderr)
+        self.assertIn("pass your own --online 'CMD' --offline 'CMD'", p.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_usage(self):
         p, _ = self.run_exp("", "shared,bogus")
         self.assertEqual(p.returncode, 64)
