@@ -28,51 +28,56 @@ cat "$GP_TMP/attach.json"
 jtest "$GP_TMP/attach.json" 'all(.notes[]; test("preemption spans disabled") | not)' ||
   fail "the latency object did not load: $(jq -c .notes "$GP_TMP/attach.json")"
 
-attached=0
-absent=0
-for s in $SYMS; do
-  # doctor's plan: does the function exist in a form we may probe?
-  res=$(jq -r --arg s "$s" '[.probes[] | select(.symbol == $s) | .resolution] | first // "unlisted"' "$doctor")
-  [ "$res" = unlisted ] && fail "doctor does not list the latency probe $s"
-  if jtest "$GP_TMP/attach.json" '.attached | index($s) != null' --arg s "$s"; then
-    [ "$res" != missing ] || fail "$s is attached, but doctor says it is missing"
-    attached=$((attached + 1))
-  elif jtest "$GP_TMP/attach.json" 'any(.absent[]; .symbol == $s and (.reason | length) > 0)' --arg s "$s"; then
-    # Absent is fine only when the function is not there (or only as a clone,
-    # which doctor also reports as missing): a resolvable function must attach.
-    [ "$res" = missing ] || fail "$s resolves ($res) but did not attach: $(jq -r --arg s "$s" '.absent[] | select(.symbol == $s) | .reason' "$GP_TMP/attach.json")"
-    absent=$((absent + 1))
-  else
-    fail "$s is neither attached nor reported absent with a reason"
-  fi
-done
+# All checks in one jq run (each jq start costs ~0.5 s under TCG; per-symbol
+# calls made this scenario take a minute). One line per problem, then
+# CHECKED; the watch line is checked after watch has run.
+dbg=false
+has_debug_api && dbg=true
+check_attach() {
+  jq -r -n --slurpfile d "$doctor" --slurpfile a "$GP_TMP/attach.json" --arg syms "$SYMS" --argjson dbg "$dbg" "$@" '
+    ($d[0]) as $doc | ($a[0]) as $lat
+    | ($syms | split("\\s+"; null) | map(select(length > 0))) as $syms
+    | def res($s): ([$doc.probes[] | select(.symbol == $s) | .resolution] | first // "unlisted");
+      def attached($x; $s): ($x.attached | index($s)) != null;
+    (
+      ($syms[] as $s | res($s) as $r
+        | if $r == "unlisted" then "doctor does not list the latency probe \($s)"
+          elif attached($lat; $s) then (select($r == "missing") | "\($s) is attached, but doctor says it is missing")
+          elif any($lat.absent[]; .symbol == $s and (.reason | length) > 0) then
+            (select($r != "missing") | "\($s) resolves (\($r)) but did not attach")
+          else "\($s) is neither attached nor reported absent with a reason" end),
+      # The HWS span exists on every kernel this project supports (6.1 has no grace argument).
+      (select($lat.hws_spans != true) | "HWS spans are off: \($lat.absent | tojson)"),
+      (("unmap_queues_cpsch", "pm_send_unmap_queue", "amdkfd_fence_wait_timeout", "map_queues_cpsch",
+        "create_queue_cpsch", "destroy_queue_cpsch") as $s | select(attached($lat; $s) | not) | "\($s) is not attached"),
+      (select(($lat.warnings | length) > 0) | "phase warnings: \($lat.warnings | tojson)"),
+      # Debug-API causes: only where the debug API exists.
+      (("suspend_queues", "resume_queues", "debug_refresh_runlist") as $s
+        | if $dbg then (select(attached($lat; $s) | not) | "\($s) exists on this kernel but is not attached")
+          else (select(any($lat.absent[]; .symbol == $s) | not) | "\($s) cannot exist on 6.1 but is not reported absent") end),
+      # watch reports the same: attached ones in .attached, absent ones in .missing_optional.
+      (if $ARGS.named.w then ($ARGS.named.w[0]) as $w
+        | ($syms[] as $s
+          | if attached($lat; $s) then (select(attached($w; $s) | not) | "watch did not attach \($s), latency did")
+            else (select(any($w.missing_optional[]; .symbol == $s and (.reason | length) > 0) | not)
+              | "watch does not list absent \($s) in missing_optional with a reason") end)
+        else empty end),
+      "CHECKED"
+    )'
+}
+problems=$(check_attach) || fail "jq could not check the attach lines"
+echo "$problems" | grep -v '^CHECKED$'
+[ "$(echo "$problems" | tail -n1)" = CHECKED ] || fail "the attach-line checks did not run to the end"
+[ "$(echo "$problems" | wc -l)" -eq 1 ] || fail "$(echo "$problems" | head -n1)"
 
-# The HWS span exists on every kernel this project supports (6.1's has no grace argument).
-jtest "$GP_TMP/attach.json" '.hws_spans == true' || fail "HWS spans are off: $(jq -c '.absent' "$GP_TMP/attach.json")"
-for s in unmap_queues_cpsch pm_send_unmap_queue amdkfd_fence_wait_timeout map_queues_cpsch create_queue_cpsch destroy_queue_cpsch; do
-  jtest "$GP_TMP/attach.json" '.attached | index($s) != null' --arg s "$s" || fail "$s is not attached on $GP_KVER"
-done
-jtest "$GP_TMP/attach.json" '(.warnings | length) == 0' || fail "phase warnings: $(jq -c .warnings "$GP_TMP/attach.json")"
-# Debug-API causes: only where the debug API exists.
-for s in suspend_queues resume_queues debug_refresh_runlist; do
-  if has_debug_api; then
-    jtest "$GP_TMP/attach.json" '.attached | index($s) != null' --arg s "$s" || fail "$s exists on $GP_KVER but is not attached"
-  else
-    jtest "$GP_TMP/attach.json" 'any(.absent[]; .symbol == $s)' --arg s "$s" || fail "$s cannot exist on 6.1 but is not reported absent"
-  fi
-done
-
-# watch reports the same: attached ones in .attached, absent ones in .missing_optional.
 watch_start
 head -n1 "$WATCH_OUT" >"$GP_TMP/watch-attach.json"
 watch_stop
-for s in $SYMS; do
-  if jtest "$GP_TMP/attach.json" '.attached | index($s) != null' --arg s "$s"; then
-    jtest "$GP_TMP/watch-attach.json" '.attached | index($s) != null' --arg s "$s" || fail "watch did not attach $s, latency did"
-  else
-    jtest "$GP_TMP/watch-attach.json" 'any(.missing_optional[]; .symbol == $s and (.reason | length) > 0)' --arg s "$s" ||
-      fail "watch does not list absent $s in missing_optional with a reason"
-  fi
-done
+problems=$(check_attach --slurpfile w "$GP_TMP/watch-attach.json") || fail "jq could not check the watch attach line"
+echo "$problems" | grep -v '^CHECKED$'
+[ "$(echo "$problems" | tail -n1)" = CHECKED ] || fail "the watch checks did not run to the end"
+[ "$(echo "$problems" | wc -l)" -eq 1 ] || fail "$(echo "$problems" | head -n1)"
+attached=$(jq '.attached | length' "$GP_TMP/attach.json")
+absent=$(jq '.absent | length' "$GP_TMP/attach.json")
 command -v bpftool >/dev/null 2>&1 && echo "(bpftool is present in this initramfs but was not used)"
 echo "$GP_KVER: $attached latency functions attached, $absent absent with reasons: $(jq -c '[.absent[] | .symbol]' "$GP_TMP/attach.json")"

@@ -35,7 +35,7 @@ echo "SIGINT: forwarded to pid $child, record exit 130, trailer written, report 
 # --duration, no workload, no filter.
 d=$GP_TMP/duration.jsonl
 rm -f "$d"
-gpreempt-bpf record -o "$d" --duration 8 2>"$GP_TMP/duration.err" &
+gpreempt-bpf record -o "$d" --duration 4 2>"$GP_TMP/duration.err" &
 rec=$!
 bg_track "$rec"
 wait_line "$GP_TMP/duration.err" 90 '^Recording to ' || { cat "$GP_TMP/duration.err"; fail "record did not attach: $(last_line "$GP_TMP/duration.err")"; }
@@ -45,16 +45,16 @@ wait "$rec"
 rc=$?
 cat "$GP_TMP/duration.err"
 [ "$rc" -eq 0 ] || fail "record --duration exited with $rc"
-grep -q 'Stopped (--duration 8)' "$GP_TMP/duration.err" || fail "record did not stop by --duration: $(last_line "$GP_TMP/duration.err")"
+grep -q 'Stopped (--duration 4)' "$GP_TMP/duration.err" || fail "record did not stop by --duration: $(last_line "$GP_TMP/duration.err")"
 head -n1 "$d" | jtest - '.pids == [] and .command == null' || fail "header of an unfiltered recording: $(head -n1 "$d" | jq -c '{pids, command}')"
 tail -n1 "$d" | jtest - '.type == "trailer" and .lost == 0' || fail "bad trailer: $(tail -n1 "$d")"
 if kfd_open_works; then
   jany "$d" '.type == "event" and .kind == "process_create" and .pid == $p and .ret == 0' --argjson p "$cpid" ||
     fail "no process_create for kfd-client $cpid in the unfiltered trace"
-  echo "--duration 8: exit 0, kfd-client $cpid's KFD process in the unfiltered trace"
+  echo "--duration 4: exit 0, kfd-client $cpid's KFD process in the unfiltered trace"
 else
   [ "$(client_errname "$GP_TMP/client.jsonl" open)" = EINVAL ] || fail "open(/dev/kfd) on $GP_KVER: $(client_errname "$GP_TMP/client.jsonl" open), expected EINVAL"
   jany "$d" '.type == "event" and .kind == "process_create" and .pid == $p and .ret == 0' --argjson p "$cpid" &&
     fail "a successful process_create for $cpid, whose open() failed"
-  echo "--duration 8: exit 0; open(/dev/kfd) = EINVAL on $GP_KVER and no KFD process for $cpid"
+  echo "--duration 4: exit 0; open(/dev/kfd) = EINVAL on $GP_KVER and no KFD process for $cpid"
 fi
