@@ -24,7 +24,7 @@ round() {
   probe-cost stats >"$GP_TMP/after" || fail "probe-cost stats failed"
   jq -c -s --arg round "$1" --arg kernel "$GP_KVER" --argjson n "$N" \
     --slurpfile before "$GP_TMP/before" --slurpfile after "$GP_TMP/after" '
-    (.[0]) as $b
+    (map(select(.op == "burst"))[0]) as $b
     | ([$before[] | {key: (.id | tostring), value: .}] | from_entries) as $pre
     | [$after[] | . as $a | ($pre[.id | tostring] // {run_cnt: 0, run_time_ns: 0}) as $p
         | {name, runs: ($a.run_cnt - $p.run_cnt), ns: ($a.run_time_ns - $p.run_time_ns)}
