@@ -1,6 +1,7 @@
 #!/bin/sh
-# gp-kernels: 6.12
-# (one kernel proves the --btf path; 6.1 passed too when run by hand)
+# gp-kernels: 6.1
+# (one kernel proves the --btf path: 6.1, whose VM has the most spare time;
+# 6.12 passed too when run by hand)
 # A host whose amdgpu has no BTF (amdgpu-dkms): /sys/kernel/btf/amdgpu is
 # hidden (tmpfs over /sys/kernel/btf with vmlinux copied back). doctor must
 # say so and print the pahole steps, watch must refuse without --btf, and
