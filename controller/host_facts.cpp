@@ -65,10 +65,6 @@ void query_kfd(HostFacts& f) {
 
 }  // namespace
 
-bool KfdVersion::has_debug_api() const { return major == 1 && minor >= GP_KFD_DEBUG_API_MINOR; }
-
-std::string KfdVersion::str() const { return fmt::format("{}.{}", major, minor); }
-
 std::string sched_policy_name(int p) {
   switch (p) {
     case 0: return "HWS";

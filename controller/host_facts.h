@@ -8,14 +8,9 @@
 #include <string>
 #include <vector>
 
-namespace gp {
+#include "kfd_version.h"
 
-struct KfdVersion {
-  std::uint32_t major = 0;
-  std::uint32_t minor = 0;
-  bool has_debug_api() const;  // >= 1.13
-  std::string str() const;
-};
+namespace gp {
 
 struct HostFacts {
   std::string kernel;               // uname -r

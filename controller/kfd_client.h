@@ -19,14 +19,9 @@
 #include <vector>
 
 #include "kfd_uapi.h"
+#include "kfd_version.h"
 
 namespace gp {
-
-struct KfdVersion {
-  std::uint32_t major = 0;
-  std::uint32_t minor = 0;
-  bool has_debug_api() const { return major == 1 && minor >= GP_KFD_DEBUG_API_MINOR; }
-};
 
 // What QUERY_DEBUG_EVENT reported: the raised exception bits of the first
 // source (queue, device, then process) with a pending subscribed exception.

@@ -13,7 +13,7 @@ namespace gp {
 
 namespace {
 
-constexpr int kMaxPollMs = 100;  // stop signals are noticed within this
+constexpr int kCyclesPollMs = 100;  // stop signals are noticed within this
 
 struct IterationTotals {
   std::size_t requested = 0, done = 0;
@@ -87,7 +87,7 @@ void pump_until(EventSource& src, PreemptController& ctl, std::uint64_t deadline
     std::uint64_t now = monotonic_ns();
     if (now >= deadline_ns || stop_requested() || ctl.all_gone()) return;
     auto left_ms = static_cast<int>((deadline_ns - now + 999'999) / 1'000'000);
-    int timeout = std::min(left_ms, kMaxPollMs);
+    int timeout = std::min(left_ms, kCyclesPollMs);
     if (src.ready_fd() >= 0) {
       pollfd p{src.ready_fd(), POLLIN, 0};
       ::poll(&p, 1, timeout);

@@ -23,7 +23,7 @@ namespace gp {
 
 namespace {
 
-constexpr int kMaxPollMs = 100;
+constexpr int kServePollMs = 100;
 constexpr std::size_t kMaxLine = 512;
 
 // The listening socket; removes its path again however serve ends.
@@ -104,7 +104,7 @@ class Server {
   }
 
   int poll_timeout_ms() const {
-    int t = kMaxPollMs;
+    int t = kServePollMs;
     if (auto d = book_.next_deadline()) {
       std::uint64_t now = monotonic_ns();
       t = std::min<int>(t, *d > now ? static_cast<int>((*d - now + 999'999) / 1'000'000) : 0);
