@@ -256,45 +256,19 @@ class AutoLoop {
     return det_.watching(pid);
   }
 
-  static void tally(const std::vector<TargetOp>& ops, std::size_t* done, std::size_t* asked, std::uint64_t* ns,
-                    bool* ok, bool* issued) {
-    for (const auto& op : ops) {
-      *done += op.report.count(QueueOutcome::Done);
-      *asked += op.report.entries.size();
-      if (op.report.issued) {
-        *issued = true;
-        *ns = std::max(*ns, op.report.ioctl_ns());
-      }
-      if (!op.report.ok()) *ok = false;
-    }
-  }
-
-  static std::string failures(const std::vector<TargetOp>& ops) {
-    std::vector<std::string> parts;
-    for (const auto& op : ops) {
-      const auto& r = op.report;
-      if (r.ok()) continue;
-      parts.push_back(fmt::format("pid {}: {}", op.tgid,
-                                  !r.refused.empty() ? r.refused
-                                  : r.ret < 0        ? errno_name(r.ret)
-                                                     : describe_failures(r)));
-    }
-    return fmt::format("{}", fmt::join(parts, "; "));
-  }
-
   void resume_now(const std::string& why) {
     auto ops = ctl_.resume_all();
     std::size_t done = 0, asked = 0;
     std::uint64_t ns = 0;
     bool ok = true, issued = false;
-    tally(ops, &done, &asked, &ns, &ok, &issued);
+    tally_ops(ops, &done, &asked, &ns, &ok, &issued);
     resume_at_.push_back(monotonic_ns());
     if (issued) resume_ioctl_.add(ns);
     if (!ok) ++failed_;
     log(fmt::format("resume ({}): {}{}", why,
                     issued ? fmt::format("{:.0f} us, queues {}/{}", static_cast<double>(ns) / 1e3, done, asked)
                            : "no offline queues in the map",
-                    ok ? "" : " FAILED: " + failures(ops)));
+                    ok ? "" : " FAILED: " + describe_op_failures(ops)));
   }
 
   void act(DetectorAction a, std::uint64_t now) {
@@ -308,7 +282,7 @@ class AutoLoop {
         std::size_t done = 0, asked = 0;
         std::uint64_t ns = 0;
         bool ok = true, issued = false;
-        tally(ops, &done, &asked, &ns, &ok, &issued);
+        tally_ops(ops, &done, &asked, &ns, &ok, &issued);
         if (issued) suspend_ioctl_.add(ns);
         const std::string cause = fmt::format(
             "pid {} queue {:#x} wptr {} rptr {}: {}{}", r.pid, r.queue, r.wptr, r.rptr, r.why,
@@ -317,7 +291,7 @@ class AutoLoop {
           // Half a suspension is worse than none: undo it, retry at the next demand.
           ++failed_;
           det_.action_failed(a, now);
-          log(fmt::format("suspend ({}) FAILED: {}", cause, failures(ops)));
+          log(fmt::format("suspend ({}) FAILED: {}", cause, describe_op_failures(ops)));
           resume_now("suspend failed");
           return;
         }

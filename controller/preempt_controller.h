@@ -43,6 +43,14 @@ struct TargetOp {
   QueueOpReport report;
 };
 
+// Totals of one suspend_all()/resume_all() for a log line: queues done and
+// asked, the slowest ioctl, whether every target succeeded, whether any ioctl
+// was issued at all. Adds to what the pointers already hold.
+void tally_ops(const std::vector<TargetOp>& ops, std::size_t* done, std::size_t* asked,
+               std::uint64_t* ioctl_ns, bool* ok, bool* issued);
+// "pid N: why; pid M: why" for the targets that failed.
+std::string describe_op_failures(const std::vector<TargetOp>& ops);
+
 class PreemptController final : public EventSink {
  public:
   void add_target(std::unique_ptr<Target> t) { targets_.push_back(std::move(t)); }

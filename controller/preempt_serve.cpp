@@ -129,32 +129,6 @@ class Server {
     std::fflush(out_);
   }
 
-  static void count(const std::vector<TargetOp>& ops, std::size_t* done, std::size_t* asked,
-                    std::uint64_t* ioctl_ns, bool* ok, bool* issued) {
-    for (const auto& op : ops) {
-      *done += op.report.count(QueueOutcome::Done);
-      *asked += op.report.entries.size();
-      if (op.report.issued) {
-        *issued = true;
-        *ioctl_ns = std::max(*ioctl_ns, op.report.ioctl_ns());
-      }
-      if (!op.report.ok()) *ok = false;
-    }
-  }
-
-  static std::string failures(const std::vector<TargetOp>& ops) {
-    std::vector<std::string> parts;
-    for (const auto& op : ops) {
-      const auto& r = op.report;
-      if (r.ok()) continue;
-      parts.push_back(fmt::format("pid {}: {}", op.tgid,
-                                  !r.refused.empty() ? r.refused
-                                  : r.ret < 0        ? errno_name(r.ret)
-                                                     : describe_failures(r)));
-    }
-    return fmt::format("{}", fmt::join(parts, "; "));
-  }
-
   static std::string op_text(bool issued, std::uint64_t ns, std::size_t done, std::size_t asked) {
     if (!issued) return "no queues in the map, nothing to do";
     return fmt::format("{:.0f} us, queues {}/{}", static_cast<double>(ns) / 1e3, done, asked);
@@ -168,7 +142,7 @@ class Server {
     std::size_t done = 0, asked = 0;
     std::uint64_t ns = 0;
     bool ok = true, issued = false;
-    count(ops, &done, &asked, &ns, &ok, &issued);
+    tally_ops(ops, &done, &asked, &ns, &ok, &issued);
     ++suspensions_;
     if (issued) suspends_.add(ns);
     if (!ok) {
@@ -176,7 +150,7 @@ class Server {
       ++failed_;
       book_.release(holder);
       resume_now("suspend failed");
-      auto why = failures(ops);
+      auto why = describe_op_failures(ops);
       log(fmt::format("suspend for {} failed: {}", holder, why));
       return "err suspend failed: " + why;
     }
@@ -204,12 +178,12 @@ class Server {
     std::size_t done = 0, asked = 0;
     std::uint64_t ns = 0;
     bool ok = true, issued = false;
-    count(ops, &done, &asked, &ns, &ok, &issued);
+    tally_ops(ops, &done, &asked, &ns, &ok, &issued);
     ++resumptions_;
     if (issued) resumes_.add(ns);
     if (!ok) ++failed_;
     log(fmt::format("resume ({}): {}{}", why, op_text(issued, ns, done, asked),
-                    ok ? "" : " FAILED: " + failures(ops)));
+                    ok ? "" : " FAILED: " + describe_op_failures(ops)));
     return fmt::format("ok resumed claims=0 queues={}/{} resume_us={:.0f}", done, asked,
                        static_cast<double>(ns) / 1e3);
   }

@@ -91,6 +91,34 @@ std::vector<gp_event> make_batch(std::uint32_t n, std::uint32_t base) {
   return b;
 }
 
+// A fresh emitter (BPF object + uprobe on gp_bench_emit_batch): loss
+// counters start at zero. Detached and unloaded on scope exit.
+struct Emitter {
+  gp_test_emit* skel = nullptr;
+  bpf_link* link = nullptr;
+  explicit Emitter(std::uint32_t ringbuf_bytes) {
+    skel = gp_test_emit__open();
+    if (!skel) throw std::runtime_error("open failed");
+    bpf_map__set_max_entries(skel->maps.gp_events, ringbuf_bytes);
+    if (gp_test_emit__load(skel)) {
+      gp_test_emit__destroy(skel);
+      throw std::runtime_error("load failed (root?)");
+    }
+    LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "gp_bench_emit_batch");
+    link = bpf_program__attach_uprobe_opts(skel->progs.gp_test_emit_batch, 0, "/proc/self/exe", 0, &uo);
+    if (!link) {
+      gp_test_emit__destroy(skel);
+      throw std::runtime_error("uprobe attach failed");
+    }
+  }
+  ~Emitter() {
+    bpf_link__destroy(link);
+    gp_test_emit__destroy(skel);
+  }
+  Emitter(const Emitter&) = delete;
+  Emitter& operator=(const Emitter&) = delete;
+};
+
 struct RunResult {
   double offered_eps = 0, delivered_eps = 0;
   std::uint64_t emitted = 0, delivered = 0, lost = 0;
@@ -101,20 +129,14 @@ struct RunResult {
 // another thread. A fresh BPF object per run so loss counters start at zero.
 RunResult run(double rate, double seconds, std::uint32_t ringbuf_bytes) {
   RunResult r;
-  gp_test_emit* skel = gp_test_emit__open();
-  if (!skel) throw std::runtime_error("open failed");
-  bpf_map__set_max_entries(skel->maps.gp_events, ringbuf_bytes);
-  if (gp_test_emit__load(skel)) throw std::runtime_error("load failed (root?)");
-  LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "gp_bench_emit_batch");
-  bpf_link* link = bpf_program__attach_uprobe_opts(skel->progs.gp_test_emit_batch, 0, "/proc/self/exe", 0, &uo);
-  if (!link) throw std::runtime_error("uprobe attach failed");
+  Emitter em(ringbuf_bytes);
 
   gp::QueueMap map;
   gp::EventPump pump(map);
   LatencySink sink;
   sink.lat_ns.reserve(static_cast<std::size_t>(std::max(rate, 2e6) * seconds) + 1024);
   pump.add_sink(&sink);
-  gp::RingbufReader reader(bpf_map__fd(skel->maps.gp_events), bpf_map__fd(skel->maps.gp_lost), pump);
+  gp::RingbufReader reader(bpf_map__fd(em.skel->maps.gp_events), bpf_map__fd(em.skel->maps.gp_lost), pump);
 
   std::atomic<bool> done{false};
   std::thread consumer([&] {
@@ -151,8 +173,6 @@ RunResult run(double rate, double seconds, std::uint32_t ringbuf_bytes) {
   r.p50_us = pct(sink.lat_ns, 50);
   r.p99_us = pct(sink.lat_ns, 99);
   r.p999_us = pct(sink.lat_ns, 99.9);
-  bpf_link__destroy(link);
-  gp_test_emit__destroy(skel);
   return r;
 }
 
@@ -172,16 +192,10 @@ long status_kb(const char* key) {
 // as `watch` builds it (8 MB ring buffer, reader, pump, map).
 nlohmann::json map_memory(std::uint32_t queues) {
   const long rss0 = status_kb("VmRSS:");
-  gp_test_emit* skel = gp_test_emit__open();
-  if (!skel) throw std::runtime_error("open failed");
-  bpf_map__set_max_entries(skel->maps.gp_events, 8u << 20);
-  if (gp_test_emit__load(skel)) throw std::runtime_error("load failed (root?)");
-  LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "gp_bench_emit_batch");
-  bpf_link* link = bpf_program__attach_uprobe_opts(skel->progs.gp_test_emit_batch, 0, "/proc/self/exe", 0, &uo);
-  if (!link) throw std::runtime_error("uprobe attach failed");
+  Emitter em(8u << 20);
   gp::QueueMap map;
   gp::EventPump pump(map);
-  gp::RingbufReader reader(bpf_map__fd(skel->maps.gp_events), bpf_map__fd(skel->maps.gp_lost), pump);
+  gp::RingbufReader reader(bpf_map__fd(em.skel->maps.gp_events), bpf_map__fd(em.skel->maps.gp_lost), pump);
   std::vector<gp_event> batch(256);
   for (std::uint32_t done = 0; done < queues;) {
     const std::uint32_t n = std::min<std::uint32_t>(256, queues - done);
@@ -207,8 +221,6 @@ nlohmann::json map_memory(std::uint32_t queues) {
   }
   nlohmann::json j{{"queues_in_map", map.size()}, {"lost", reader.read_lost()},
                    {"rss_kb", status_kb("VmRSS:")}, {"rss_before_kb", rss0}, {"hwm_kb", status_kb("VmHWM:")}};
-  bpf_link__destroy(link);
-  gp_test_emit__destroy(skel);
   return j;
 }
 
