@@ -7,10 +7,14 @@
 # and a final "N passed, M failed" line. Exits non-zero if anything failed or
 # could not run (no qemu, download failed, guest crashed...): never skips.
 #
-# Usage: scripts/vm-test.sh [--kernel 6.1|6.12|7.2|all]... [--scenario GLOB] [--keep] [--no-build] [--jobs N]
+# Usage: scripts/vm-test.sh [--kernel 6.1|6.12|7.2|all]... [--scenario GLOB] [--keep] [--no-build] [--jobs N] [--shards K:N]...
 #   --kernel    kernels to boot (repeatable; default all)
 #   --jobs      VMs booted at once (default: all of them; a TCG guest mostly
 #               keeps one host core busy, so on 2 cores the kernels overlap)
+#   --shards    split kernel K's scenarios over N VMs booted side by side
+#               (repeatable; default 6.12:2, the kernel with the debug-API
+#               scenarios; balanced by each scenario's "# gp-cost:" header).
+#               6.12:1 turns it off.
 #   --scenario  run only tests/vm/scenarios/GLOB.sh (default *)
 #   --keep      keep the work directory (initramfs, console logs)
 #   --no-build  do not build; require gpreempt-bpf and kfd-client in the build dir
@@ -28,6 +32,7 @@ GLOB='*'
 KEEP=0
 BUILD=1
 JOBS=0
+declare -A SHARDS=([6.12]=2)
 PASSED=0
 FAILED=0
 
@@ -46,6 +51,11 @@ parse_args() {
       --keep) KEEP=1 ;;
       --no-build) BUILD=0 ;;
       --jobs) JOBS=${2:?--jobs needs a number}; shift ;;
+      --shards)
+        [[ ${2:-} =~ ^(6\.1|6\.12|7\.2):([1-9])$ ]] || { echo "--shards needs KERNEL:N, e.g. 6.12:2" >&2; usage 64; }
+        SHARDS[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+        shift
+        ;;
       -h | --help) usage 0 ;;
       *) echo "unknown argument: $1" >&2; usage 64 ;;
     esac
@@ -112,19 +122,21 @@ show_output() {
   ' "$log" | tail -n 40
 }
 
-# Boot one kernel and turn its console log into PASS/FAIL lines (runs in a
-# subshell when kernels overlap: its lines are counted by the caller).
-run_kernel() {
-  local k=$1 kdir initrd log rc t0 t1 scenarios name line status reason
+# Boot one VM (a kernel, or one shard of its scenarios) and turn its console
+# log into PASS/FAIL lines (runs in a subshell when VMs overlap: its lines are
+# counted by the caller). $1 kernel, $2 unit name (the kernel, or KERNEL#I for
+# shard I), $3 the scenario glob for this VM.
+run_unit() {
+  local k=$1 unit=$2 glob=$3 kdir initrd log rc t0 t1 scenarios name line status reason
   kdir=$(kernel_dir "$k")
-  initrd=$WORK/$k.cpio
-  log=$WORK/$k.console.log
-  if ! GP_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT "$GP_REPO_ROOT/scripts/vm/mkinitramfs.sh" "$k" "$initrd" "$GLOB" >"$WORK/$k.scenarios"; then
-    report FAIL "$k" initramfs "building the initramfs failed (error above)"
+  initrd=$WORK/$unit.cpio
+  log=$WORK/$unit.console.log
+  if ! GP_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT "$GP_REPO_ROOT/scripts/vm/mkinitramfs.sh" "$k" "$initrd" "$glob" >"$WORK/$unit.scenarios"; then
+    report FAIL "$k" initramfs "building the initramfs for $unit failed (error above)"
     KEEP=1
     return 0
   fi
-  mapfile -t scenarios <"$WORK/$k.scenarios"
+  mapfile -t scenarios <"$WORK/$unit.scenarios"
   # Each scenario is bounded inside the guest; this bounds a hung guest.
   local vm_timeout=${GP_VM_TIMEOUT:-$((120 + ${#scenarios[@]} * (SCENARIO_TIMEOUT + 5)))}
   t0=$(date +%s.%N)
@@ -145,8 +157,11 @@ run_kernel() {
   elif ! grep -q '^GP-DONE' "$log"; then
     why="guest stopped before finishing ($(grep -m1 -E 'Kernel panic|BUG:|Oops' "$log" || echo 'no GP-DONE marker'))"
   fi
-  for name in load-amdgpu "${scenarios[@]}"; do
-    line=$(grep -m1 "^GP-RESULT $name " "$log" || true)
+  # Every shard loads amdgpu; the case is named once per VM.
+  local load_case=load-amdgpu
+  [[ $unit == "$k" || $unit == "$k#1" ]] || load_case="load-amdgpu@${unit#*#}"
+  for name in "$load_case" "${scenarios[@]}"; do
+    line=$(grep -m1 "^GP-RESULT ${name%@*} " "$log" || true)
     if [[ -z $line ]]; then
       report FAIL "$k" "$name" "no result: ${why:-guest never ran it}; console log: $log"
       KEEP=1
@@ -157,43 +172,68 @@ run_kernel() {
       report PASS "$k" "$name"
     else
       report FAIL "$k" "$name" "$reason"
-      show_output "$log" "$name"
+      show_output "$log" "${name%@*}"
       KEEP=1
     fi
   done
   local modules boot_s
   modules=$(sed -n 's/^GP-MODULES loaded=\([0-9]*\) seconds=\(.*\)/\1 modules in \2 s/p' "$log" | head -n1)
   boot_s=$(sed -n 's/^GP-BOOT .*uptime=\([0-9.]*\).*/\1/p' "$log" | head -n1)
-  printf 'TIME %s %.1f s (%s; /init started at %s s; %s)\n' "$k" \
-    "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" "$(cat "$kdir/kver")" "${boot_s:-?}" \
+  printf 'TIME %s %.1f s (%s; %d scenarios; /init started at %s s; %s)\n' "$unit" \
+    "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" "$(cat "$kdir/kver")" "${#scenarios[@]}" "${boot_s:-?}" \
     "${modules:-modules not loaded}"
-  grep '^GP-INFO' "$log" | sed "s/^GP-INFO /INFO $k /" || true
+  grep '^GP-INFO' "$log" | sed "s/^GP-INFO /INFO $unit /" || true
 }
 
-# Boot the kernels, up to JOBS at a time. Each one's lines go to its own file
-# and are printed as a block when it ends; PASS/FAIL are counted from them.
-run_kernels() {
-  local jobs=$JOBS k n=0 pids=() running
-  ((jobs > 0)) || jobs=${#KERNELS[@]}
+# The VMs to boot, one "KERNEL UNIT GLOB" line each, costliest first so the
+# long ones start at once: a kernel with N shards becomes N VMs (KERNEL#1..N),
+# each with an extglob naming its share; shards that would be empty are not
+# booted. An unsharded kernel keeps its plain name (console log KERNEL.console.log).
+plan_units() {
+  local k n i list total shard
   for k in "${KERNELS[@]}"; do
+    list=$(select_scenarios "$k" "$GLOB") || exit 1
+    n=${SHARDS[$k]:-1}
+    total=$(grep -c . <<<"$list")
+    ((n <= total)) || n=$total
+    if ((n <= 1)); then
+      echo "$(awk '{ s += $2 } END { print s + 0 }' <<<"$list") $k $k $GLOB"
+      continue
+    fi
+    for ((i = 1; i <= n; i++)); do
+      shard=$(shard_scenarios "$i" "$n" <<<"$list")
+      echo "$(awk 'NR == FNR { in_shard[$1] = 1; next } ($1 in in_shard) { s += $2 } END { print s + 0 }' <(echo "$shard") <(echo "$list")) $k $k#$i @($(paste -sd'|' <<<"$shard"))"
+    done
+  done | sort -k1,1nr | cut -d' ' -f2-
+}
+
+# Boot the VMs, up to JOBS at a time. Each one's lines go to its own file
+# and are printed as a block when it ends; PASS/FAIL are counted from them.
+run_units() {
+  local jobs=$JOBS k unit glob pids=() running units=()
+  mapfile -t units < <(plan_units)
+  ((${#units[@]})) || fatal "no scenario to run"
+  ((jobs > 0)) || jobs=${#units[@]}
+  for line in "${units[@]}"; do
+    read -r k unit glob <<<"$line"
     while running=$(jobs -pr | wc -l) && ((running >= jobs)); do
       wait -n || true
     done
-    log "booting $k"
+    log "booting $unit"
     (
       PASSED=0 FAILED=0 KEEP=0
-      run_kernel "$k" >"$WORK/$k.report" 2>&1
+      run_unit "$k" "$unit" "$glob" >"$WORK/$unit.report" 2>&1
       ((KEEP == 0)) || touch "$WORK/keep"
-      cat "$WORK/$k.report"
+      cat "$WORK/$unit.report"
     ) &
     pids+=($!)
-    n=$((n + 1))
   done
   wait "${pids[@]}" || true
-  for k in "${KERNELS[@]}"; do
-    [[ -f $WORK/$k.report ]] || { report FAIL "$k" vm "the kernel's run produced no report"; continue; }
-    PASSED=$((PASSED + $(grep -c '^PASS ' "$WORK/$k.report" || true)))
-    FAILED=$((FAILED + $(grep -c '^FAIL ' "$WORK/$k.report" || true)))
+  for line in "${units[@]}"; do
+    read -r k unit glob <<<"$line"
+    [[ -f $WORK/$unit.report ]] || { report FAIL "$k" vm "the VM $unit produced no report"; continue; }
+    PASSED=$((PASSED + $(grep -c '^PASS ' "$WORK/$unit.report" || true)))
+    FAILED=$((FAILED + $(grep -c '^FAIL ' "$WORK/$unit.report" || true)))
   done
   [[ ! -e $WORK/keep ]] || KEEP=1
 }
@@ -221,7 +261,7 @@ main() {
   "$GP_REPO_ROOT/scripts/vm/fetch-kernels.sh" "${KERNELS[@]}" || fatal "fetching the kernels failed (error above)"
   t1=$(date +%s.%N)
   printf 'TIME fetch %.1f s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')"
-  run_kernels
+  run_units
   if ((KEEP)); then
     echo "work directory kept: $WORK"
   else

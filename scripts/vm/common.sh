@@ -69,6 +69,38 @@ expand_kernels() {
   done
 }
 
+# The scenarios one kernel runs: tests/vm/scenarios/GLOB.sh (or
+# $GP_VM_SCENARIO_DIR) minus those whose "# gp-kernels: LIST" header names
+# other kernels (a proof that needs one kernel is not paid for three times).
+# Prints "NAME COST" per line; COST is the "# gp-cost: SECONDS" header (time on
+# 6.12 under TCG, used to balance shards; default 10). Fails if GLOB matches
+# no scenario at all.
+select_scenarios() {
+  local k=$1 glob=$2 f only cost matched=0
+  local dir=${GP_VM_SCENARIO_DIR:-$GP_REPO_ROOT/tests/vm/scenarios}
+  shopt -s nullglob extglob  # --scenario '@(doctor|no-loss)' selects several
+  for f in "$dir"/$glob.sh; do
+    matched=$((matched + 1))
+    only=$(sed -n 's/^# gp-kernels: *//p' "$f" | head -n1)
+    [[ -z $only || " $only " == *" $k "* ]] || continue
+    cost=$(sed -n 's/^# gp-cost: *\([0-9]*\).*/\1/p' "$f" | head -n1)
+    echo "$(basename "$f" .sh) ${cost:-10}"
+  done
+  ((matched > 0)) || die "no scenario matches '$glob' in $dir/"
+}
+
+# Split "NAME COST" lines (stdin) into N shards, longest first onto the least
+# loaded shard, and print shard I's names (1-based). Deterministic, so the
+# same tree always boots the same shards.
+shard_scenarios() {
+  local i=$1 n=$2
+  sort -k2,2nr -k1,1 | awk -v want="$i" -v n="$n" '
+    { best = 1
+      for (s = 2; s <= n; s++) if (load[s] < load[best]) best = s
+      load[best] += $2
+      if (best == want) print $1 }'
+}
+
 kernel_dir() {
   echo "$GP_CACHE/kernels/$1"
 }

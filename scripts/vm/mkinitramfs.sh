@@ -114,7 +114,7 @@ find_build_binary() {
 
 main() {
   (($# >= 2)) || die "usage: mkinitramfs.sh KERNEL OUTPUT.cpio [SCENARIO_GLOB]"
-  local k=$1 output=$2 glob=${3:-*} mods bb applet bin f name n=0
+  local k=$1 output=$2 glob=${3:-*} mods bb applet bin name
   expand_kernels "$k" >/dev/null
   require_tools depmod modprobe cpio xz zstd ldd jq strip
   mods=$(stage_modules "$k")
@@ -153,22 +153,13 @@ main() {
     copy_with_libs "$bin" "/usr/bin/$(basename "$bin")" "$stage"
   done
 
-  shopt -s nullglob extglob  # --scenario '@(doctor|no-loss)' selects several
-  local matched=0 only
-  for f in "${GP_VM_SCENARIO_DIR:-$GP_REPO_ROOT/tests/vm/scenarios}"/$glob.sh; do
-    matched=$((matched + 1))
-    name=$(basename "$f" .sh)
-    # "# gp-kernels: 6.12" limits a scenario to the kernels named: a proof
-    # that needs one kernel (e.g. btf-custom) is not paid for three times.
-    only=$(sed -n 's/^# gp-kernels: *//p' "$f" | head -n1)
-    if [[ -n $only && " $only " != *" $k "* ]]; then
-      continue
-    fi
-    install -m 0755 "$f" "$stage/gp/scenarios/$name.sh"
+  local dir=${GP_VM_SCENARIO_DIR:-$GP_REPO_ROOT/tests/vm/scenarios} selected
+  selected=$(select_scenarios "$k" "$glob") || exit 1
+  while read -r name _; do
+    [[ -n $name ]] || continue
+    install -m 0755 "$dir/$name.sh" "$stage/gp/scenarios/$name.sh"
     echo "$name"
-    n=$((n + 1))
-  done
-  ((matched > 0)) || die "no scenario matches '$glob' in tests/vm/scenarios/"
+  done <<<"$selected"
 
   mkdir -p "$(dirname "$output")"
   # Uncompressed: unpacking is a memcpy, decompressing under TCG is not.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 19  (seconds on 6.12 under TCG, for balancing shards)
 # (e) The KFD debug-session flow: a client ptrace-seizes a second one (which
 # did RUNTIME_ENABLE like a ROCm process) and issues ENABLE, SUSPEND, RESUME
 # and DISABLE; each shows up as an event with the right target pid and count.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 7  (seconds on 6.12 under TCG, for balancing shards)
 # (a) doctor inside the VM: the real driver's facts (amdgpu BTF, KFD version,
 # debug API) and every required probe resolvable, so watch can run.
 . /gp/lib.sh

@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 11  (seconds on 6.12 under TCG, for balancing shards)
 # (d) CREATE_QUEUE with known values fails at the gpu_id lookup (no GPU):
 # the event carries exactly those values and the error code, and the queue
 # map stays empty. Same for DESTROY_QUEUE and UPDATE_QUEUE of a made-up qid.

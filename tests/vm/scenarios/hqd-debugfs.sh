@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 1  (seconds on 6.12 under TCG, for balancing shards)
 # queues --hqd against the real debugfs of each kernel, with no GPU: what
 # /sys/kernel/debug/kfd/hqds really is here, and that the tool says so
 # (exit 1, one line, before attaching anything). Then the same with debugfs

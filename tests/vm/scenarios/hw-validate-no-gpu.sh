@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 4  (seconds on 6.12 under TCG, for balancing shards)
 # The hardware validation kit (scripts/hw-validate.sh) end to end, as a user
 # runs it, on a host whose amdgpu is loaded but has no GPU: it must say so
 # (exit 2, "no AMD GPU"), run doctor and nothing that needs a GPU, and still

@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 7  (seconds on 6.12 under TCG, for balancing shards)
 # The test bed itself, without gpreempt-bpf: what the real KFD of this kernel
 # answers to kfd-client. If this fails, the kernel (or Debian's build of it)
 # changed, and the other scenarios' expectations must be revisited.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 18  (seconds on 6.12 under TCG, for balancing shards)
 # Issue 5, what really fires without a GPU. A CPU-only KFD topology has no
 # device queue manager and a KFD process has no per-device data (no pdd), so
 # no path reaches unmap_queues_cpsch or the MES functions: zero preemption

@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 33  (seconds on 6.12 under TCG, for balancing shards)
 # Issue 5: `latency` runs and ends cleanly: `interval count` prints exactly
 # count reports and exits 0; Ctrl-C prints the unfinished interval and exits
 # 0; text and -m output; bad arguments are refused with exit 2 before anything

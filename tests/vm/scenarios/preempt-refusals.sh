@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 17  (seconds on 6.12 under TCG, for balancing shards)
 # preempt refuses what it cannot do safely, says what to do, and leaves the
 # target as it was (alive, untraced, not debug-enabled):
 #   6.1  no debug API (KFD 1.11), whatever the target;

@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 13  (seconds on 6.12 under TCG, for balancing shards)
 # preempt --serve on a real KFD process (6.12): claims from several holders
 # nest through `gpreempt-bpf ctl`, status reports them, the last release
 # resumes, SIGTERM ends the server cleanly (socket removed, target untraced).

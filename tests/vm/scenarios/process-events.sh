@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 10  (seconds on 6.12 under TCG, for balancing shards)
 # (c) A client opens /dev/kfd and exits: KFD process create and exit events
 # arrive with the client's tgid. 7.x refuses open() without a GPU: then no
 # successful process event may appear for it.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 8  (seconds on 6.12 under TCG, for balancing shards)
 # queues --snapshot-check against the real KFD debug API: a read-only debug
 # session (ptrace, ENABLE, GET_QUEUE_SNAPSHOT, DISABLE, detach) on a stand-in
 # ROCm process. Without a GPU the kernel lists no queue, so the comparison is

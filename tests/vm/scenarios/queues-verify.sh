@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 4  (seconds on 6.12 under TCG, for balancing shards)
 # (g) queues --verify agrees with sysfs, while a KFD process (with no queues:
 # there is no GPU to create one on) is alive.
 . /gp/lib.sh

@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 15  (seconds on 6.12 under TCG, for balancing shards)
 # `record -- <workload>` around kfd-client operations: the trace's header,
 # events and trailer, and `report --json` over it, match what the clients
 # did (KFD process open/exit, failed CREATE/DESTROY/UPDATE with the

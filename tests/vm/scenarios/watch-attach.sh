@@ -1,4 +1,5 @@
 #!/bin/sh
+# gp-cost: 8  (seconds on 6.12 under TCG, for balancing shards)
 # (b) watch --json loads and attaches every required program, names the
 # absent optional ones (6.1 has no debug functions) and shows the lost count.
 . /gp/lib.sh
