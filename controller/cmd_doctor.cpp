@@ -16,6 +16,7 @@
 #include "host_paths.h"
 #include "kallsyms.h"
 #include "libbpf_log.h"
+#include "live_sessions.h"
 #include "preflight.h"
 #include "probes.h"
 
@@ -88,8 +89,35 @@ Verdict judge(const HostFacts& f, const std::optional<AttachReport>& plan, const
 
 std::string yes(bool b) { return b ? "yes" : "no"; }
 
+// Sessions that are running now and what they lost: doctor runs none itself.
+void print_sessions_text(const std::vector<LiveSession>& sessions, const std::string& error) {
+  if (!error.empty()) {
+    fmt::print("sessions         unknown ({})\n", error);
+    return;
+  }
+  if (sessions.empty()) {
+    fmt::print("sessions         none running (watch, queues, preempt and record report their own lost count)\n");
+    return;
+  }
+  for (std::size_t i = 0; i < sessions.size(); ++i) {
+    const auto& s = sessions[i];
+    fmt::print("{:<17}{}: {} events lost (ring buffer full){}\n", i == 0 ? "sessions" : "",
+               s.pid ? fmt::format("pid {} ({})", s.pid, s.command) : std::string("no process (maps being freed)"),
+               s.lost_ringbuf, s.lost_stash ? fmt::format(", {} returns without their entry", s.lost_stash) : "");
+  }
+}
+
+nlohmann::json sessions_json(const std::vector<LiveSession>& sessions) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : sessions)
+    out.push_back({{"pid", s.pid}, {"command", s.command}, {"lost", s.lost_ringbuf},
+                   {"lost_stash", s.lost_stash}, {"map_ids", s.map_ids}});
+  return out;
+}
+
 void print_text(const HostFacts& f, const std::optional<AttachReport>& plan, const Verdict& v,
-                const std::optional<CustomBtfCheck>& custom) {
+                const std::optional<CustomBtfCheck>& custom, const std::vector<LiveSession>& sessions,
+                const std::string& sessions_error) {
   fmt::print("kernel           {}\n", f.kernel);
   fmt::print("root             {}\n", yes(f.root));
   fmt::print("vmlinux BTF      {}\n", yes(f.vmlinux_btf));
@@ -102,6 +130,7 @@ void print_text(const HostFacts& f, const std::optional<AttachReport>& plan, con
   fmt::print("cwsr_enable      {}\n", f.cwsr_enable ? std::to_string(*f.cwsr_enable) : "-");
   fmt::print("ptrace_scope     {}\n", f.ptrace_scope ? std::to_string(*f.ptrace_scope) : "- (no Yama)");
   fmt::print("GPUs (gpu_id)    {}\n", f.gpu_ids.empty() ? "none" : fmt::format("{}", fmt::join(f.gpu_ids, " ")));
+  print_sessions_text(sessions, sessions_error);
   if (plan) {
     fmt::print("\nattach points:\n");
     std::set<std::string> seen;
@@ -121,7 +150,8 @@ void print_text(const HostFacts& f, const std::optional<AttachReport>& plan, con
 }
 
 nlohmann::json to_json(const HostFacts& f, const std::optional<AttachReport>& plan, const Verdict& v,
-                       const std::optional<CustomBtfCheck>& custom) {
+                       const std::optional<CustomBtfCheck>& custom, const std::vector<LiveSession>& sessions,
+                       const std::string& sessions_error) {
   nlohmann::json probes = nlohmann::json::array();
   if (plan) {
     for (const auto& p : plan->probes)
@@ -156,6 +186,8 @@ nlohmann::json to_json(const HostFacts& f, const std::optional<AttachReport>& pl
           {"cwsr_enable", opt_int(f.cwsr_enable)},
           {"ptrace_scope", opt_int(f.ptrace_scope)},
           {"gpu_ids", f.gpu_ids},
+          {"sessions", sessions_error.empty() ? sessions_json(sessions) : nlohmann::json(nullptr)},
+          {"sessions_error", sessions_error},
           {"probes", probes},
           {"can_watch", v.can_watch},
           {"can_preempt", v.can_preempt},
@@ -174,8 +206,11 @@ int run_doctor(const DoctorOptions& o) {
   }
   std::optional<CustomBtfCheck> custom;
   const Verdict v = judge(f, plan, o.btf_path, custom);
-  if (o.json) fmt::print("{}\n", to_json(f, plan, v, custom).dump(2));
-  else print_text(f, plan, v, custom);
+  std::string sessions_error;
+  const auto sessions = f.root ? find_live_sessions(&sessions_error) : std::vector<LiveSession>{};
+  if (!f.root) sessions_error = "needs root";
+  if (o.json) fmt::print("{}\n", to_json(f, plan, v, custom, sessions, sessions_error).dump(2));
+  else print_text(f, plan, v, custom, sessions, sessions_error);
   return v.can_watch ? 0 : 1;
 }
 

@@ -1,12 +1,17 @@
 #!/bin/sh
 # gp-cost: 10  (seconds on 6.12 under TCG, for balancing shards)
 # (c) A client opens /dev/kfd and exits: KFD process create and exit events
-# arrive with the client's tgid. 7.x refuses open() without a GPU: then no
+# arrive with the client's tgid. On the way, doctor lists the running watch
+# with its lost-event count. 7.x refuses open() without a GPU: then no
 # successful process event may appear for it.
 . /gp/lib.sh
 need gpreempt-bpf kfd-client jq
 
 watch_start
+# doctor runs no session; it reads the loss counters of the running ones.
+gpreempt-bpf doctor --json >"$GP_TMP/doctor.json" 2>"$GP_TMP/doctor.err"
+jtest "$GP_TMP/doctor.json" '[.sessions[] | select(.pid == $w and .lost == 0 and (.command | endswith("watch")) and (.map_ids | length) >= 1)] | length == 1' --argjson w "$WATCH_PID" ||
+  fail "doctor does not list the running watch (pid $WATCH_PID) with 0 lost: $(jq -c '{sessions, sessions_error}' "$GP_TMP/doctor.json")"
 client=$GP_TMP/client.jsonl
 kfd-client open-exit >"$client"
 cat "$client"
