@@ -8,11 +8,34 @@
  * Programs carry no attach target in SEC(): the loader resolves every symbol
  * from /proc/kallsyms once and attaches by name or, when a name is not unique
  * (update_queue also exists in ipc/sem.c), by address.
+ *
+ * A function whose return we report has two variants, and the loader loads
+ * one of them (controller/trampoline.h):
+ *  - fexit (SEC("gp_fexit"), fentry where the entry emits too): arguments and
+ *    return value in one program on a BPF trampoline, nothing stashed. The
+ *    loader sets each program's target in amdgpu's own BTF object (a custom
+ *    SEC handler), so update_queue is amdgpu's, never ipc/sem.c's.
+ *  - kprobe + kretprobe with the arguments stashed per thread (gp_stash): the
+ *    fallback for --btf (no amdgpu BTF object in the kernel), clones and
+ *    address-only symbols, and kernels without BPF trampolines.
+ * Both variants emit through the same __always_inline helpers below.
  */
 #include "gp_common.bpf.h"
 #include "kfd_uapi.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define GP_FEXIT SEC("gp_fexit")
+#define GP_FENTRY SEC("gp_fentry")
+
+/* A fexit program's return value, whatever the function's arity. */
+static __always_inline long gp_fexit_ret(void *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	return (long)ret;
+}
 
 /* Stash slots: one per function whose return needs its entry arguments. */
 enum gp_fn {
@@ -72,6 +95,19 @@ int BPF_KPROBE(kfd_procfs_queue_show, struct kobject *kobj)
 	return 0;
 }
 
+/* Sweep after the per-queue uninit_queue calls, so those still match. */
+static __always_inline void gp_sweep_done(struct kfd_process___gp *p)
+{
+	struct gp_event *e = gp_reserve(GP_EV_PROCESS_SWEEP);
+
+	if (!e)
+		return;
+	e->tgid = gp_process_tgid(p);
+	e->proc.proc_kptr = (__u64)p;
+	e->proc.context_id = gp_process_context_id(p);
+	gp_submit(e);
+}
+
 SEC("kprobe")
 int BPF_KPROBE(pqm_uninit_entry, struct process_queue_manager___gp *pqm)
 {
@@ -79,24 +115,21 @@ int BPF_KPROBE(pqm_uninit_entry, struct process_queue_manager___gp *pqm)
 	return 0;
 }
 
-/* Sweep after the per-queue uninit_queue calls, so those still match. */
 SEC("kretprobe")
 int BPF_KRETPROBE(pqm_uninit_return)
 {
 	struct gp_stash_val st;
-	struct kfd_process___gp *p;
-	struct gp_event *e;
 
-	if (!gp_stash_take(GP_FN_PQM_UNINIT, &st))
-		return 0;
-	p = (void *)st.ptr;
-	e = gp_reserve(GP_EV_PROCESS_SWEEP);
-	if (!e)
-		return 0;
-	e->tgid = gp_process_tgid(p);
-	e->proc.proc_kptr = st.ptr;
-	e->proc.context_id = gp_process_context_id(p);
-	gp_submit(e);
+	if (gp_stash_take(GP_FN_PQM_UNINIT, &st))
+		gp_sweep_done((void *)st.ptr);
+	return 0;
+}
+
+/* pqm is embedded in its kfd_process and pqm_uninit leaves ->process alone. */
+GP_FEXIT
+int BPF_PROG(pqm_uninit_fexit, struct process_queue_manager___gp *pqm)
+{
+	gp_sweep_done(BPF_CORE_READ(pqm, process));
 	return 0;
 }
 
@@ -116,6 +149,13 @@ int BPF_KRETPROBE(update_queue_return, int ret)
 
 	if (gp_stash_take(GP_FN_UPDATE_QUEUE, &st))
 		gp_emit_queue(GP_EV_QUEUE_STATE, (void *)st.ptr, GP_CAUSE_UPDATE, ret, 0);
+	return 0;
+}
+
+GP_FEXIT
+int BPF_PROG(update_queue_fexit, void *dqm, struct queue___gp *q)
+{
+	gp_emit_queue(GP_EV_QUEUE_STATE, q, GP_CAUSE_UPDATE, (int)gp_fexit_ret(ctx), 0);
 	return 0;
 }
 
@@ -192,9 +232,22 @@ static __always_inline void gp_walk_process(struct kfd_process___gp *p, __u32 ca
 		return 0;                                             \
 	}
 
-/* One program pair serves both the HWS (_cpsch) and NO_HWS (_nocpsch) variant. */
+/* A fexit program has one target: one per function. */
+#define GP_QPD_STATE_FEXIT(fn, cause)                                 \
+	GP_FEXIT                                                      \
+	int BPF_PROG(fn##_fexit, void *dqm, void *qpd)                \
+	{                                                             \
+		gp_walk_qpd(qpd, cause, (int)gp_fexit_ret(ctx));      \
+		return 0;                                             \
+	}
+
+/* One kprobe pair serves both the HWS (_cpsch) and NO_HWS (_nocpsch) variant. */
 GP_QPD_STATE_PROBES(evict_process_queues, GP_FN_EVICT, GP_CAUSE_EVICT)
 GP_QPD_STATE_PROBES(restore_process_queues, GP_FN_RESTORE, GP_CAUSE_RESTORE)
+GP_QPD_STATE_FEXIT(evict_process_queues_cpsch, GP_CAUSE_EVICT)
+GP_QPD_STATE_FEXIT(evict_process_queues_nocpsch, GP_CAUSE_EVICT)
+GP_QPD_STATE_FEXIT(restore_process_queues_cpsch, GP_CAUSE_RESTORE)
+GP_QPD_STATE_FEXIT(restore_process_queues_nocpsch, GP_CAUSE_RESTORE)
 
 /* Debugger suspend/resume (6.12+). The caller holds the target's p->mutex, so
  * walking its pqm->queues is safe. */
@@ -215,6 +268,13 @@ int BPF_KRETPROBE(suspend_queues_return, int ret)
 	return 0;
 }
 
+GP_FEXIT
+int BPF_PROG(suspend_queues_fexit, struct kfd_process___gp *p)
+{
+	gp_walk_process(p, GP_CAUSE_DBG_SUSPEND, (int)gp_fexit_ret(ctx));
+	return 0;
+}
+
 SEC("kprobe")
 int BPF_KPROBE(resume_queues_entry, struct kfd_process___gp *p)
 {
@@ -232,18 +292,24 @@ int BPF_KRETPROBE(resume_queues_return, int ret)
 	return 0;
 }
 
-/* process_termination_* unlinks every queue from qpd->queues_list before it
- * returns, so the per-queue walk is replaced by one per-(process, GPU) event;
- * the queues themselves leave through uninit_queue / pqm_uninit. */
-SEC("kprobe")
-int BPF_KPROBE(process_termination_entry, void *dqm, struct qcm_process_device___gp *qpd)
+GP_FEXIT
+int BPF_PROG(resume_queues_fexit, struct kfd_process___gp *p)
 {
-	gp_stash_put(GP_FN_TERMINATE, (__u64)qpd, BPF_CORE_READ(qpd, queue_count));
+	gp_walk_process(p, GP_CAUSE_DBG_RESUME, (int)gp_fexit_ret(ctx));
 	return 0;
 }
 
-SEC("kretprobe")
-int BPF_KRETPROBE(process_termination_return, int ret)
+/* process_termination_* unlinks every queue from qpd->queues_list before it
+ * returns, so the per-queue walk is replaced by one per-(process, GPU) event;
+ * the queues themselves leave through uninit_queue / pqm_uninit. It also
+ * counts qpd->queue_count down to 0, so the count is read at entry and
+ * stashed by either variant (fentry or kprobe): one event per process exit. */
+static __always_inline void gp_terminate_begin(struct qcm_process_device___gp *qpd)
+{
+	gp_stash_put(GP_FN_TERMINATE, (__u64)qpd, BPF_CORE_READ(qpd, queue_count));
+}
+
+static __always_inline void gp_terminate_done(int ret)
 {
 	struct kfd_process_device___gp *pdd;
 	struct kfd_process___gp *p;
@@ -251,12 +317,12 @@ int BPF_KRETPROBE(process_termination_return, int ret)
 	struct gp_event *e;
 
 	if (!gp_stash_take(GP_FN_TERMINATE, &st))
-		return 0;
+		return;
 	pdd = (void *)st.ptr - bpf_core_field_offset(struct kfd_process_device___gp, qpd);
 	p = BPF_CORE_READ(pdd, process);
 	e = gp_reserve(GP_EV_QPD_TERMINATE);
 	if (!e)
-		return 0;
+		return;
 	e->cause = GP_CAUSE_TERMINATE;
 	e->ret = ret;
 	e->tgid = gp_process_tgid(p);
@@ -265,36 +331,56 @@ int BPF_KRETPROBE(process_termination_return, int ret)
 	e->proc.queue_count = st.aux;
 	e->proc.context_id = gp_process_context_id(p);
 	gp_submit(e);
-	return 0;
 }
 
-/* ------------------------------------------------------------ ioctl handlers */
-/* kfd_ioctl_*(struct file *, struct kfd_process *p, void *data): data is the
- * kernel copy of the uapi args, alive until the handler returns. */
-
 SEC("kprobe")
-int BPF_KPROBE(ioctl_create_queue_entry, void *filep, struct kfd_process___gp *p, void *data)
+int BPF_KPROBE(process_termination_entry, void *dqm, struct qcm_process_device___gp *qpd)
 {
-	gp_stash_put(GP_FN_IOCTL_CREATE, (__u64)data, (__u64)p);
+	gp_terminate_begin(qpd);
 	return 0;
 }
 
 SEC("kretprobe")
-int BPF_KRETPROBE(ioctl_create_queue_return, int ret)
+int BPF_KRETPROBE(process_termination_return, int ret)
+{
+	gp_terminate_done(ret);
+	return 0;
+}
+
+#define GP_TERMINATE_TRAMPOLINES(fn)                                  \
+	GP_FENTRY                                                     \
+	int BPF_PROG(fn##_fentry, void *dqm, struct qcm_process_device___gp *qpd) \
+	{                                                             \
+		gp_terminate_begin(qpd);                              \
+		return 0;                                             \
+	}                                                             \
+	GP_FEXIT                                                      \
+	int BPF_PROG(fn##_fexit)                                      \
+	{                                                             \
+		gp_terminate_done((int)gp_fexit_ret(ctx));            \
+		return 0;                                             \
+	}
+
+GP_TERMINATE_TRAMPOLINES(process_termination_cpsch)
+GP_TERMINATE_TRAMPOLINES(process_termination_nocpsch)
+
+/* ------------------------------------------------------------ ioctl handlers */
+/* kfd_ioctl_*(struct file *, struct kfd_process *p, void *data): data is the
+ * kernel copy of the uapi args, alive until the handler returns. Each *_done
+ * helper emits the return-side event for both variants. */
+
+static __always_inline void gp_ioctl_create_queue_done(struct kfd_process___gp *p, void *data, int ret)
 {
 	struct gp_kfd_create_queue_args a;
-	struct gp_stash_val st;
 	struct gp_event *e;
 
-	if (!gp_stash_take(GP_FN_IOCTL_CREATE, &st))
-		return 0;
-	if (bpf_probe_read_kernel(&a, sizeof(a), (void *)st.ptr))
-		return 0;
+	if (bpf_probe_read_kernel(&a, sizeof(a), data))
+		return;
 	e = gp_reserve(GP_EV_IOCTL_CREATE_QUEUE);
 	if (!e)
-		return 0;
+		return;
 	e->ret = ret;
-	e->tgid = gp_process_tgid((void *)st.aux);
+	e->tgid = gp_process_tgid(p);
 	e->io.ring_addr = a.ring_base_address;
 	e->io.ring_size = a.ring_size;
 	e->io.gpu_id = a.gpu_id;
@@ -303,106 +389,74 @@ int BPF_KRETPROBE(ioctl_create_queue_return, int ret)
 	e->io.priority = a.queue_priority;
 	e->io.qid = ret == 0 ? a.queue_id : ~0u;
 	gp_submit(e);
-	return 0;
 }
 
-SEC("kprobe")
-int BPF_KPROBE(ioctl_destroy_queue_entry, void *filep, struct kfd_process___gp *p, void *data)
+/* A destroy of a debugger-suspended queue sleeps until it is resumed:
+ * announce it at entry so the controller can resume that queue. */
+static __always_inline void gp_ioctl_destroy_begin(struct kfd_process___gp *p, void *data)
 {
 	struct gp_kfd_destroy_queue_args a;
 	struct gp_event *e;
 
-	gp_stash_put(GP_FN_IOCTL_DESTROY, (__u64)data, (__u64)p);
 	if (bpf_probe_read_kernel(&a, sizeof(a), data))
-		return 0;
-	/* A destroy of a debugger-suspended queue sleeps until it is resumed:
-	 * announce it now so the controller can resume that queue. */
+		return;
 	e = gp_reserve(GP_EV_IOCTL_DESTROY_BEGIN);
 	if (!e)
-		return 0;
+		return;
 	e->tgid = gp_process_tgid(p);
 	e->io.qid = a.queue_id;
 	gp_submit(e);
-	return 0;
 }
 
-SEC("kretprobe")
-int BPF_KRETPROBE(ioctl_destroy_queue_return, int ret)
+static __always_inline void gp_ioctl_destroy_queue_done(struct kfd_process___gp *p, void *data, int ret)
 {
 	struct gp_kfd_destroy_queue_args a;
-	struct gp_stash_val st;
 	struct gp_event *e;
 
-	if (!gp_stash_take(GP_FN_IOCTL_DESTROY, &st))
-		return 0;
-	if (bpf_probe_read_kernel(&a, sizeof(a), (void *)st.ptr))
-		return 0;
+	if (bpf_probe_read_kernel(&a, sizeof(a), data))
+		return;
 	e = gp_reserve(GP_EV_IOCTL_DESTROY_QUEUE);
 	if (!e)
-		return 0;
+		return;
 	e->ret = ret;
-	e->tgid = gp_process_tgid((void *)st.aux);
+	e->tgid = gp_process_tgid(p);
 	e->io.qid = a.queue_id;
 	gp_submit(e);
-	return 0;
 }
 
-SEC("kprobe")
-int BPF_KPROBE(ioctl_update_queue_entry, void *filep, struct kfd_process___gp *p, void *data)
-{
-	gp_stash_put(GP_FN_IOCTL_UPDATE, (__u64)data, (__u64)p);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(ioctl_update_queue_return, int ret)
+static __always_inline void gp_ioctl_update_queue_done(struct kfd_process___gp *p, void *data, int ret)
 {
 	struct gp_kfd_update_queue_args a;
-	struct gp_stash_val st;
 	struct gp_event *e;
 
-	if (!gp_stash_take(GP_FN_IOCTL_UPDATE, &st))
-		return 0;
-	if (bpf_probe_read_kernel(&a, sizeof(a), (void *)st.ptr))
-		return 0;
+	if (bpf_probe_read_kernel(&a, sizeof(a), data))
+		return;
 	e = gp_reserve(GP_EV_IOCTL_UPDATE_QUEUE);
 	if (!e)
-		return 0;
+		return;
 	e->ret = ret;
-	e->tgid = gp_process_tgid((void *)st.aux);
+	e->tgid = gp_process_tgid(p);
 	e->io.ring_addr = a.ring_base_address;
 	e->io.ring_size = a.ring_size;
 	e->io.percent = a.queue_percentage;
 	e->io.priority = a.queue_priority;
 	e->io.qid = a.queue_id;
 	gp_submit(e);
-	return 0;
 }
 
 /* AMDKFD_IOC_DBG_TRAP (6.12+): p is the caller (the debugger), args.pid the target. */
-SEC("kprobe")
-int BPF_KPROBE(ioctl_dbg_trap_entry, void *filep, struct kfd_process___gp *p, void *data)
-{
-	gp_stash_put(GP_FN_IOCTL_DBG_TRAP, (__u64)data, (__u64)p);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(ioctl_dbg_trap_return, int ret)
+static __always_inline void gp_ioctl_dbg_trap_done(struct kfd_process___gp *p, void *data, int ret)
 {
 	struct gp_kfd_dbg_trap_args a;
-	struct gp_stash_val st;
 	struct gp_event *e;
 
-	if (!gp_stash_take(GP_FN_IOCTL_DBG_TRAP, &st))
-		return 0;
-	if (bpf_probe_read_kernel(&a, sizeof(a), (void *)st.ptr))
-		return 0;
+	if (bpf_probe_read_kernel(&a, sizeof(a), data))
+		return;
 	e = gp_reserve(GP_EV_IOCTL_DBG_TRAP);
 	if (!e)
-		return 0;
+		return;
 	e->ret = ret;
-	e->tgid = gp_process_tgid((void *)st.aux);
+	e->tgid = gp_process_tgid(p);
 	e->io.dbg_op = a.op;
 	e->io.dbg_target_pid = a.pid;
 	if (a.op == GP_KFD_DBG_TRAP_SUSPEND_QUEUES) {
@@ -418,6 +472,65 @@ int BPF_KRETPROBE(ioctl_dbg_trap_return, int ret)
 		e->io.arg0 = a.enable.exception_mask;
 	}
 	gp_submit(e);
+}
+
+/* The kprobe variant: entry stashes (data, p), return emits. */
+#define GP_IOCTL_KPROBES(name, fn)                                    \
+	SEC("kprobe")                                                 \
+	int BPF_KPROBE(name##_entry, void *filep, struct kfd_process___gp *p, void *data) \
+	{                                                             \
+		gp_stash_put(fn, (__u64)data, (__u64)p);              \
+		return 0;                                             \
+	}                                                             \
+	SEC("kretprobe")                                              \
+	int BPF_KRETPROBE(name##_return, int ret)                     \
+	{                                                             \
+		struct gp_stash_val st;                               \
+		if (gp_stash_take(fn, &st))                           \
+			gp_##name##_done((void *)st.aux, (void *)st.ptr, ret); \
+		return 0;                                             \
+	}
+
+/* The fexit variant: one program, nothing stashed. */
+#define GP_IOCTL_FEXIT(name)                                          \
+	GP_FEXIT                                                      \
+	int BPF_PROG(name##_fexit, void *filep, struct kfd_process___gp *p, void *data) \
+	{                                                             \
+		gp_##name##_done(p, data, (int)gp_fexit_ret(ctx));    \
+		return 0;                                             \
+	}
+
+GP_IOCTL_KPROBES(ioctl_create_queue, GP_FN_IOCTL_CREATE)
+GP_IOCTL_FEXIT(ioctl_create_queue)
+GP_IOCTL_FEXIT(ioctl_destroy_queue)
+GP_IOCTL_KPROBES(ioctl_update_queue, GP_FN_IOCTL_UPDATE)
+GP_IOCTL_FEXIT(ioctl_update_queue)
+GP_IOCTL_KPROBES(ioctl_dbg_trap, GP_FN_IOCTL_DBG_TRAP)
+GP_IOCTL_FEXIT(ioctl_dbg_trap)
+
+/* Destroy emits at entry too. */
+SEC("kprobe")
+int BPF_KPROBE(ioctl_destroy_queue_entry, void *filep, struct kfd_process___gp *p, void *data)
+{
+	gp_stash_put(GP_FN_IOCTL_DESTROY, (__u64)data, (__u64)p);
+	gp_ioctl_destroy_begin(p, data);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(ioctl_destroy_queue_return, int ret)
+{
+	struct gp_stash_val st;
+
+	if (gp_stash_take(GP_FN_IOCTL_DESTROY, &st))
+		gp_ioctl_destroy_queue_done((void *)st.aux, (void *)st.ptr, ret);
+	return 0;
+}
+
+GP_FENTRY
+int BPF_PROG(ioctl_destroy_queue_fentry, void *filep, struct kfd_process___gp *p, void *data)
+{
+	gp_ioctl_destroy_begin(p, data);
 	return 0;
 }
 
@@ -451,29 +564,41 @@ struct {
 	__type(value, __u8);
 } gp_known_procs SEC(".maps");
 
-/* Returns the kfd_process or an ERR_PTR. */
-SEC("kretprobe")
-int BPF_KRETPROBE(kfd_create_process_return, long ret)
+/* ret: the kfd_process or an ERR_PTR. */
+static __always_inline void gp_create_process_done(long ret)
 {
 	__u64 key = (__u64)ret;
 	__u8 one = 1;
 
 	if (ret == 0)
-		return 0;
+		return;
 	if ((unsigned long)ret >= (unsigned long)-4095) {
 		struct gp_event *e = gp_reserve(GP_EV_PROCESS_CREATE);
 
 		if (!e)
-			return 0;
+			return;
 		e->ret = (int)ret;
 		e->tgid = e->acting_tgid;
 		gp_submit(e);
-		return 0;
+		return;
 	}
 	if (bpf_map_lookup_elem(&gp_known_procs, &key))
-		return 0;
+		return;
 	bpf_map_update_elem(&gp_known_procs, &key, &one, BPF_ANY);
 	gp_emit_process(GP_EV_PROCESS_CREATE, (void *)ret, 0);
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(kfd_create_process_return, long ret)
+{
+	gp_create_process_done(ret);
+	return 0;
+}
+
+GP_FEXIT
+int BPF_PROG(kfd_create_process_fexit)
+{
+	gp_create_process_done(gp_fexit_ret(ctx));
 	return 0;
 }
 

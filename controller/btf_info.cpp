@@ -22,6 +22,10 @@ std::optional<int> params_in(const btf* types, const std::string& func) {
 
 }  // namespace
 
+std::optional<int> btf_function_params(const btf* types, const std::string& func) {
+  return params_in(types, func);
+}
+
 std::optional<int> btf_function_params(const std::string& func, const std::string& module,
                                        const CustomBtf* custom) {
   if (custom) return params_in(custom->types(), func);

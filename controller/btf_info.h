@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+struct btf;
+
 namespace gp {
 
 class CustomBtf;
@@ -14,5 +16,7 @@ class CustomBtf;
 // the BTF or the function is not there.
 std::optional<int> btf_function_params(const std::string& func, const std::string& module,
                                        const CustomBtf* custom = nullptr);
+// The same from types already parsed (e.g. AmdgpuBtf::types()).
+std::optional<int> btf_function_params(const btf* types, const std::string& func);
 
 }  // namespace gp

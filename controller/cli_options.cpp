@@ -14,6 +14,8 @@ void add_session_options(CLI::App* cmd, SessionOptions& opts, std::uint32_t& rin
   cmd->add_option("--ringbuf-kb", ringbuf_kb, "ring buffer size in KiB (power of two)")
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", opts.verbose, "show libbpf's own messages");
+  cmd->add_flag("--kprobe-only", opts.kprobe_only,
+                "attach with kprobes/kretprobes even where fentry/fexit work (comparison, troubleshooting)");
 }
 
 void finish_session_options(SessionOptions& opts, std::uint32_t ringbuf_kb) {

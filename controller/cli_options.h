@@ -12,7 +12,7 @@ class App;
 
 namespace gp::cli {
 
-// --btf FILE, --ringbuf-kb N, -v/--verbose
+// --btf FILE, --ringbuf-kb N, -v/--verbose, --kprobe-only
 void add_session_options(CLI::App* cmd, SessionOptions& opts, std::uint32_t& ringbuf_kb);
 // Applies --ringbuf-kb (must be a power of two of at least 4 KiB); throws UserError.
 void finish_session_options(SessionOptions& opts, std::uint32_t ringbuf_kb);

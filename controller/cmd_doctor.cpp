@@ -19,6 +19,7 @@
 #include "live_sessions.h"
 #include "preflight.h"
 #include "probes.h"
+#include "trampoline.h"
 
 namespace gp::cli {
 
@@ -134,9 +135,11 @@ void print_text(const HostFacts& f, const std::optional<AttachReport>& plan, con
   if (plan) {
     fmt::print("\nattach points:\n");
     std::set<std::string> seen;
+    const auto mechanism = mechanisms_by_symbol(*plan, /*attached_only=*/false);
     for (const auto& p : plan->probes) {
       if (!seen.insert(p.spec.symbol).second) continue;
-      fmt::print("  {:<32} {:<8} {:<9} {}\n", p.spec.symbol, to_string(p.resolution),
+      fmt::print("  {:<32} {:<8} {:<17} {:<9} {}\n", p.spec.symbol, to_string(p.resolution),
+                 p.resolution == Resolution::Missing ? "-" : mechanism.at(p.spec.symbol),
                  p.spec.required ? "required" : "optional",
                  p.resolution == Resolution::Missing ? p.error : p.spec.purpose);
     }
@@ -159,6 +162,7 @@ nlohmann::json to_json(const HostFacts& f, const std::optional<AttachReport>& pl
                         {"program", p.spec.program},
                         {"required", p.spec.required},
                         {"resolution", to_string(p.resolution)},
+                        {"mechanism", p.resolution == Resolution::Missing ? "none" : to_string(p.mechanism)},
                         {"address", fmt::format("{:#x}", p.address)},
                         {"resolved_name", p.resolved_name},
                         {"note", p.error}});
@@ -203,6 +207,12 @@ int run_doctor(const DoctorOptions& o) {
     const Kallsyms ks = Kallsyms::load("amdgpu", probe_symbols());
     plan = plan_lifecycle_attach(ks, f.kernel);
     for (auto& st : plan_latency_attach(ks, f.kernel).probes) plan->probes.push_back(std::move(st));
+    // The mechanism watch would choose (Session::Impl::choose_mechanisms).
+    std::string why;
+    if (o.btf_path.empty())
+      if (auto amdgpu = AmdgpuBtf::open(&why))
+        if (auto id = amdgpu->func_id("kfd_ioctl_create_queue"); id && trampoline_probe(amdgpu->fd(), *id).empty())
+          choose_trampolines(*plan, [&](const std::string& fn) { return amdgpu->func_id(fn); });
   }
   std::optional<CustomBtfCheck> custom;
   const Verdict v = judge(f, plan, o.btf_path, custom);

@@ -20,6 +20,7 @@
 #include "process_names.h"
 #include "session.h"
 #include "stop_signal.h"
+#include "trampoline.h"
 
 namespace gp::cli {
 
@@ -54,6 +55,8 @@ nlohmann::json attach_json(const AttachReport& r) {
   nlohmann::json startup = nlohmann::json::object();
   for (const auto& [phase, ms] : r.startup_ms) startup[phase] = std::round(ms * 10) / 10;
   return {{"type", "attach"},          {"kernel", r.kernel}, {"attached", attached},
+          {"mechanisms", {{"lifecycle", mechanisms_by_symbol(r, true, "lifecycle")},
+                          {"latency", mechanisms_by_symbol(r, true, "latency")}}},
           {"missing_optional", missing}, {"notes", r.notes},   {"startup_ms", startup}};
 }
 
@@ -152,8 +155,11 @@ int run_watch(WatchOptions& o) {
     out.line(attach_json(session.attach_report()).dump());
   } else {
     const auto& r = session.attach_report();
-    out.line(fmt::format("Attached {} probes on kernel {}; {} queues already existed. Ctrl-C to stop.",
-                         r.attached(), r.kernel, session.map().size()));
+    std::size_t tramp = 0;
+    for (const auto& [sym, mech] : mechanisms_by_symbol(r)) tramp += mech.find("fe") != std::string::npos;
+    out.line(fmt::format("Attached {} probes on kernel {} ({} functions on fentry/fexit); {} queues already "
+                         "existed. Ctrl-C to stop.",
+                         r.attached(), r.kernel, tramp, session.map().size()));
     std::set<std::string> seen;
     for (const auto* p : r.missing_optional())
       if (seen.insert(p->spec.symbol).second)

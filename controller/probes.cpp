@@ -11,7 +11,7 @@ namespace {
 constexpr const char* kDebugApi = "no KFD debugger API on this kernel (it arrived with KFD 1.13, Linux 6.5)";
 constexpr const char* kAlways = "present in every supported kernel; its absence means an unsupported amdgpu build";
 
-// {symbol, program, retprobe, required, timing_only_ok, purpose, if_missing}
+// {symbol, program, retprobe, required, timing_only_ok, purpose, if_missing[, tramp_program, tramp]}
 constexpr std::array kLifecycle = {
     ProbeSpec{"kfd_procfs_add_queue", "kfd_procfs_add_queue", false, true, false,
               "queue created (every successful create, CRIU restore included)", kAlways},
@@ -20,63 +20,63 @@ constexpr std::array kLifecycle = {
     ProbeSpec{"kfd_procfs_queue_show", "kfd_procfs_queue_show", false, true, false,
               "start-up reconciliation of queues that already exist", kAlways},
     ProbeSpec{"pqm_uninit", "pqm_uninit_entry", false, true, false,
-              "per-process sweep at teardown", kAlways},
+              "per-process sweep at teardown", kAlways, "pqm_uninit_fexit", Mechanism::Fexit},
     ProbeSpec{"pqm_uninit", "pqm_uninit_return", true, true, false,
-              "per-process sweep at teardown", kAlways},
+              "per-process sweep at teardown", kAlways, "pqm_uninit_fexit", Mechanism::Fexit},
     ProbeSpec{"update_queue", "update_queue_entry", false, true, false,
-              "property change (update ioctl, CU mask, GWS)", kAlways},
+              "property change (update ioctl, CU mask, GWS)", kAlways, "update_queue_fexit", Mechanism::Fexit},
     ProbeSpec{"update_queue", "update_queue_return", true, true, false,
-              "property change (update ioctl, CU mask, GWS)", kAlways},
+              "property change (update ioctl, CU mask, GWS)", kAlways, "update_queue_fexit", Mechanism::Fexit},
     ProbeSpec{"evict_process_queues_cpsch", "evict_process_queues_entry", false, true, false,
-              "eviction (HWS)", kAlways},
+              "eviction (HWS)", kAlways, "evict_process_queues_cpsch_fexit", Mechanism::Fexit},
     ProbeSpec{"evict_process_queues_cpsch", "evict_process_queues_return", true, true, false,
-              "eviction (HWS)", kAlways},
+              "eviction (HWS)", kAlways, "evict_process_queues_cpsch_fexit", Mechanism::Fexit},
     ProbeSpec{"evict_process_queues_nocpsch", "evict_process_queues_entry", false, true, false,
-              "eviction (NO_HWS)", kAlways},
+              "eviction (NO_HWS)", kAlways, "evict_process_queues_nocpsch_fexit", Mechanism::Fexit},
     ProbeSpec{"evict_process_queues_nocpsch", "evict_process_queues_return", true, true, false,
-              "eviction (NO_HWS)", kAlways},
+              "eviction (NO_HWS)", kAlways, "evict_process_queues_nocpsch_fexit", Mechanism::Fexit},
     ProbeSpec{"restore_process_queues_cpsch", "restore_process_queues_entry", false, true, false,
-              "restore after eviction (HWS)", kAlways},
+              "restore after eviction (HWS)", kAlways, "restore_process_queues_cpsch_fexit", Mechanism::Fexit},
     ProbeSpec{"restore_process_queues_cpsch", "restore_process_queues_return", true, true, false,
-              "restore after eviction (HWS)", kAlways},
+              "restore after eviction (HWS)", kAlways, "restore_process_queues_cpsch_fexit", Mechanism::Fexit},
     ProbeSpec{"restore_process_queues_nocpsch", "restore_process_queues_entry", false, true, false,
-              "restore after eviction (NO_HWS)", kAlways},
+              "restore after eviction (NO_HWS)", kAlways, "restore_process_queues_nocpsch_fexit", Mechanism::Fexit},
     ProbeSpec{"restore_process_queues_nocpsch", "restore_process_queues_return", true, true, false,
-              "restore after eviction (NO_HWS)", kAlways},
+              "restore after eviction (NO_HWS)", kAlways, "restore_process_queues_nocpsch_fexit", Mechanism::Fexit},
     ProbeSpec{"process_termination_cpsch", "process_termination_entry", false, true, false,
-              "process teardown unmaps its queues (HWS)", kAlways},
+              "process teardown unmaps its queues (HWS)", kAlways, "process_termination_cpsch_fentry", Mechanism::Fentry},
     ProbeSpec{"process_termination_cpsch", "process_termination_return", true, true, false,
-              "process teardown unmaps its queues (HWS)", kAlways},
+              "process teardown unmaps its queues (HWS)", kAlways, "process_termination_cpsch_fexit", Mechanism::Fexit},
     ProbeSpec{"process_termination_nocpsch", "process_termination_entry", false, true, false,
-              "process teardown unmaps its queues (NO_HWS)", kAlways},
+              "process teardown unmaps its queues (NO_HWS)", kAlways, "process_termination_nocpsch_fentry", Mechanism::Fentry},
     ProbeSpec{"process_termination_nocpsch", "process_termination_return", true, true, false,
-              "process teardown unmaps its queues (NO_HWS)", kAlways},
+              "process teardown unmaps its queues (NO_HWS)", kAlways, "process_termination_nocpsch_fexit", Mechanism::Fexit},
     ProbeSpec{"suspend_queues", "suspend_queues_entry", false, false, false,
-              "debugger suspend (DBG_TRAP SUSPEND_QUEUES)", kDebugApi},
+              "debugger suspend (DBG_TRAP SUSPEND_QUEUES)", kDebugApi, "suspend_queues_fexit", Mechanism::Fexit},
     ProbeSpec{"suspend_queues", "suspend_queues_return", true, false, false,
-              "debugger suspend (DBG_TRAP SUSPEND_QUEUES)", kDebugApi},
+              "debugger suspend (DBG_TRAP SUSPEND_QUEUES)", kDebugApi, "suspend_queues_fexit", Mechanism::Fexit},
     ProbeSpec{"resume_queues", "resume_queues_entry", false, false, false,
-              "debugger resume (DBG_TRAP RESUME_QUEUES, DISABLE)", kDebugApi},
+              "debugger resume (DBG_TRAP RESUME_QUEUES, DISABLE)", kDebugApi, "resume_queues_fexit", Mechanism::Fexit},
     ProbeSpec{"resume_queues", "resume_queues_return", true, false, false,
-              "debugger resume (DBG_TRAP RESUME_QUEUES, DISABLE)", kDebugApi},
+              "debugger resume (DBG_TRAP RESUME_QUEUES, DISABLE)", kDebugApi, "resume_queues_fexit", Mechanism::Fexit},
     ProbeSpec{"kfd_ioctl_create_queue", "ioctl_create_queue_entry", false, true, false,
-              "CREATE_QUEUE: requested values and failures", kAlways},
+              "CREATE_QUEUE: requested values and failures", kAlways, "ioctl_create_queue_fexit", Mechanism::Fexit},
     ProbeSpec{"kfd_ioctl_create_queue", "ioctl_create_queue_return", true, true, false,
-              "CREATE_QUEUE: requested values and failures", kAlways},
+              "CREATE_QUEUE: requested values and failures", kAlways, "ioctl_create_queue_fexit", Mechanism::Fexit},
     ProbeSpec{"kfd_ioctl_destroy_queue", "ioctl_destroy_queue_entry", false, true, false,
-              "DESTROY_QUEUE: begin (suspended queues block it) and result", kAlways},
+              "DESTROY_QUEUE: begin (suspended queues block it) and result", kAlways, "ioctl_destroy_queue_fentry", Mechanism::Fentry},
     ProbeSpec{"kfd_ioctl_destroy_queue", "ioctl_destroy_queue_return", true, true, false,
-              "DESTROY_QUEUE: begin (suspended queues block it) and result", kAlways},
+              "DESTROY_QUEUE: begin (suspended queues block it) and result", kAlways, "ioctl_destroy_queue_fexit", Mechanism::Fexit},
     ProbeSpec{"kfd_ioctl_update_queue", "ioctl_update_queue_entry", false, true, false,
-              "UPDATE_QUEUE: requested values and failures", kAlways},
+              "UPDATE_QUEUE: requested values and failures", kAlways, "ioctl_update_queue_fexit", Mechanism::Fexit},
     ProbeSpec{"kfd_ioctl_update_queue", "ioctl_update_queue_return", true, true, false,
-              "UPDATE_QUEUE: requested values and failures", kAlways},
+              "UPDATE_QUEUE: requested values and failures", kAlways, "ioctl_update_queue_fexit", Mechanism::Fexit},
     ProbeSpec{"kfd_ioctl_set_debug_trap", "ioctl_dbg_trap_entry", false, false, false,
-              "DBG_TRAP operations (enable, suspend, resume, ...)", kDebugApi},
+              "DBG_TRAP operations (enable, suspend, resume, ...)", kDebugApi, "ioctl_dbg_trap_fexit", Mechanism::Fexit},
     ProbeSpec{"kfd_ioctl_set_debug_trap", "ioctl_dbg_trap_return", true, false, false,
-              "DBG_TRAP operations (enable, suspend, resume, ...)", kDebugApi},
+              "DBG_TRAP operations (enable, suspend, resume, ...)", kDebugApi, "ioctl_dbg_trap_fexit", Mechanism::Fexit},
     ProbeSpec{"kfd_create_process", "kfd_create_process_return", true, true, false,
-              "KFD process created (first /dev/kfd open)", kAlways},
+              "KFD process created (first /dev/kfd open)", kAlways, "kfd_create_process_fexit", Mechanism::Fexit},
     ProbeSpec{"kfd_process_notifier_release", "kfd_process_notifier_release", false, true, false,
               "KFD process exit begins (mm teardown)", kAlways},
     ProbeSpec{"kfd_process_wq_release", "kfd_process_wq_release", false, true, false,
@@ -146,6 +146,7 @@ AttachReport plan(std::span<const ProbeSpec> specs, const Kallsyms& ks, const st
     st.resolution = l.resolution;
     st.address = l.address;
     st.resolved_name = l.name;
+    st.mechanism = spec.retprobe ? Mechanism::Kretprobe : Mechanism::Kprobe;
     if (l.resolution == Resolution::Clone && !spec.timing_only_ok) {
       st.resolution = Resolution::Missing;
       st.error = fmt::format("only {} exists: a clone may take other arguments, not probed", l.name);
@@ -158,6 +159,17 @@ AttachReport plan(std::span<const ProbeSpec> specs, const Kallsyms& ks, const st
 }
 
 }  // namespace
+
+std::string_view to_string(Mechanism m) {
+  switch (m) {
+    case Mechanism::Kprobe: return "kprobe";
+    case Mechanism::Kretprobe: return "kretprobe";
+    case Mechanism::Fentry: return "fentry";
+    case Mechanism::Fexit: return "fexit";
+    case Mechanism::None: break;
+  }
+  return "none";
+}
 
 std::span<const ProbeSpec> lifecycle_probes() { return kLifecycle; }
 std::span<const ProbeSpec> latency_probes() { return kLatency; }

@@ -6,7 +6,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -26,6 +28,7 @@
 #include "probes.h"
 #include "ringbuf_reader.h"
 #include "sysfs_queues.h"
+#include "trampoline.h"
 
 namespace gp {
 
@@ -39,7 +42,7 @@ void autoload_needed(bpf_object* obj, const AttachReport& report, const std::str
     bool needed = false;
     for (const auto& st : report.probes)
       if (st.group == group && st.resolution != Resolution::Missing &&
-          st.spec.program == std::string(bpf_program__name(prog)))
+          std::strcmp(program_of(st), bpf_program__name(prog)) == 0)
         needed = true;
     bpf_program__set_autoload(prog, needed);
   }
@@ -91,6 +94,7 @@ struct Session::Impl {
   SessionOptions opts;
   std::optional<InstanceLock> lock;
   std::optional<CustomBtf> custom_btf;  // --btf, resolved to one standalone BTF
+  std::optional<AmdgpuBtf> amdgpu_btf;  // the kernel's amdgpu BTF object (fentry/fexit targets)
   gp_lifecycle* life = nullptr;
   gp_preempt* pre = nullptr;
   std::vector<bpf_link*> links;
@@ -102,16 +106,44 @@ struct Session::Impl {
 
   ~Impl() {
     reader.reset();
+    unload();
+  }
+
+  void unload() {
     destroy_links_concurrently(links);
     links.clear();
     gp_preempt__destroy(pre);
+    pre = nullptr;
     gp_lifecycle__destroy(life);
+    life = nullptr;
   }
 
+  void choose_mechanisms();
   void load_lifecycle();
   void load_latency();
   void attach(const std::string& group, bpf_object* obj);
 };
+
+// fentry/fexit where they work (one program per function, no stash), else
+// kprobes. Trampolines attach to a function in a kernel BTF object, so --btf
+// (types the kernel does not hold) means kprobes.
+void Session::Impl::choose_mechanisms() {
+  std::map<std::string, std::uint32_t> chosen;
+  std::string why;
+  if (opts.kprobe_only) {
+    why = "--kprobe-only";
+  } else if (custom_btf) {
+    why = "--btf types are not a kernel BTF object, and fentry/fexit attach through one";
+  } else if (auto b = AmdgpuBtf::open(&why)) {
+    amdgpu_btf.emplace(std::move(*b));
+    const auto probe_id = amdgpu_btf->func_id("kfd_ioctl_create_queue");
+    why = probe_id ? trampoline_probe(amdgpu_btf->fd(), *probe_id) : "kfd_ioctl_create_queue is not in amdgpu's BTF";
+    if (why.empty())
+      chosen = choose_trampolines(report, [this](const std::string& f) { return amdgpu_btf->func_id(f); });
+  }
+  if (!why.empty()) report.notes.push_back("kprobes only: " + why);
+  set_trampoline_targets(amdgpu_btf ? amdgpu_btf->fd() : -1, std::move(chosen));
+}
 
 void Session::Impl::load_lifecycle() {
   LIBBPF_OPTS(bpf_object_open_opts, oo);
@@ -132,7 +164,8 @@ void Session::Impl::load_lifecycle() {
 // The latency set is optional: if it cannot load, watch still runs and the
 // report says why.
 void Session::Impl::load_latency() {
-  auto params = btf_function_params("unmap_queues_cpsch", "amdgpu", custom_btf ? &*custom_btf : nullptr);
+  auto params = amdgpu_btf ? btf_function_params(amdgpu_btf->types(), "unmap_queues_cpsch")
+                           : btf_function_params("unmap_queues_cpsch", "amdgpu", custom_btf ? &*custom_btf : nullptr);
   if (!params || (*params != 4 && *params != 5)) {
     report.notes.push_back(fmt::format(
         "preemption spans disabled: unmap_queues_cpsch has {} parameters in BTF, expected 4 (6.1) or 5 (6.12+)",
@@ -168,20 +201,41 @@ void Session::Impl::load_latency() {
   }
 }
 
+// Thrown when a chosen fentry/fexit program does not attach: the session
+// reloads everything with kprobes.
+struct TrampolineAttachFailed {
+  std::string what;
+};
+
 void Session::Impl::attach(const std::string& group, bpf_object* obj) {
+  std::set<std::string> attached_programs;  // a fexit program serves its function's entry and return
   for (auto& st : report.probes) {
     if (st.group != group || st.resolution == Resolution::Missing) continue;
-    bpf_program* prog = obj ? bpf_object__find_program_by_name(obj, st.spec.program) : nullptr;
+    const char* name = program_of(st);
+    bpf_program* prog = obj ? bpf_object__find_program_by_name(obj, name) : nullptr;
+    const bool tramp = st.mechanism == Mechanism::Fentry || st.mechanism == Mechanism::Fexit;
     if (!prog) {
       if (st.error.empty()) st.error = "program not loaded";
+    } else if (tramp && attached_programs.count(name)) {
+      st.attached = true;
+      continue;
     } else {
-      LIBBPF_OPTS(bpf_kprobe_opts, ko, .retprobe = st.spec.retprobe);
-      const char* func = nullptr;
-      if (st.resolution == Resolution::Exact) func = st.resolved_name.c_str();
-      else ko.offset = st.address;  // absolute address: perf's kprobe_addr when no name is given
       libbpf_log_clear();
-      if (bpf_link* link = bpf_program__attach_kprobe_opts(prog, func, &ko)) {
+      bpf_link* link = nullptr;
+      if (tramp) {
+        link = bpf_program__attach_trace(prog);
+        if (!link)
+          throw TrampolineAttachFailed{fmt::format("{} on {}: {}", name, st.spec.symbol, std::strerror(errno))};
+      } else {
+        LIBBPF_OPTS(bpf_kprobe_opts, ko, .retprobe = st.spec.retprobe);
+        const char* func = nullptr;
+        if (st.resolution == Resolution::Exact) func = st.resolved_name.c_str();
+        else ko.offset = st.address;  // absolute address: perf's kprobe_addr when no name is given
+        link = bpf_program__attach_kprobe_opts(prog, func, &ko);
+      }
+      if (link) {
         links.push_back(link);
+        attached_programs.insert(name);
         st.attached = true;
         continue;
       }
@@ -189,8 +243,7 @@ void Session::Impl::attach(const std::string& group, bpf_object* obj) {
     }
     if (st.spec.required)
       throw cli::UserError(fmt::format("cannot attach the required probe on {} ({}) on kernel {}: {}\n{}",
-                                       st.spec.symbol, st.spec.program, report.kernel, st.error,
-                                       libbpf_log_tail()));
+                                       st.spec.symbol, name, report.kernel, st.error, libbpf_log_tail()));
   }
 }
 
@@ -227,15 +280,30 @@ Session::Session(const SessionOptions& opts) : impl_(std::make_unique<Impl>()) {
         facts.kernel, names));
   }
 
-  impl_->load_lifecycle();
-  clock.done("load_lifecycle");
-  if (opts.latency_probes) {
-    impl_->load_latency();
-    clock.done("load_latency");
+  impl_->choose_mechanisms();
+  clock.done("choose_mechanisms");
+  for (int attempt = 0;; ++attempt) {
+    try {
+      impl_->load_lifecycle();
+      clock.done("load_lifecycle");
+      if (opts.latency_probes) {
+        impl_->load_latency();
+        clock.done("load_latency");
+      }
+      impl_->attach("lifecycle", impl_->life->obj);
+      if (opts.latency_probes) impl_->attach("latency", impl_->pre ? impl_->pre->obj : nullptr);
+      clock.done("attach");
+      break;
+    } catch (const TrampolineAttachFailed& e) {
+      if (attempt > 0) throw cli::UserError("fexit attach failed after falling back to kprobes: " + e.what);
+      // Never half and half: everything again, on kprobes.
+      impl_->unload();
+      revert_to_kprobes(impl_->report);
+      for (auto& st : impl_->report.probes) st.attached = false;
+      impl_->report.notes.push_back("kprobes only: a fentry/fexit program did not attach (" + e.what + ")");
+      set_trampoline_targets(-1, {});
+    }
   }
-  impl_->attach("lifecycle", impl_->life->obj);
-  if (opts.latency_probes) impl_->attach("latency", impl_->pre ? impl_->pre->obj : nullptr);
-  clock.done("attach");
   impl_->reader = std::make_unique<RingbufReader>(bpf_map__fd(impl_->life->maps.gp_events),
                                                   bpf_map__fd(impl_->life->maps.gp_lost), impl_->pump);
   impl_->pump.on_loss([this] { reconcile(); });

@@ -32,6 +32,7 @@ struct SessionOptions {
   std::uint32_t ringbuf_bytes = 8u << 20;  // power of two, >= page size
   bool reconcile = true;                 // read sysfs at start so pre-existing queues are mapped
   bool latency_probes = true;            // issue 5: preemption span programs (optional ones)
+  bool kprobe_only = false;              // --kprobe-only: no fentry/fexit even where they work
 };
 
 class Session {

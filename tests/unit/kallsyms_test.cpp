@@ -7,6 +7,7 @@
 
 #include "kallsyms.h"
 #include "probes.h"
+#include "trampoline.h"
 
 namespace gp {
 namespace {
@@ -122,6 +123,98 @@ TEST(AttachPlan, AMissingRequiredFunctionIsNamed) {
   for (const auto* p : plan.missing_required())
     if (std::string(p->spec.symbol) == "uninit_queue") uninit_missing = true;
   EXPECT_TRUE(uninit_missing);
+}
+
+// A 6.12-like amdgpu: every lifecycle function, update_queue also in vmlinux,
+// kfd_create_process only as a clone.
+AttachReport full_plan() {
+  std::string text;
+  std::uint64_t addr = 0xffffffffc0a00000ull;
+  std::set<std::string> symbols;
+  for (const auto& p : lifecycle_probes()) symbols.insert(p.symbol);
+  for (const auto& sym : symbols) {
+    if (sym == "kfd_create_process") continue;
+    text += fmt::format("{:x} t {}\t[amdgpu]\n", addr += 0x100, sym);
+  }
+  text += "ffffffffc0b00000 t kfd_create_process.constprop.0\t[amdgpu]\n";
+  text += "ffffffff81234560 t update_queue\n";
+  std::istringstream in(text);
+  return plan_lifecycle_attach(Kallsyms::parse(in, "amdgpu", probe_symbols()), "6.12.0-test");
+}
+
+std::optional<std::uint32_t> every_function(const std::string& name) {
+  return static_cast<std::uint32_t>(1000 + std::hash<std::string>{}(name) % 1000);
+}
+
+const ProbeStatus& status(const AttachReport& r, const std::string& program) {
+  for (const auto& p : r.probes)
+    if (program == p.spec.program) return p;
+  throw std::runtime_error("no probe with program " + program);
+}
+
+TEST(AttachPlan, KprobesArePlannedFirst) {
+  auto plan = full_plan();
+  for (const auto& p : plan.probes) {
+    EXPECT_EQ(p.mechanism, p.spec.retprobe ? Mechanism::Kretprobe : Mechanism::Kprobe) << p.spec.program;
+    EXPECT_STREQ(program_of(p), p.spec.program);
+  }
+}
+
+// Every kprobe+kretprobe+stash pair of the lifecycle set has a fexit variant.
+TEST(AttachPlan, EveryReturnProbeHasATrampolineVariant) {
+  for (const auto& p : lifecycle_probes())
+    if (p.retprobe) {
+      EXPECT_EQ(p.tramp, Mechanism::Fexit) << p.program;
+      ASSERT_NE(p.tramp_program, nullptr) << p.program;
+    }
+}
+
+TEST(AttachPlan, TrampolinesReplaceKprobePairsWhereTheFunctionIsInAmdgpuBtf) {
+  auto plan = full_plan();
+  auto chosen = choose_trampolines(plan, every_function);
+  // One fexit program does the entry's and the return's job.
+  EXPECT_EQ(status(plan, "pqm_uninit_entry").mechanism, Mechanism::Fexit);
+  EXPECT_STREQ(program_of(status(plan, "pqm_uninit_entry")), "pqm_uninit_fexit");
+  EXPECT_STREQ(program_of(status(plan, "pqm_uninit_return")), "pqm_uninit_fexit");
+  // Resolved by address in kallsyms (vmlinux has one too): amdgpu's BTF id still applies.
+  EXPECT_EQ(status(plan, "update_queue_entry").resolution, Resolution::Address);
+  EXPECT_EQ(status(plan, "update_queue_return").mechanism, Mechanism::Fexit);
+  EXPECT_EQ(chosen.at("update_queue_fexit"), *every_function("update_queue"));
+  // One program per function where the kprobe pair served two.
+  EXPECT_EQ(chosen.count("evict_process_queues_cpsch_fexit"), 1u);
+  EXPECT_EQ(chosen.count("evict_process_queues_nocpsch_fexit"), 1u);
+  EXPECT_EQ(chosen.at("process_termination_nocpsch_fentry"), *every_function("process_termination_nocpsch"));
+  // A clone keeps its kprobe; plain kprobes have no variant.
+  EXPECT_EQ(status(plan, "kfd_create_process_return").resolution, Resolution::Missing);
+  EXPECT_EQ(status(plan, "kfd_create_process_return").mechanism, Mechanism::Kretprobe);
+  EXPECT_EQ(chosen.count("kfd_create_process_fexit"), 0u);
+  EXPECT_EQ(status(plan, "uninit_queue").mechanism, Mechanism::Kprobe);
+
+  for (auto& p : plan.probes) p.attached = p.resolution != Resolution::Missing;
+  auto mech = mechanisms_by_symbol(plan);
+  EXPECT_EQ(mech.at("kfd_ioctl_create_queue"), "fexit");
+  EXPECT_EQ(mech.at("kfd_ioctl_destroy_queue"), "fentry+fexit");
+  EXPECT_EQ(mech.at("process_termination_cpsch"), "fentry+fexit");
+  EXPECT_EQ(mech.at("update_queue"), "fexit");
+  EXPECT_EQ(mech.at("uninit_queue"), "kprobe");
+  EXPECT_EQ(mech.count("kfd_create_process"), 0u);  // the clone is not attached
+
+  revert_to_kprobes(plan);
+  mech = mechanisms_by_symbol(plan);
+  EXPECT_EQ(mech.at("kfd_ioctl_create_queue"), "kprobe+kretprobe");
+  EXPECT_EQ(mech.at("update_queue"), "kprobe+kretprobe");
+  EXPECT_STREQ(program_of(status(plan, "pqm_uninit_entry")), "pqm_uninit_entry");
+}
+
+// --btf or no amdgpu BTF object: no function id, so every probe stays a kprobe.
+TEST(AttachPlan, NoAmdgpuBtfMeansKprobes) {
+  auto plan = full_plan();
+  auto chosen = choose_trampolines(plan, [](const std::string&) { return std::optional<std::uint32_t>{}; });
+  EXPECT_TRUE(chosen.empty());
+  for (const auto& p : plan.probes)
+    EXPECT_TRUE(p.mechanism == Mechanism::Kprobe || p.mechanism == Mechanism::Kretprobe) << p.spec.program;
+  for (auto& p : plan.probes) p.attached = p.resolution != Resolution::Missing;
+  EXPECT_EQ(mechanisms_by_symbol(plan).at("kfd_ioctl_destroy_queue"), "kprobe+kretprobe");
 }
 
 }  // namespace

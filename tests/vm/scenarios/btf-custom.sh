@@ -7,7 +7,9 @@
 # hidden (tmpfs over /sys/kernel/btf with vmlinux copied back). doctor must
 # say so and print the pahole steps, watch must refuse without --btf, and
 # with --btf FILE watch must attach exactly what it attaches with the
-# kernel's BTF and decode real KFD process events.
+# kernel's BTF and decode real KFD process events. With the kernel's BTF the
+# return-side functions run on fexit; with --btf (no amdgpu BTF object in the
+# kernel to attach through) every one falls back to kprobe+kretprobe.
 #
 # FILE is amdgpu's split BTF in the two forms pahole writes:
 #  - raw, as `pahole -J --btf_base vmlinux --btf_encode_detached FILE` writes
@@ -27,6 +29,8 @@ attach_set() {
 
 watch_start
 ref=$(attach_set)
+head -n1 "$WATCH_OUT" | jtest - '.mechanisms.lifecycle.kfd_ioctl_create_queue == "fexit" and .mechanisms.lifecycle.update_queue == "fexit"' ||
+  fail "with the kernel's BTF watch should use fexit: $(head -n1 "$WATCH_OUT" | jq -c .mechanisms)"
 watch_stop
 
 cp /sys/kernel/btf/amdgpu "$GP_TMP/amdgpu.btf" || fail "cannot copy /sys/kernel/btf/amdgpu"
@@ -73,6 +77,13 @@ for file in "$GP_TMP/amdgpu.btf" /gp/modules/amdgpu.ko; do
   [ "$got" = "$ref" ] || fail "with --btf $file watch attached $got; with the kernel's BTF: $ref"
   head -n1 "$WATCH_OUT" | jtest - '.notes | any(startswith("types from --btf"))' ||
     fail "the attach line does not name the --btf types: $(head -n1 "$WATCH_OUT" | jq -c .notes)"
+  # The kprobe fallback: nothing on a trampoline, the pairs on kprobe+kretprobe.
+  head -n1 "$WATCH_OUT" | jtest - '(.mechanisms.lifecycle | length) > 0
+    and all(.mechanisms[][]; . == "kprobe" or . == "kretprobe" or . == "kprobe+kretprobe")
+    and .mechanisms.lifecycle.kfd_ioctl_create_queue == "kprobe+kretprobe"
+    and .mechanisms.lifecycle.update_queue == "kprobe+kretprobe"
+    and (.notes | any(startswith("kprobes only: --btf")))' ||
+    fail "--btf $file: not the kprobe fallback: $(head -n1 "$WATCH_OUT" | jq -c '{mechanisms, notes}')"
 
   # CO-RE reads through the custom types: a real KFD process event.
   client=$GP_TMP/client.jsonl
@@ -86,5 +97,5 @@ for file in "$GP_TMP/amdgpu.btf" /gp/modules/amdgpu.ko; do
   fi
   watch_stop
   [ "$(summary_field .lost)" = 0 ] || fail "--btf $file: $(summary_field .lost) events lost"
-  echo "[$(since)s] --btf $file: same $(echo "$got" | jq '.attached | length') probes as with the kernel's BTF$(kfd_open_works && echo ", process_create for pid $pid decoded")"
+  echo "[$(since)s] --btf $file: same $(echo "$got" | jq '.attached | length') probes as with the kernel's BTF, on kprobes$(kfd_open_works && echo ", process_create for pid $pid decoded")"
 done

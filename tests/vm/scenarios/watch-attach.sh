@@ -2,6 +2,9 @@
 # gp-cost: 8  (seconds on 6.12 under TCG, for balancing shards)
 # (b) watch --json loads and attaches every required program, names the
 # absent optional ones (6.1 has no debug functions) and shows the lost count.
+# Every kernel here has amdgpu BTF, so every function with a return-side
+# event runs on fexit (one program, no stash), and update_queue's trampoline
+# sits on amdgpu's function, not on ipc/sem.c's update_queue.
 . /gp/lib.sh
 need gpreempt-bpf jq
 
@@ -37,13 +40,38 @@ problems=$(jq -r --slurpfile d "$doctor" --arg kernel "$(uname -r)" --argjson db
         | if $dbg then (select($att | index($s) == null) | "\($s) exists on this kernel but is not attached")
           else (select(($att | index($s)) != null or ($miss | index($s)) == null)
             | "\($s) does not exist on this kernel: it must be in missing_optional, not attached") end),
+      # mechanisms: fexit for every function with a return-side event, fentry
+      # too where the entry emits (destroy begin) or counts (termination)
+      (($a.mechanisms.lifecycle // {}) as $m
+        | ((("kfd_ioctl_create_queue", "kfd_ioctl_update_queue", "pqm_uninit", "update_queue",
+             "evict_process_queues_cpsch", "evict_process_queues_nocpsch",
+             "restore_process_queues_cpsch", "restore_process_queues_nocpsch", "kfd_create_process")
+            | [., "fexit"]),
+           (("kfd_ioctl_destroy_queue", "process_termination_cpsch", "process_termination_nocpsch")
+            | [., "fentry+fexit"]),
+           (select($dbg) | ("kfd_ioctl_set_debug_trap", "suspend_queues", "resume_queues") | [., "fexit"]),
+           (("uninit_queue", "kfd_procfs_add_queue", "kfd_procfs_queue_show") | [., "kprobe"]))
+          as [$s, $want] | select($m[$s] != $want)
+          | "lifecycle \($s) runs on \($m[$s] // "nothing"), expected \($want)"),
+      ($a.notes[]? | select(startswith("kprobes only")) | "fell back to kprobes: \(.)"),
+      ($d[0].probes[] | select(.symbol == "update_queue" and .program == "update_queue_return" and .mechanism != "fexit")
+        | "doctor plans \(.mechanism) for update_queue, watch uses fexit"),
       "CHECKED"
     )' "$attach") || fail "jq could not check the attach line"
 echo "$problems" | grep -v '^CHECKED$'
 [ "$(echo "$problems" | tail -n1)" = CHECKED ] || fail "the attach-line checks did not run to the end"
 [ "$(echo "$problems" | wc -l)" -eq 1 ] || fail "$(echo "$problems" | head -n1)"
 
+# update_queue's fexit is on amdgpu's function: ftrace lists the trampoline
+# (flag D, a direct call) on "update_queue [amdgpu]", and never on the
+# vmlinux one (ipc/sem.c), which the kernel prints without a module.
+ef=/sys/kernel/tracing/enabled_functions
+[ -r "$ef" ] || fail "cannot read $ef to see where the trampolines are"
+grep '^update_queue' "$ef"
+grep -q '^update_queue \[amdgpu\].* D' "$ef" || fail "no BPF trampoline (direct call) on amdgpu's update_queue: $(grep '^update_queue' "$ef")"
+! grep -q '^update_queue (.* D' "$ef" || fail "a BPF trampoline sits on vmlinux's update_queue (ipc/sem.c)"
+
 jany "$WATCH_OUT" '.type == "stats" and (.lost | type) == "number"' || fail "no stats line with a lost count"
 watch_stop
 [ "$(summary_field .lost)" = 0 ] || fail "summary reports $(summary_field .lost) lost events on an idle system"
-echo "watch attached $(jq '.attached | length' "$attach") probes; missing optional: $(jq -c '[.missing_optional[].symbol]' "$attach"); lost 0"
+echo "watch attached $(jq '.attached | length' "$attach") probes; missing optional: $(jq -c '[.missing_optional[].symbol]' "$attach"); lifecycle mechanisms: $(jq -c '.mechanisms.lifecycle | to_entries | group_by(.value) | map({(.[0].value): length}) | add' "$attach"); lost 0"
