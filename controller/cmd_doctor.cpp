@@ -212,7 +212,8 @@ int run_doctor(const DoctorOptions& o) {
     if (o.btf_path.empty())
       if (auto amdgpu = AmdgpuBtf::open(&why))
         if (auto id = amdgpu->func_id("kfd_ioctl_create_queue"); id && trampoline_probe(amdgpu->fd(), *id).empty())
-          choose_trampolines(*plan, [&](const std::string& fn) { return amdgpu->func_id(fn); });
+          choose_trampolines(*plan, [&](const std::string& fn) { return amdgpu->func_id(fn); },
+                             trampolines_find_module_functions(f.kernel));
   }
   std::optional<CustomBtfCheck> custom;
   const Verdict v = judge(f, plan, o.btf_path, custom);

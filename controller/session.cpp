@@ -138,8 +138,14 @@ void Session::Impl::choose_mechanisms() {
     amdgpu_btf.emplace(std::move(*b));
     const auto probe_id = amdgpu_btf->func_id("kfd_ioctl_create_queue");
     why = probe_id ? trampoline_probe(amdgpu_btf->fd(), *probe_id) : "kfd_ioctl_create_queue is not in amdgpu's BTF";
-    if (why.empty())
-      chosen = choose_trampolines(report, [this](const std::string& f) { return amdgpu_btf->func_id(f); });
+    if (why.empty()) {
+      const bool same_name_ok = trampolines_find_module_functions(report.kernel);
+      chosen = choose_trampolines(report, [this](const std::string& f) { return amdgpu_btf->func_id(f); },
+                                  same_name_ok);
+      if (!same_name_ok)
+        report.notes.push_back("kprobes for names that exist outside amdgpu too (update_queue): before Linux 6.3 "
+                               "a fexit on them attaches to the first match by name (ipc/sem.c's)");
+    }
   }
   if (!why.empty()) report.notes.push_back("kprobes only: " + why);
   set_trampoline_targets(amdgpu_btf ? amdgpu_btf->fd() : -1, std::move(chosen));
@@ -291,8 +297,11 @@ Session::Session(const SessionOptions& opts) : impl_(std::make_unique<Impl>()) {
         clock.done("load_latency");
       }
       impl_->attach("lifecycle", impl_->life->obj);
-      if (opts.latency_probes) impl_->attach("latency", impl_->pre ? impl_->pre->obj : nullptr);
-      clock.done("attach");
+      clock.done("attach_lifecycle");
+      if (opts.latency_probes) {
+        impl_->attach("latency", impl_->pre ? impl_->pre->obj : nullptr);
+        clock.done("attach_latency");
+      }
       break;
     } catch (const TrampolineAttachFailed& e) {
       if (attempt > 0) throw cli::UserError("fexit attach failed after falling back to kprobes: " + e.what);

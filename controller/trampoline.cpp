@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -121,12 +122,19 @@ std::string trampoline_probe(int btf_obj_fd, std::uint32_t func_id) {
   return "";
 }
 
+bool trampolines_find_module_functions(const std::string& kernel_release) {
+  unsigned major = 0, minor = 0;
+  if (std::sscanf(kernel_release.c_str(), "%u.%u", &major, &minor) != 2) return false;
+  return major > 6 || (major == 6 && minor >= 3);
+}
+
 std::map<std::string, std::uint32_t> choose_trampolines(
-    AttachReport& report, const std::function<std::optional<std::uint32_t>(const std::string&)>& func_id) {
+    AttachReport& report, const std::function<std::optional<std::uint32_t>(const std::string&)>& func_id,
+    bool same_name_ok) {
   std::map<std::string, std::uint32_t> out;
   for (auto& st : report.probes) {
     if (!st.spec.tramp_program || st.spec.tramp == Mechanism::None) continue;
-    if (st.resolution != Resolution::Exact && st.resolution != Resolution::Address) continue;
+    if (st.resolution != Resolution::Exact && !(st.resolution == Resolution::Address && same_name_ok)) continue;
     const auto id = func_id(st.spec.symbol);
     if (!id) continue;
     st.mechanism = st.spec.tramp;

@@ -47,12 +47,22 @@ class AmdgpuBtf {
 // fentry_can_attach(): "" if the kernel takes it, else why not.
 std::string trampoline_probe(int btf_obj_fd, std::uint32_t func_id);
 
+// Whether this kernel finds a module function's address in that module when
+// a fentry/fexit program targets the module's BTF. Before Linux 6.3 ("bpf:
+// Fix attaching fentry/fexit/fmod_ret/lsm to modules") it took the first
+// kallsyms match by name: on 6.1 a fexit on amdgpu's update_queue lands on
+// ipc/sem.c's (seen in the VM tier, watch-attach).
+bool trampolines_find_module_functions(const std::string& kernel_release);
+
 // Switches every probe that has a trampoline variant to it when its function
 // is in amdgpu's BTF (func_id finds it) and kallsyms found it in amdgpu by
-// name or address (Exact, Address); clones and missing functions keep
-// kprobes. Returns program -> BTF type id for the programs now used.
+// name (Exact), or by address (Address: the name exists outside amdgpu too)
+// where same_name_ok (trampolines_find_module_functions); clones and missing
+// functions keep kprobes. Returns program -> BTF type id for the programs
+// now used.
 std::map<std::string, std::uint32_t> choose_trampolines(
-    AttachReport& report, const std::function<std::optional<std::uint32_t>(const std::string&)>& func_id);
+    AttachReport& report, const std::function<std::optional<std::uint32_t>(const std::string&)>& func_id,
+    bool same_name_ok);
 
 // Back to kprobes for every probe (a trampoline failed to attach).
 void revert_to_kprobes(AttachReport& report);

@@ -171,7 +171,7 @@ TEST(AttachPlan, EveryReturnProbeHasATrampolineVariant) {
 
 TEST(AttachPlan, TrampolinesReplaceKprobePairsWhereTheFunctionIsInAmdgpuBtf) {
   auto plan = full_plan();
-  auto chosen = choose_trampolines(plan, every_function);
+  auto chosen = choose_trampolines(plan, every_function, /*same_name_ok=*/true);
   // One fexit program does the entry's and the return's job.
   EXPECT_EQ(status(plan, "pqm_uninit_entry").mechanism, Mechanism::Fexit);
   EXPECT_STREQ(program_of(status(plan, "pqm_uninit_entry")), "pqm_uninit_fexit");
@@ -206,10 +206,27 @@ TEST(AttachPlan, TrampolinesReplaceKprobePairsWhereTheFunctionIsInAmdgpuBtf) {
   EXPECT_STREQ(program_of(status(plan, "pqm_uninit_entry")), "pqm_uninit_entry");
 }
 
+// Before 6.3 a fexit on amdgpu's update_queue lands on ipc/sem.c's: the
+// name that is not unique stays on its kprobe pair (by address).
+TEST(AttachPlan, SameNameOutsideAmdgpuKeepsKprobesBefore63) {
+  EXPECT_FALSE(trampolines_find_module_functions("6.1.0-56-amd64"));
+  EXPECT_FALSE(trampolines_find_module_functions("5.15.0"));
+  EXPECT_FALSE(trampolines_find_module_functions("garbage"));
+  EXPECT_TRUE(trampolines_find_module_functions("6.3.0"));
+  EXPECT_TRUE(trampolines_find_module_functions("6.12.107+deb13-amd64"));
+  EXPECT_TRUE(trampolines_find_module_functions("7.2.13+deb14-amd64"));
+  auto plan = full_plan();
+  auto chosen = choose_trampolines(plan, every_function, /*same_name_ok=*/false);
+  EXPECT_EQ(chosen.count("update_queue_fexit"), 0u);
+  EXPECT_EQ(status(plan, "update_queue_entry").mechanism, Mechanism::Kprobe);
+  EXPECT_EQ(status(plan, "update_queue_return").mechanism, Mechanism::Kretprobe);
+  EXPECT_EQ(status(plan, "ioctl_create_queue_return").mechanism, Mechanism::Fexit);
+}
+
 // --btf or no amdgpu BTF object: no function id, so every probe stays a kprobe.
 TEST(AttachPlan, NoAmdgpuBtfMeansKprobes) {
   auto plan = full_plan();
-  auto chosen = choose_trampolines(plan, [](const std::string&) { return std::optional<std::uint32_t>{}; });
+  auto chosen = choose_trampolines(plan, [](const std::string&) { return std::optional<std::uint32_t>{}; }, true);
   EXPECT_TRUE(chosen.empty());
   for (const auto& p : plan.probes)
     EXPECT_TRUE(p.mechanism == Mechanism::Kprobe || p.mechanism == Mechanism::Kretprobe) << p.spec.program;

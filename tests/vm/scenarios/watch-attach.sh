@@ -20,7 +20,11 @@ cat "$attach"
 # under TCG). It prints one line per problem, then CHECKED.
 dbg=false
 has_debug_api && dbg=true
-problems=$(jq -r --slurpfile d "$doctor" --arg kernel "$(uname -r)" --argjson dbg "$dbg" '
+# Before 6.3 a fexit on a module function whose name vmlinux also has lands
+# on vmlinux's (first kallsyms match): update_queue stays on kprobes there.
+old=false
+[ "$GP_KVER" = 6.1 ] && old=true
+problems=$(jq -r --slurpfile d "$doctor" --arg kernel "$(uname -r)" --argjson dbg "$dbg" --argjson old "$old" '
   . as $a
   | ($a.attached // []) as $att
   | ([$a.missing_optional[]?.symbol]) as $miss
@@ -43,33 +47,41 @@ problems=$(jq -r --slurpfile d "$doctor" --arg kernel "$(uname -r)" --argjson db
       # mechanisms: fexit for every function with a return-side event, fentry
       # too where the entry emits (destroy begin) or counts (termination)
       (($a.mechanisms.lifecycle // {}) as $m
-        | ((("kfd_ioctl_create_queue", "kfd_ioctl_update_queue", "pqm_uninit", "update_queue",
+        | ((("kfd_ioctl_create_queue", "kfd_ioctl_update_queue", "pqm_uninit",
              "evict_process_queues_cpsch", "evict_process_queues_nocpsch",
              "restore_process_queues_cpsch", "restore_process_queues_nocpsch", "kfd_create_process")
             | [., "fexit"]),
            (("kfd_ioctl_destroy_queue", "process_termination_cpsch", "process_termination_nocpsch")
             | [., "fentry+fexit"]),
            (select($dbg) | ("kfd_ioctl_set_debug_trap", "suspend_queues", "resume_queues") | [., "fexit"]),
+           # a name vmlinux has too: fexit from 6.3 (module-aware target lookup)
+           ["update_queue", (if $old then "kprobe+kretprobe" else "fexit" end)],
            (("uninit_queue", "kfd_procfs_add_queue", "kfd_procfs_queue_show") | [., "kprobe"]))
           as [$s, $want] | select($m[$s] != $want)
           | "lifecycle \($s) runs on \($m[$s] // "nothing"), expected \($want)"),
       ($a.notes[]? | select(startswith("kprobes only")) | "fell back to kprobes: \(.)"),
-      ($d[0].probes[] | select(.symbol == "update_queue" and .program == "update_queue_return" and .mechanism != "fexit")
-        | "doctor plans \(.mechanism) for update_queue, watch uses fexit"),
+      ($d[0].probes[] | select(.program == "update_queue_return")
+        | select(.mechanism != (if $old then "kretprobe" else "fexit" end))
+        | "doctor plans \(.mechanism) for update_queue, watch uses \($a.mechanisms.lifecycle.update_queue)"),
       "CHECKED"
     )' "$attach") || fail "jq could not check the attach line"
 echo "$problems" | grep -v '^CHECKED$'
 [ "$(echo "$problems" | tail -n1)" = CHECKED ] || fail "the attach-line checks did not run to the end"
 [ "$(echo "$problems" | wc -l)" -eq 1 ] || fail "$(echo "$problems" | head -n1)"
 
-# update_queue's fexit is on amdgpu's function: ftrace lists the trampoline
-# (flag D, a direct call) on "update_queue [amdgpu]", and never on the
-# vmlinux one (ipc/sem.c), which the kernel prints without a module.
+# update_queue's programs are on amdgpu's function and never on vmlinux's
+# (ipc/sem.c), which ftrace prints without a module: from 6.3 a BPF
+# trampoline (flag D, a direct call) on "update_queue [amdgpu]"; on 6.1 the
+# kprobes by address (a direct call there would be a fexit on the wrong one).
 ef=/sys/kernel/tracing/enabled_functions
 [ -r "$ef" ] || fail "cannot read $ef to see where the trampolines are"
 grep '^update_queue' "$ef"
-grep -q '^update_queue \[amdgpu\].* D' "$ef" || fail "no BPF trampoline (direct call) on amdgpu's update_queue: $(grep '^update_queue' "$ef")"
-! grep -q '^update_queue (.* D' "$ef" || fail "a BPF trampoline sits on vmlinux's update_queue (ipc/sem.c)"
+! grep -q '^update_queue (' "$ef" || fail "something of ours sits on vmlinux's update_queue (ipc/sem.c): $(grep '^update_queue (' "$ef")"
+if $old; then
+  grep -q '^update_queue \[amdgpu\]' "$ef" || fail "nothing on amdgpu's update_queue"
+else
+  grep -q '^update_queue \[amdgpu\].* D' "$ef" || fail "no BPF trampoline (direct call) on amdgpu's update_queue: $(grep '^update_queue' "$ef")"
+fi
 
 jany "$WATCH_OUT" '.type == "stats" and (.lost | type) == "number"' || fail "no stats line with a lost count"
 watch_stop
