@@ -6,6 +6,8 @@
 //   probe-cost empty FUNC...   attach an empty kprobe and kretprobe to each
 //                              FUNC, print {"attached":N} and hold them until
 //                              SIGINT/SIGTERM
+//   probe-cost empty-fexit FUNC  the same with one empty fexit program (FUNC
+//                              must be unique in the kernel's BTF)
 //
 // The scenario diffs two `stats` snapshots around a KFD ioctl loop, once with
 // the empty programs attached and once with `gpreempt-bpf watch`, so both
@@ -45,25 +47,42 @@ int cmd_stats() {
 volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
-int cmd_empty(const std::vector<std::string>& funcs) {
-  probe_cost* skel = probe_cost__open_and_load();
+int cmd_empty(const std::vector<std::string>& funcs, bool fexit) {
+  probe_cost* skel = probe_cost__open();
   if (!skel) {
+    std::fprintf(stderr, "probe-cost: opening the empty programs failed: %s\n", std::strerror(errno));
+    return 1;
+  }
+  bpf_program__set_autoload(skel->progs.gp_empty_kprobe, !fexit);
+  bpf_program__set_autoload(skel->progs.gp_empty_kretprobe, !fexit);
+  bpf_program__set_autoload(skel->progs.gp_empty_fexit, fexit);
+  if (fexit && (funcs.size() != 1 || bpf_program__set_attach_target(skel->progs.gp_empty_fexit, 0, funcs[0].c_str()))) {
+    std::fprintf(stderr, "probe-cost: empty-fexit takes one function in the kernel's BTF\n");
+    probe_cost__destroy(skel);
+    return 1;
+  }
+  if (probe_cost__load(skel)) {
     std::fprintf(stderr, "probe-cost: loading the empty programs failed: %s\n", std::strerror(errno));
+    probe_cost__destroy(skel);
     return 1;
   }
   std::vector<bpf_link*> links;
-  for (const auto& f : funcs) {
+  auto fail = [&](const std::string& f) {
+    std::fprintf(stderr, "probe-cost: cannot attach to %s: %s\n", f.c_str(), std::strerror(errno));
+    for (auto* l : links) bpf_link__destroy(l);
+    probe_cost__destroy(skel);
+    return 1;
+  };
+  if (fexit) {
+    bpf_link* l = bpf_program__attach_trace(skel->progs.gp_empty_fexit);
+    if (!l) return fail(funcs[0]);
+    links.push_back(l);
+  }
+  for (const auto& f : fexit ? std::vector<std::string>{} : funcs) {
     bpf_link* in = bpf_program__attach_kprobe(skel->progs.gp_empty_kprobe, false, f.c_str());
-    bpf_link* out = bpf_program__attach_kprobe(skel->progs.gp_empty_kretprobe, true, f.c_str());
-    if (!in || !out) {
-      std::fprintf(stderr, "probe-cost: cannot attach to %s: %s\n", f.c_str(), std::strerror(errno));
-      bpf_link__destroy(in);
-      bpf_link__destroy(out);
-      for (auto* l : links) bpf_link__destroy(l);
-      probe_cost__destroy(skel);
-      return 1;
-    }
-    links.push_back(in);
+    if (in) links.push_back(in);
+    bpf_link* out = in ? bpf_program__attach_kprobe(skel->progs.gp_empty_kretprobe, true, f.c_str()) : nullptr;
+    if (!out) return fail(f);
     links.push_back(out);
   }
   signal(SIGINT, on_signal);
@@ -81,7 +100,8 @@ int cmd_empty(const std::vector<std::string>& funcs) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "stats") return cmd_stats();
-  if (args.size() >= 2 && args[0] == "empty") return cmd_empty({args.begin() + 1, args.end()});
-  std::fprintf(stderr, "usage: probe-cost stats | probe-cost empty FUNC...\n");
+  if (args.size() >= 2 && args[0] == "empty") return cmd_empty({args.begin() + 1, args.end()}, false);
+  if (args.size() == 2 && args[0] == "empty-fexit") return cmd_empty({args[1]}, true);
+  std::fprintf(stderr, "usage: probe-cost stats | probe-cost empty FUNC... | probe-cost empty-fexit FUNC\n");
   return 64;
 }

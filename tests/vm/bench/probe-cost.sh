@@ -4,9 +4,13 @@
 # both measured in this one boot. A burst of CREATE_QUEUE ioctls (they fail
 # at the gpu_id lookup without a GPU, after entering kfd_ioctl_create_queue,
 # which gpreempt-bpf probes on entry and return) runs in rounds:
-#   none   no program attached
-#   empty  an empty kprobe + kretprobe on kfd_ioctl_create_queue
-#   watch  `gpreempt-bpf watch` (every program of the tool)
+#   none         no program attached
+#   empty        an empty kprobe + kretprobe on kfd_ioctl_create_queue
+#   empty_fexit  an empty fexit program on it (the trampoline's floor)
+#   watch        `gpreempt-bpf watch` (every program of the tool; fexit where
+#                it can, as users run it)
+#   watch_kprobe `gpreempt-bpf watch --kprobe-only` (the kprobe+kretprobe+stash
+#                fallback, for the before/after comparison in the same boot)
 # For each round: ns per ioctl (the loop), and for the programs that ran,
 # run_time_ns / run_cnt from kernel.bpf_stats_enabled.
 # Prints one "GP-BENCH {json}" line per round and a summary line.
@@ -33,17 +37,31 @@ round() {
        ns_per_ioctl: ($b.usec * 1000 / $n | floor), progs: $progs}' "$GP_TMP/burst"
 }
 
-for i in 1 2 3; do
-  echo "GP-BENCH $(round none)"
-  probe-cost empty "$FUNC" >"$GP_TMP/empty.out" 2>&1 &
+# empty_round NAME MODE: round NAME with `probe-cost MODE $FUNC` attached.
+empty_round() {
+  probe-cost "$2" "$FUNC" >"$GP_TMP/empty.out" 2>&1 &
   EMPTY=$!
   bg_track "$EMPTY"
-  wait_line "$GP_TMP/empty.out" 30 attached || fail "the empty kprobe did not attach: $(cat "$GP_TMP/empty.out")"
-  echo "GP-BENCH $(round empty)"
+  wait_line "$GP_TMP/empty.out" 30 attached || fail "probe-cost $2 did not attach: $(cat "$GP_TMP/empty.out")"
+  echo "GP-BENCH $(round "$1")"
   kill -INT "$EMPTY"
   wait "$EMPTY"
-  watch_start
-  echo "GP-BENCH $(head -n1 "$WATCH_OUT" | jq -c --arg kernel "$GP_KVER" '{kernel: $kernel, round: "startup", startup_ms}')"
-  echo "GP-BENCH $(round watch)"
+}
+
+# watch_round NAME [WATCH ARGS]: start-up line and round NAME with watch attached.
+watch_round() {
+  _name=$1
+  shift
+  watch_start "$@"
+  echo "GP-BENCH $(head -n1 "$WATCH_OUT" | jq -c --arg kernel "$GP_KVER" --arg round "startup_$_name" '{kernel: $kernel, round: $round, startup_ms, mechanisms: .mechanisms.lifecycle}')"
+  echo "GP-BENCH $(round "$_name")"
   watch_stop
+}
+
+for i in 1 2 3; do
+  echo "GP-BENCH $(round none)"
+  empty_round empty empty
+  empty_round empty_fexit empty-fexit
+  watch_round watch
+  watch_round watch_kprobe --kprobe-only
 done
