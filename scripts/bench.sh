@@ -107,6 +107,9 @@ jq -r '
         ["VM BPF ns per ioctl: empty kprobe pair / empty fexit / watch / watch --kprobe-only",
          "\($empty_ev | round) / \(per_event("empty_fexit") | round) / \($ours_ev | round) / \($kp_ev | round)", "-"],
         ["VM BPF cost vs empty kprobe pair (x; --kprobe-only)", "\(r($ours_ev / $empty_ev)) (\(r($kp_ev / $empty_ev)))", "<= 2"],
+        ["VM BPF ns of a minimal event (fexit + zeroed 136 B record; no wake-up)",
+         "\(per_event("event_fexit") | round) (\(per_event("event_nowake") | round))", "-"],
+        ["VM watch vs the minimal event (x)", "\(r($ours_ev / per_event("event_fexit")))", "-"],
         ["VM watch start-up after kallsyms, ms (TCG; --kprobe-only)", "\(startup("watch") | round) (\(startup("watch_kprobe") | round))", "<= 1000"]
     else ["VM probe cost", "not run (--skip-vm)", "-"] end),
     ($all.pipeline | map(select(.paced and .lost == 0)) | max_by(.offered_eps) as $z

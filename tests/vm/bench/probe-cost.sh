@@ -7,6 +7,9 @@
 #   none         no program attached
 #   empty        an empty kprobe + kretprobe on kfd_ioctl_create_queue
 #   empty_fexit  an empty fexit program on it (the trampoline's floor)
+#   event_fexit  a fexit that only emits one zeroed event-sized record, with a
+#                consumer blocked on the ring buffer (the floor of any event)
+#   event_nowake the same with BPF_RB_NO_WAKEUP (the consumer's wake-up share)
 #   watch        `gpreempt-bpf watch` (every program of the tool; fexit where
 #                it can, as users run it)
 #   watch_kprobe `gpreempt-bpf watch --kprobe-only` (the kprobe+kretprobe+stash
@@ -62,6 +65,8 @@ for i in 1 2 3; do
   echo "GP-BENCH $(round none)"
   empty_round empty empty
   empty_round empty_fexit empty-fexit
+  empty_round event_fexit event-fexit
+  empty_round event_nowake event-fexit-nowake
   watch_round watch
   watch_round watch_kprobe --kprobe-only
 done
