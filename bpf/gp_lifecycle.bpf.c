@@ -108,6 +108,19 @@ static __always_inline void gp_sweep_done(struct kfd_process___gp *p)
 	gp_submit(e);
 }
 
+/* The kretprobe half of a kprobe pair (the fallback to fexit): take what the
+ * entry stashed for this thread, then run the statement(s) given, which see
+ * `st` and `ret`. Nothing stashed (entry missed, stash full): nothing to do. */
+#define GP_STASH_RETURN(name, fn, ...)                                \
+	SEC("kretprobe")                                              \
+	int BPF_KRETPROBE(name##_return, int ret)                     \
+	{                                                             \
+		struct gp_stash_val st;                               \
+		if (gp_stash_take(fn, &st))                           \
+			__VA_ARGS__;                                  \
+		return 0;                                             \
+	}
+
 SEC("kprobe")
 int BPF_KPROBE(pqm_uninit_entry, struct process_queue_manager___gp *pqm)
 {
@@ -115,15 +128,7 @@ int BPF_KPROBE(pqm_uninit_entry, struct process_queue_manager___gp *pqm)
 	return 0;
 }
 
-SEC("kretprobe")
-int BPF_KRETPROBE(pqm_uninit_return)
-{
-	struct gp_stash_val st;
-
-	if (gp_stash_take(GP_FN_PQM_UNINIT, &st))
-		gp_sweep_done((void *)st.ptr);
-	return 0;
-}
+GP_STASH_RETURN(pqm_uninit, GP_FN_PQM_UNINIT, gp_sweep_done((void *)st.ptr))
 
 /* pqm is embedded in its kfd_process and pqm_uninit leaves ->process alone. */
 GP_FEXIT
@@ -142,15 +147,8 @@ int BPF_KPROBE(update_queue_entry, void *dqm, struct queue___gp *q)
 	return 0;
 }
 
-SEC("kretprobe")
-int BPF_KRETPROBE(update_queue_return, int ret)
-{
-	struct gp_stash_val st;
-
-	if (gp_stash_take(GP_FN_UPDATE_QUEUE, &st))
-		gp_emit_queue(GP_EV_QUEUE_STATE, (void *)st.ptr, GP_CAUSE_UPDATE, ret, 0);
-	return 0;
-}
+GP_STASH_RETURN(update_queue, GP_FN_UPDATE_QUEUE,
+		gp_emit_queue(GP_EV_QUEUE_STATE, (void *)st.ptr, GP_CAUSE_UPDATE, ret, 0))
 
 GP_FEXIT
 int BPF_PROG(update_queue_fexit, void *dqm, struct queue___gp *q)
@@ -223,14 +221,7 @@ static __always_inline void gp_walk_process(struct kfd_process___gp *p, __u32 ca
 		gp_stash_put(fn, (__u64)qpd, 0);                      \
 		return 0;                                             \
 	}                                                             \
-	SEC("kretprobe")                                              \
-	int BPF_KRETPROBE(name##_return, int ret)                     \
-	{                                                             \
-		struct gp_stash_val st;                               \
-		if (gp_stash_take(fn, &st))                           \
-			gp_walk_qpd((void *)st.ptr, cause, ret);      \
-		return 0;                                             \
-	}
+	GP_STASH_RETURN(name, fn, gp_walk_qpd((void *)st.ptr, cause, ret))
 
 /* A fexit program has one target: one per function. */
 #define GP_QPD_STATE_FEXIT(fn, cause)                                 \
@@ -258,15 +249,8 @@ int BPF_KPROBE(suspend_queues_entry, struct kfd_process___gp *p)
 	return 0;
 }
 
-SEC("kretprobe")
-int BPF_KRETPROBE(suspend_queues_return, int ret)
-{
-	struct gp_stash_val st;
-
-	if (gp_stash_take(GP_FN_DBG_SUSPEND, &st))
-		gp_walk_process((void *)st.ptr, GP_CAUSE_DBG_SUSPEND, ret);
-	return 0;
-}
+GP_STASH_RETURN(suspend_queues, GP_FN_DBG_SUSPEND,
+		gp_walk_process((void *)st.ptr, GP_CAUSE_DBG_SUSPEND, ret))
 
 GP_FEXIT
 int BPF_PROG(suspend_queues_fexit, struct kfd_process___gp *p)
@@ -282,15 +266,8 @@ int BPF_KPROBE(resume_queues_entry, struct kfd_process___gp *p)
 	return 0;
 }
 
-SEC("kretprobe")
-int BPF_KRETPROBE(resume_queues_return, int ret)
-{
-	struct gp_stash_val st;
-
-	if (gp_stash_take(GP_FN_DBG_RESUME, &st))
-		gp_walk_process((void *)st.ptr, GP_CAUSE_DBG_RESUME, ret);
-	return 0;
-}
+GP_STASH_RETURN(resume_queues, GP_FN_DBG_RESUME,
+		gp_walk_process((void *)st.ptr, GP_CAUSE_DBG_RESUME, ret))
 
 GP_FEXIT
 int BPF_PROG(resume_queues_fexit, struct kfd_process___gp *p)
@@ -482,14 +459,7 @@ static __always_inline void gp_ioctl_dbg_trap_done(struct kfd_process___gp *p, v
 		gp_stash_put(fn, (__u64)data, (__u64)p);              \
 		return 0;                                             \
 	}                                                             \
-	SEC("kretprobe")                                              \
-	int BPF_KRETPROBE(name##_return, int ret)                     \
-	{                                                             \
-		struct gp_stash_val st;                               \
-		if (gp_stash_take(fn, &st))                           \
-			gp_##name##_done((void *)st.aux, (void *)st.ptr, ret); \
-		return 0;                                             \
-	}
+	GP_STASH_RETURN(name, fn, gp_##name##_done((void *)st.aux, (void *)st.ptr, ret))
 
 /* The fexit variant: one program, nothing stashed. */
 #define GP_IOCTL_FEXIT(name)                                          \
@@ -517,15 +487,8 @@ int BPF_KPROBE(ioctl_destroy_queue_entry, void *filep, struct kfd_process___gp *
 	return 0;
 }
 
-SEC("kretprobe")
-int BPF_KRETPROBE(ioctl_destroy_queue_return, int ret)
-{
-	struct gp_stash_val st;
-
-	if (gp_stash_take(GP_FN_IOCTL_DESTROY, &st))
-		gp_ioctl_destroy_queue_done((void *)st.aux, (void *)st.ptr, ret);
-	return 0;
-}
+GP_STASH_RETURN(ioctl_destroy_queue, GP_FN_IOCTL_DESTROY,
+		gp_ioctl_destroy_queue_done((void *)st.aux, (void *)st.ptr, ret))
 
 GP_FENTRY
 int BPF_PROG(ioctl_destroy_queue_fentry, void *filep, struct kfd_process___gp *p, void *data)
