@@ -14,6 +14,7 @@
 
 #include "commands.h"
 #include "preempt_protocol.h"
+#include "unique_fd.h"
 
 namespace gp::cli {
 
@@ -24,18 +25,6 @@ struct CtlOptions {
   std::string socket_path;
   std::string holder = "ctl";
   int timeout_ms = 30000;
-};
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
 };
 
 std::string connect_failure(const std::string& path, int err) {
@@ -61,7 +50,7 @@ std::string round_trip(const CtlOptions& o, const std::string& request) {
   if (o.socket_path.empty() || o.socket_path.size() >= sizeof(addr.sun_path))
     throw UserError(fmt::format("--socket {}: not a usable socket path", o.socket_path), 2);
   std::memcpy(addr.sun_path, o.socket_path.c_str(), o.socket_path.size() + 1);
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0 || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0)
     throw UserError(connect_failure(o.socket_path, errno));
   if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size()))

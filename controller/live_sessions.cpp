@@ -15,35 +15,14 @@
 
 #include "events.h"
 #include "host_paths.h"
+#include "percpu_sum.h"
+#include "unique_fd.h"
 
 namespace gp {
 
 namespace {
 
 constexpr const char* kLostMapName = "gp_lost";
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// Sums one slot of a per-CPU u64 array over every possible CPU.
-std::uint64_t sum_slot(int fd, std::uint32_t slot, int ncpus) {
-  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpus), 0);
-  if (bpf_map_lookup_elem(fd, &slot, per_cpu.data()) != 0) return 0;
-  std::uint64_t n = 0;
-  for (auto v : per_cpu) n += v;
-  return n;
-}
 
 std::vector<LostMap> read_lost_maps(std::string* error) {
   std::vector<LostMap> out;
@@ -55,7 +34,7 @@ std::vector<LostMap> read_lost_maps(std::string* error) {
   std::uint32_t id = 0;
   int rc;
   while ((rc = bpf_map_get_next_id(id, &id)) == 0) {
-    Fd fd(bpf_map_get_fd_by_id(id));
+    UniqueFd fd(bpf_map_get_fd_by_id(id));
     if (fd.get() < 0) continue;  // freed since, or not ours to open
     bpf_map_info info{};
     std::uint32_t len = sizeof(info);
@@ -63,7 +42,8 @@ std::vector<LostMap> read_lost_maps(std::string* error) {
     if (std::strcmp(info.name, kLostMapName) != 0 || info.type != BPF_MAP_TYPE_PERCPU_ARRAY ||
         info.value_size != sizeof(std::uint64_t) || info.max_entries != GP_LOST_SLOTS)
       continue;
-    out.push_back({id, sum_slot(fd.get(), GP_LOST_RINGBUF, ncpus), sum_slot(fd.get(), GP_LOST_STASH, ncpus)});
+    out.push_back({id, sum_percpu_slot(fd.get(), GP_LOST_RINGBUF, ncpus),
+                   sum_percpu_slot(fd.get(), GP_LOST_STASH, ncpus)});
   }
   if (rc == -EPERM || (rc != 0 && errno == EPERM)) *error = "listing BPF maps needs root (CAP_SYS_ADMIN)";
   return out;

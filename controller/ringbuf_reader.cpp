@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "events.h"
+#include "percpu_sum.h"
 
 namespace gp {
 
@@ -46,12 +47,7 @@ int RingbufReader::consume() {
 int RingbufReader::epoll_fd() const { return ring_buffer__epoll_fd(rb_); }
 
 std::uint64_t RingbufReader::read_lost_slot(std::uint32_t slot) const {
-  if (lost_fd_ < 0) return 0;
-  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpus_));
-  if (bpf_map_lookup_elem(lost_fd_, &slot, per_cpu.data()) != 0) return 0;
-  std::uint64_t sum = 0;
-  for (auto v : per_cpu) sum += v;
-  return sum;
+  return lost_fd_ < 0 ? 0 : sum_percpu_slot(lost_fd_, slot, ncpus_);
 }
 
 std::uint64_t RingbufReader::read_lost() const { return read_lost_slot(GP_LOST_RINGBUF); }
