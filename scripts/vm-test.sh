@@ -199,12 +199,12 @@ plan_units() {
     total=$(grep -c . <<<"$list")
     ((n <= total)) || n=$total
     if ((n <= 1)); then
-      echo "$(awk '{ s += $2 } END { print s + 0 }' <<<"$list") $k $k $GLOB"
+      echo "$(total_cost <<<"$list") $k $k $GLOB"
       continue
     fi
     for ((i = 1; i <= n; i++)); do
       shard=$(shard_scenarios "$i" "$n" <<<"$list")
-      echo "$(awk 'NR == FNR { in_shard[$1] = 1; next } ($1 in in_shard) { s += $2 } END { print s + 0 }' <(echo "$shard") <(echo "$list")) $k $k#$i @($(paste -sd'|' <<<"$shard"))"
+      echo "$(total_cost <<<"$shard") $k $k#$i @($(cut -d' ' -f1 <<<"$shard" | paste -sd'|'))"
     done
   done | sort -k1,1nr | cut -d' ' -f2-
 }

@@ -75,9 +75,13 @@ expand_kernels() {
 # Prints "NAME COST" per line; COST is the "# gp-cost: SECONDS" header (time on
 # 6.12 under TCG, used to balance shards; default 10). Fails if GLOB matches
 # no scenario at all.
+scenario_dir() {
+  echo "${GP_VM_SCENARIO_DIR:-$GP_REPO_ROOT/tests/vm/scenarios}"
+}
+
 select_scenarios() {
-  local k=$1 glob=$2 f only cost matched=0
-  local dir=${GP_VM_SCENARIO_DIR:-$GP_REPO_ROOT/tests/vm/scenarios}
+  local k=$1 glob=$2 f only cost matched=0 dir
+  dir=$(scenario_dir)
   shopt -s nullglob extglob  # --scenario '@(doctor|no-loss)' selects several
   for f in "$dir"/$glob.sh; do
     matched=$((matched + 1))
@@ -90,7 +94,7 @@ select_scenarios() {
 }
 
 # Split "NAME COST" lines (stdin) into N shards, longest first onto the least
-# loaded shard, and print shard I's names (1-based). Deterministic, so the
+# loaded shard, and print shard I's lines (1-based). Deterministic, so the
 # same tree always boots the same shards.
 shard_scenarios() {
   local i=$1 n=$2
@@ -98,7 +102,12 @@ shard_scenarios() {
     { best = 1
       for (s = 2; s <= n; s++) if (load[s] < load[best]) best = s
       load[best] += $2
-      if (best == want) print $1 }'
+      if (best == want) print }'
+}
+
+# The summed COST of "NAME COST" lines (stdin).
+total_cost() {
+  awk '{ s += $2 } END { print s + 0 }'
 }
 
 kernel_dir() {

@@ -153,7 +153,8 @@ main() {
     copy_with_libs "$bin" "/usr/bin/$(basename "$bin")" "$stage"
   done
 
-  local dir=${GP_VM_SCENARIO_DIR:-$GP_REPO_ROOT/tests/vm/scenarios} selected
+  local dir selected
+  dir=$(scenario_dir)
   selected=$(select_scenarios "$k" "$glob") || exit 1
   while read -r name _; do
     [[ -n $name ]] || continue
