@@ -112,8 +112,11 @@ TEST(AttachPlan, RequiredMissingAndOptionalMissingAreTold) {
   auto opt = plan.missing_optional();
   ASSERT_EQ(opt.size(), 6u);  // entry + return of three functions
   for (const auto* p : opt) EXPECT_NE(p->error.find("debugger API"), std::string::npos) << p->spec.symbol;
-  for (const auto& p : plan.probes)
-    if (std::string(p.spec.symbol) == "update_queue") EXPECT_EQ(p.resolution, Resolution::Address);
+  for (const auto& p : plan.probes) {
+    if (std::string(p.spec.symbol) == "update_queue") {
+      EXPECT_EQ(p.resolution, Resolution::Address);
+    }
+  }
 }
 
 TEST(AttachPlan, AMissingRequiredFunctionIsNamed) {
