@@ -18,11 +18,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # Decompressed modules, in load order, are cached per kernel release:
 # depmod + modprobe + xz on ~20 modules costs seconds we need not pay twice.
 stage_modules() {
-  local k=$1 kdir kver base out line path name params
+  local k=$1 kdir kver base out stage lock line path name params
   kdir=$(kernel_dir "$k")
   [[ -f $kdir/complete ]] || die "kernel $k is not fetched; run scripts/vm/fetch-kernels.sh $k"
   kver=$(cat "$kdir/kver")
   out=$GP_CACHE/modstage/$k/$kver
+  # The shards of one kernel build their initramfs at the same time: the
+  # first stages (into a fresh directory, renamed when whole), the others
+  # wait for it and reuse it. (Called in $(...): the lock ends with it.)
+  mkdir -p "$GP_CACHE/modstage/$k"
+  exec {lock}>"$GP_CACHE/modstage/$k/.lock"
+  flock "$lock"
   # Same release string, other upload (a Debian rebuild): stage again.
   if [[ -f $out/complete ]] && cmp -s "$out/packages" "$kdir/packages"; then
     echo "$out"
@@ -39,9 +45,8 @@ stage_modules() {
   fi
   # The .debs ship no modules.dep (it is made at install time).
   depmod -b "$base" "$kver" || die "depmod -b $base $kver failed"
-  rm -rf "$out"
-  mkdir -p "$out"
-  : >"$out/order"
+  stage=$(mktemp -d "$GP_CACHE/modstage/$k/.stage.XXXXXX")
+  : >"$stage/order"
   # -C /dev/null: the host's /etc/modprobe.d must not add options.
   while read -r line; do
     case $line in
@@ -52,21 +57,23 @@ stage_modules() {
         name=${name%.zst}
         name=${name%.gz}
         case $path in
-          *.xz) xz -dc "$path" >"$out/$name" ;;
-          *.zst) zstd -qdc "$path" >"$out/$name" ;;
-          *.gz) gzip -dc "$path" >"$out/$name" ;;
-          *) cp "$path" "$out/$name" ;;
+          *.xz) xz -dc "$path" >"$stage/$name" ;;
+          *.zst) zstd -qdc "$path" >"$stage/$name" ;;
+          *.gz) gzip -dc "$path" >"$stage/$name" ;;
+          *) cp "$path" "$stage/$name" ;;
         esac
-        echo "$name${params:+ $params}" >>"$out/order"
+        echo "$name${params:+ $params}" >>"$stage/order"
         ;;
       builtin\ *) ;;
       *) die "unexpected modprobe output for $k: $line" ;;
     esac
   done < <(modprobe -C /dev/null -d "$base" -S "$kver" --show-depends amdgpu ||
     die "modprobe --show-depends amdgpu failed for $kver")
-  tail -n1 "$out/order" | grep -q '^amdgpu\.ko' || die "amdgpu.ko is not the last module in the load order for $kver"
-  cp "$kdir/packages" "$out/packages"
-  touch "$out/complete"
+  tail -n1 "$stage/order" | grep -q '^amdgpu\.ko' || die "amdgpu.ko is not the last module in the load order for $kver"
+  cp "$kdir/packages" "$stage/packages"
+  touch "$stage/complete"
+  rm -rf "$out"
+  mv "$stage" "$out"
   echo "$out"
 }
 
