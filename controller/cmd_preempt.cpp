@@ -41,6 +41,7 @@ struct PreemptOptions {
   double wait_runtime_s = 0;
   std::vector<std::uint32_t> extra_qids;
   std::vector<int> online_pids;  // --online-pid: automatic mode
+  bool no_doorbell = false;      // --no-doorbell: polling only
   AutoOptions auto_opts;
   SessionOptions session;
   std::uint32_t ringbuf_kb = 8192;
@@ -162,6 +163,17 @@ int run_preempt(PreemptOptions& o, bool serve_given, bool cycles_given) {
   for (const auto& n : ctl.take_notes()) fmt::print("      {}\n", n);
   std::fflush(stdout);
 
+  std::unique_ptr<DoorbellProbe> doorbell;
+  if (!o.auto_opts.online.empty() && !o.no_doorbell) {
+    // Optional: without it the automatic mode polls, as with --no-doorbell.
+    std::string why;
+    const bool kernel_btf = ::access(host_path("/sys/kernel/btf/vmlinux").c_str(), R_OK) == 0;
+    doorbell = DoorbellProbe::load(kernel_btf || o.session.btf_path.empty() ? nullptr : o.session.btf_path.c_str(),
+                                   &why);
+    if (!doorbell) fmt::print("note: no doorbell uprobes ({}); detection polls the queue pointers only\n", why);
+    o.auto_opts.doorbell = doorbell.get();
+  }
+
   int rc = !o.auto_opts.online.empty() ? run_auto(ctl, src, o.auto_opts, stdout)
            : o.serve                   ? run_serve(ctl, src, o.serve_opts, stdout)
                                        : run_cycles(ctl, src, o.cycles, stdout);
@@ -210,6 +222,13 @@ void add_preempt(CLI::App& app, Selected& sel) {
       ->capture_default_str();
   cmd->add_option("--cpu-budget", o->auto_opts.cpu_budget_pct,
                   "with --online-pid: percent of one core the polling may use (it slows down to stay under)")
+      ->capture_default_str();
+  cmd->add_flag("--no-doorbell", o->no_doorbell,
+               "with --online-pid: no uprobes on the online processes' ROCm runtime; detect by polling only");
+  cmd->add_option("--rt-priority", o->auto_opts.rt_priority,
+                  "with --online-pid: run the detection loop SCHED_FIFO at this priority (1-99; 0 = normal), "
+                  "so a doorbell's wake-up preempts other work on a busy host")
+      ->check(CLI::Range(0, 99))
       ->capture_default_str();
   cmd->add_option("--wait-runtime", o->wait_runtime_s,
                   "seconds to wait for a target that has not initialised its HSA runtime yet");

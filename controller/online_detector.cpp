@@ -68,16 +68,41 @@ DetectorAction OnlineDetector::observe(pid_t pid, std::uint64_t queue, std::uint
   return demand(pid, queue, before, wptr, rptr, now);
 }
 
-DetectorAction OnlineDetector::demand(pid_t pid, std::uint64_t queue, const QueueState& before,
-                                      std::uint64_t wptr, std::uint64_t rptr, std::uint64_t now) {
-  last_demand_ns_ = now;
-  if (state_ != State::Running) return DetectorAction::None;
+void OnlineDetector::begin_suspension(pid_t pid, std::uint64_t queue, std::uint64_t now) {
   state_ = State::Suspended;
   suspended_since_ = now;
   ++stats_.suspends;
   reason_ = DetectorReason{};
   reason_.pid = pid;
   reason_.queue = queue;
+}
+
+DetectorAction OnlineDetector::doorbell(pid_t pid, std::uint64_t aql_queue, std::uint64_t index,
+                                        std::uint64_t at, std::uint64_t now) {
+  if (state_ == State::FallenBack) return DetectorAction::None;
+  auto p = procs_.find(pid);
+  if (p == procs_.end()) return DetectorAction::None;
+  at = std::min(at, now);
+  ++stats_.doorbells;
+  p->second.last_demand_ns = std::max(p->second.last_demand_ns, at);
+  p->second.demand_seen = true;
+  last_demand_ns_ = std::max(last_demand_ns_, at);
+  if (state_ != State::Running) return DetectorAction::None;
+  begin_suspension(pid, aql_queue, now);
+  ++stats_.doorbell_suspends;
+  reason_.wptr = index;
+  reason_.by_doorbell = true;
+  reason_.doorbell_ns = now - at;
+  stats_.detection_doorbell.add(reason_.doorbell_ns);
+  reason_.why = "doorbell rung";
+  return DetectorAction::Suspend;
+}
+
+DetectorAction OnlineDetector::demand(pid_t pid, std::uint64_t queue, const QueueState& before,
+                                      std::uint64_t wptr, std::uint64_t rptr, std::uint64_t now) {
+  last_demand_ns_ = now;
+  if (state_ != State::Running) return DetectorAction::None;
+  begin_suspension(pid, queue, now);
   reason_.wptr = wptr;
   reason_.rptr = rptr;
   if (before.sampled) {
@@ -180,6 +205,7 @@ void OnlineDetector::action_failed(DetectorAction a, std::uint64_t now) {
     // Nothing was suspended: no suspension to count, the next demand retries.
     state_ = State::Running;
     --stats_.suspends;
+    if (reason_.by_doorbell) --stats_.doorbell_suspends;
     (void)now;
   }
 }

@@ -6,12 +6,16 @@
 // the passage of time), its outputs are decisions (suspend, resume, fall back
 // to the control socket). No I/O, no clock: unit tests drive it with numbers.
 //
-// Demand: a queue whose write dispatch id differs from its read dispatch id
+// Demand, from the pointer samples: a queue whose write dispatch id differs from its read dispatch id
 // has packets the command processor has not fetched yet, and a write id that
 // moved since the previous sample means packets were submitted in between,
 // even if the CP fetched them all before we looked. Either counts. Equal ids
 // mean every packet was dispatched, not that its kernel finished: the idle
 // time before a resume covers that gap.
+//
+// Demand, from the doorbell uprobe (doorbell_probe.h): a store to one of the
+// process's doorbell signals, with the kernel's timestamp of the store, so
+// the detection latency of those suspensions is exact, not a bound.
 #pragma once
 
 #include <sys/types.h>
@@ -39,6 +43,8 @@ struct DetectorReason {
   std::uint64_t queue = 0;     // the queue's identity (kernel pointer), 0 if none
   std::uint64_t wptr = 0, rptr = 0;
   std::uint64_t bound_ns = 0;  // Suspend: now - previous sample of that queue (latency upper bound)
+  bool by_doorbell = false;
+  std::uint64_t doorbell_ns = 0;  // Suspend by a doorbell: now - the store (exact); bound_ns is 0
   int error = 0;               // Fallback: the errno
   std::string why;
 };
@@ -51,7 +57,10 @@ struct DetectorStats {
   std::uint64_t read_failures = 0;
   std::uint64_t exits = 0;
   std::uint64_t suspended_ns = 0;  // closed suspensions; see suspended_ns_at()
-  LatencyStats detection_bound;    // per suspend: the upper bound of the detection latency
+  LatencyStats detection_bound;    // per suspend by a sample: the upper bound of the detection latency
+  std::uint64_t doorbells = 0;          // doorbell observations
+  std::uint64_t doorbell_suspends = 0;  // suspends decided by a doorbell
+  LatencyStats detection_doorbell;      // per doorbell suspend: store -> decision, exact
 };
 
 class OnlineDetector {
@@ -67,6 +76,10 @@ class OnlineDetector {
 
   DetectorAction observe(pid_t pid, std::uint64_t queue, std::uint64_t wptr, std::uint64_t rptr,
                          std::uint64_t now);
+  // pid rang a doorbell of the queue at amd_queue_t address `aql_queue` at
+  // `at` (the uprobe's clock, CLOCK_MONOTONIC like `now`), storing `index`.
+  DetectorAction doorbell(pid_t pid, std::uint64_t aql_queue, std::uint64_t index, std::uint64_t at,
+                          std::uint64_t now);
   // err: errno of the failed read. EPERM/EACCES: falls back at once (no
   // reading will ever work); ESRCH: the process is gone; anything else counts
   // toward unreadable_limit.
@@ -110,6 +123,7 @@ class OnlineDetector {
 
   DetectorAction demand(pid_t pid, std::uint64_t queue, const QueueState& before, std::uint64_t wptr,
                         std::uint64_t rptr, std::uint64_t now);
+  void begin_suspension(pid_t pid, std::uint64_t queue, std::uint64_t now);
   DetectorAction fall_back(pid_t pid, std::uint64_t queue, int err, std::string why);
   DetectorAction resume(std::uint64_t now, std::string why);
   bool any_pending() const;

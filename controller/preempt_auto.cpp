@@ -5,6 +5,8 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -54,6 +56,31 @@ class TimerSlack {
   long old_;
 };
 
+// SCHED_FIFO for the loop thread (--rt-priority), restored however the loop
+// ends: on a busy host a doorbell's wake-up then preempts whatever runs on
+// the CPU instead of waiting for CFS to let the loop in.
+class RealtimePriority {
+ public:
+  explicit RealtimePriority(int prio) {
+    if (prio <= 0) return;
+    ::pthread_getschedparam(::pthread_self(), &old_policy_, &old_);
+    sched_param sp{};
+    sp.sched_priority = prio;
+    error_ = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &sp);
+    set_ = error_ == 0;
+  }
+  ~RealtimePriority() {
+    if (set_) ::pthread_setschedparam(::pthread_self(), old_policy_, &old_);
+  }
+  int error() const { return error_; }
+
+ private:
+  int old_policy_ = SCHED_OTHER;
+  sched_param old_{};
+  int error_ = 0;
+  bool set_ = false;
+};
+
 class AutoLoop {
  public:
   AutoLoop(PreemptController& ctl, EventSource& src, const AutoOptions& o, std::FILE* out)
@@ -91,6 +118,7 @@ class AutoLoop {
         log(fmt::format("cannot read pid {}'s memory: {} ({})", pid, errno_name(-e), read_advice(e)));
         return;
       }
+      attach_doorbell(pid);
     }
     refresh();
   }
@@ -107,9 +135,14 @@ class AutoLoop {
 
       std::uint64_t now = monotonic_ns();
       std::uint64_t timeout = pacer_.interval_ns();
+      if (all_doorbells()) timeout = std::max(timeout, doorbell_poll_ns());
       if (auto d = det_.next_deadline()) timeout = std::min(timeout, d > now ? d - now : 0);
       std::vector<pollfd> fds;
       std::vector<pid_t> fd_pid;
+      if (doorbell_) {
+        fds.push_back({doorbell_->ready_fd(), POLLIN, 0});
+        fd_pid.push_back(-1);
+      }
       if (src_.ready_fd() >= 0) {
         fds.push_back({src_.ready_fd(), POLLIN, 0});
         fd_pid.push_back(0);
@@ -123,9 +156,12 @@ class AutoLoop {
       ::ppoll(fds.data(), fds.size(), &ts, nullptr);
       now = monotonic_ns();
 
+      // Doorbells first: the one path where microseconds count.
+      take_doorbells(now);
+
       bool events = false;
       for (std::size_t i = 0; i < fds.size(); ++i) {
-        if (!fds[i].revents) continue;
+        if (!fds[i].revents || fd_pid[i] < 0) continue;
         if (fd_pid[i] == 0) {
           events = true;
           continue;
@@ -133,6 +169,7 @@ class AutoLoop {
         const pid_t pid = fd_pid[i];
         ::close(pidfds_[pid]);
         pidfds_.erase(pid);
+        if (doorbell_) doorbell_->detach(pid);
         log(fmt::format("online pid {} exited", pid));
         act(det_.process_exited(pid, now), now);
       }
@@ -173,12 +210,26 @@ class AutoLoop {
                failed_ ? fmt::format(", {} failed", failed_) : "");
     fmt::print(out_, "suspended {:.3f} s: offline duty cycle {}\n", static_cast<double>(suspended) / 1e9,
                wall ? pct(1.0 - static_cast<double>(suspended) / static_cast<double>(wall)) : "n/a");
+    const auto& db = st.detection_doorbell;
+    std::uint64_t rung = 0, other = 0;
+    for (const auto& [pid, c] : doorbell_counts_) {
+      rung += c.doorbells;
+      other += c.other;
+    }
+    if (doorbell_)
+      fmt::print(out_, "doorbells: {} rung ({} other signal stores ignored), {} wake-up(s), {} suspension(s) decided by one{}\n",
+                 rung, other, doorbell_wakeups_, st.doorbell_suspends,
+                 db.empty() ? std::string()
+                            : fmt::format("; detection latency (exact: the store -> the decision): p50 {:.1f} / "
+                                          "p99 {:.1f} / p99.9 {:.1f} / max {:.1f} us (n={})",
+                                          db.percentile_us(50), db.percentile_us(99), db.percentile_us(99.9),
+                                          db.summary().max_us, db.count()));
     const auto& d = st.detection_bound;
     if (d.empty())
-      fmt::print(out_, "detection latency: no samples\n");
+      fmt::print(out_, "detection latency by polling: no samples\n");
     else
       fmt::print(out_,
-                 "detection latency (upper bound: since the previous sample): p50 {:.1f} / p99 {:.1f} / "
+                 "detection latency by polling (upper bound: since the previous sample): p50 {:.1f} / p99 {:.1f} / "
                  "p99.9 {:.1f} / max {:.1f} us (n={})\n",
                  d.percentile_us(50), d.percentile_us(99), d.percentile_us(99.9), d.summary().max_us, d.count());
     fmt::print(out_, "suspend ioctl: {}\n", format_summary(suspend_ioctl_.summary()));
@@ -206,6 +257,12 @@ class AutoLoop {
       report->fell_back = fell_back;
       report->fallback_errno = det_.reason().error;
       report->procmem_pids = reader_.procmem_pids();
+      report->doorbell_wakeups = doorbell_wakeups_;
+      report->doorbells_rung = rung;
+      report->doorbell_other_stores = other;
+      if (doorbell_)
+        for (pid_t pid : o_.online)
+          if (doorbell_->attached(pid)) report->doorbell_pids.push_back(pid);
     }
     return failed_ ? 1 : 0;
   }
@@ -214,6 +271,47 @@ class AutoLoop {
 
  private:
   std::uint64_t refresh_ns() const { return static_cast<std::uint64_t>(std::max(1, o_.refresh_ms)) * 1'000'000; }
+  std::uint64_t doorbell_poll_ns() const {
+    return static_cast<std::uint64_t>(std::max(0, o_.doorbell_poll_ms)) * 1'000'000;
+  }
+
+  bool all_doorbells() const {
+    if (!doorbell_ || det_.processes() == 0) return false;
+    for (pid_t pid : o_.online)
+      if (det_.watching(pid) && !doorbell_->attached(pid)) return false;
+    return true;
+  }
+
+  // Logs the outcome once per distinct answer: the library may be loaded
+  // later than the controller starts, so a refusal is retried on queue changes.
+  void attach_doorbell(pid_t pid) {
+    if (!doorbell_ || doorbell_->attached(pid) || !det_.watching(pid)) return;
+    const std::string why = doorbell_->attach(pid);
+    std::string line = why.empty() ? fmt::format("online pid {}: doorbell uprobes on {} ({}, {})", pid,
+                                                 doorbell_->library(pid), kDoorbellFunctions[0], kDoorbellFunctions[1])
+                                   : fmt::format("online pid {}: no doorbell uprobe ({}); polling only", pid, why);
+    if (doorbell_said_[pid] != line) log(line);
+    doorbell_said_[pid] = std::move(line);
+  }
+
+  // Wake-up records, then every slot: the record carries the first doorbell
+  // after arming, the slots any later one (and one that rang between a
+  // wake-up and the re-arm below).
+  void take_doorbells(std::uint64_t now) {
+    if (!doorbell_) return;
+    for (const auto& o : doorbell_->drain()) {
+      ++doorbell_wakeups_;
+      act(det_.doorbell(o.pid, o.queue, o.value, o.at_ns, now), now);
+    }
+    if (!det_.suspended() && !det_.fallen_back()) doorbell_->arm();
+    for (pid_t pid : o_.online) {
+      if (doorbell_->attached(pid)) doorbell_counts_[pid] = doorbell_->counts(pid);
+      if (auto o = doorbell_->take_new(pid)) {
+        now = monotonic_ns();
+        act(det_.doorbell(pid, o->queue, o->value, o->at_ns, now), now);
+      }
+    }
+  }
 
   void log(const std::string& line) {
     fmt::print(out_, "[{:9.3f}s] {}\n", static_cast<double>(monotonic_ns() - t0_) / 1e9, line);
@@ -241,6 +339,7 @@ class AutoLoop {
       det_.set_queues(pid, ids);
       std::sort(qids.begin(), qids.end());
       if (qids != last_qids_[pid]) {
+        attach_doorbell(pid);
         log(fmt::format("online pid {}: watching {} AQL queue(s){}{}", pid, qids.size(),
                         qids.empty() ? "" : fmt::format(" (qids {})", fmt::join(qids, ",")),
                         blind.empty() ? ""
@@ -286,7 +385,9 @@ class AutoLoop {
         if (issued) suspend_ioctl_.add(ns);
         const std::string cause = fmt::format(
             "pid {} queue {:#x} wptr {} rptr {}: {}{}", r.pid, r.queue, r.wptr, r.rptr, r.why,
-            r.bound_ns ? fmt::format(", within {:.0f} us", static_cast<double>(r.bound_ns) / 1e3) : "");
+            r.bound_ns       ? fmt::format(", within {:.0f} us", static_cast<double>(r.bound_ns) / 1e3)
+            : r.by_doorbell ? fmt::format(", {:.0f} us after the store", static_cast<double>(r.doorbell_ns) / 1e3)
+                             : "");
         if (!ok) {
           // Half a suspension is worse than none: undo it, retry at the next demand.
           ++failed_;
@@ -322,6 +423,10 @@ class AutoLoop {
   OnlineDetector det_;
   PollPacer pacer_;
   PointerReader reader_;
+  DoorbellProbe* doorbell_ = o_.doorbell;
+  std::map<pid_t, std::string> doorbell_said_;
+  std::map<pid_t, DoorbellCounts> doorbell_counts_;  // kept after a process exits
+  std::uint64_t doorbell_wakeups_ = 0;
   std::map<pid_t, int> pidfds_;
   std::map<pid_t, std::vector<std::uint32_t>> last_qids_;
   std::map<std::uint64_t, bool> warned_;
@@ -334,11 +439,19 @@ class AutoLoop {
 
 int run_auto(PreemptController& ctl, EventSource& src, const AutoOptions& o, std::FILE* out, AutoReport* report) {
   TimerSlack slack(1);  // ns: the default 50 us slack would be most of the detection latency
+  RealtimePriority rt(o.rt_priority);
   AutoLoop loop(ctl, src, o, out);
   fmt::print(out,
              "Watching {} online process(es) ({}): suspend on GPU work, resume after {} ms idle (hold >= {} ms); "
-             "polling every >= {} us within {:.2f}% of one core. Ctrl-C stops (the targets are resumed).\n",
-             o.online.size(), fmt::join(o.online, ","), o.idle_ms, o.min_hold_ms, o.poll_us, o.cpu_budget_pct);
+             "{}polling every >= {} us within {:.2f}% of one core. Ctrl-C stops (the targets are resumed).\n",
+             o.online.size(), fmt::join(o.online, ","), o.idle_ms, o.min_hold_ms,
+             o.doorbell ? fmt::format("doorbell uprobes, and as a safety net (every >= {} ms with them) ",
+                                      o.doorbell_poll_ms)
+                        : "",
+             o.poll_us, o.cpu_budget_pct);
+  if (rt.error())
+    fmt::print(out, "note: --rt-priority {}: cannot make the loop SCHED_FIFO ({}); it runs at normal priority\n",
+               o.rt_priority, std::strerror(rt.error()));
   std::fflush(out);
   loop.start();
   std::string why = loop.run();

@@ -1,10 +1,13 @@
 // preempt --online-pid: automatic mode. The offline targets are suspended as
 // soon as an online process has GPU work pending and resumed once every
 // online process has been idle for --idle-ms (after at least --min-hold-ms).
-// One thread does everything: it sleeps in ppoll on the event source and the
-// online processes' pidfds for the paced interval, reads the online queues'
-// dispatch ids (online_poller.h), feeds them to the detector
-// (online_detector.h) and carries out its decisions on the controller.
+// One thread does everything: it sleeps in ppoll on the event source, the
+// doorbell uprobes' ring buffer (doorbell_probe.h) and the online processes'
+// pidfds for the paced interval, reads the online queues' dispatch ids
+// (online_poller.h), feeds both to the detector (online_detector.h) and
+// carries out its decisions on the controller. With a doorbell probe on every
+// online process, polling is only the safety net and slows to
+// doorbell_poll_ms.
 #pragma once
 
 #include <sys/types.h>
@@ -13,6 +16,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "doorbell_probe.h"
 #include "online_detector.h"
 #include "preempt_controller.h"
 #include "preempt_serve.h"
@@ -29,6 +33,11 @@ struct AutoOptions {
   // stop with an error instead.
   ServeOptions fallback;
   int refresh_ms = 100;  // re-read the map's online queues at least this often
+  // The doorbell uprobes (not owned); nullptr: polling only (--no-doorbell,
+  // or they could not load).
+  DoorbellProbe* doorbell = nullptr;
+  int doorbell_poll_ms = 5;  // the poll interval's floor while every online process has a probe
+  int rt_priority = 0;       // --rt-priority: SCHED_FIFO priority of the loop thread (0: normal)
   const std::atomic<bool>* stop = nullptr;  // tests: ends the loop like a stop signal
 };
 
@@ -45,6 +54,10 @@ struct AutoReport {
   bool fell_back = false;
   int fallback_errno = 0;
   std::vector<pid_t> procmem_pids;  // read through /proc/PID/mem
+  std::vector<pid_t> doorbell_pids;  // online processes with a doorbell probe at the end
+  std::uint64_t doorbell_wakeups = 0;  // ring-buffer records drained
+  std::uint64_t doorbells_rung = 0;    // doorbell stores the uprobes saw
+  std::uint64_t doorbell_other_stores = 0;  // stores to other signals, ignored
 };
 
 // Returns the exit code. Resumes before returning, whatever ends the loop.

@@ -8,15 +8,24 @@
 //
 // Each row: submissions 30-50 ms apart (so each one finds the offline job
 // running again: idle 5 ms, hold 5 ms), for the given --poll-us and
-// --cpu-budget. Latency = the synthetic process's submission timestamp ->
+// --cpu-budget, by polling alone or with the doorbell uprobes (the synthetic
+// process then rings its doorbell through a stand-in libhsa-runtime64, as
+// ROCclr does). Latency = the synthetic process's submission timestamp ->
 // the SUSPEND ioctl entry on the tracer thread, split at the loop's decision.
+// Then the doorbell uprobe's cost to the online process: one store, timed
+// in this process without and with the probe attached to it.
 // Not a test: it asserts nothing, it reports.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 
 #include <fmt/format.h>
 
+#include "doorbell_probe.h"
 #include "online_auto_harness.h"
 
 namespace {
@@ -24,33 +33,94 @@ namespace {
 using gp::test::AutoHarness;
 using gp::test::SyntheticOnline;
 
+using gp::test::pctl_us;
+
 struct Row {
   int poll_us;
   double budget_pct;
+  bool doorbell;
+  int rt_priority = 0;
+  bool busy = false;  // every CPU kept busy by nice-19 spinners (a loaded host)
 };
 
-double pctl_us(std::vector<std::uint64_t> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
-  return static_cast<double>(v[std::min(i, v.size() - 1)]) / 1e3;
+// nice-19 busy loops, one per CPU, for the lifetime of the object.
+class Spinners {
+ public:
+  explicit Spinners(bool on) {
+    if (!on) return;
+    for (long i = 0; i < ::sysconf(_SC_NPROCESSORS_ONLN); ++i) {
+      pid_t p = ::fork();
+      if (p == 0) {
+        [[maybe_unused]] int n = ::nice(19);
+        for (volatile unsigned long x = 0;; x = x + 1) {
+        }
+      }
+      pids_.push_back(p);
+    }
+  }
+  ~Spinners() {
+    for (pid_t p : pids_) {
+      ::kill(p, SIGKILL);
+      ::waitpid(p, nullptr, 0);
+    }
+  }
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
+// ns per hsa_signal_store_screlease to a doorbell signal, in this process.
+double store_ns(int n) {
+  std::uint64_t word = 0;
+  gp::test::FakeAmdSignal sig;
+  sig.kind = gp::test::kSignalKindDoorbell;
+  sig.value_or_doorbell_ptr = reinterpret_cast<std::uint64_t>(&word);
+  const auto& hsa = gp::test::FakeHsa::get();
+  const auto t0 = gp::test::mono_ns();
+  for (int i = 0; i < n; ++i) hsa.screlease(reinterpret_cast<std::uint64_t>(&sig), i);
+  return static_cast<double>(gp::test::mono_ns() - t0) / n;
+}
+
+void uprobe_cost() {
+  std::string why;
+  auto probe = gp::DoorbellProbe::load(nullptr, &why);
+  if (!probe) {
+    fmt::print("doorbell uprobe cost: not measured ({})\n", why);
+    return;
+  }
+  constexpr int kN = 200'000;
+  store_ns(kN / 10);  // warm
+  const double without = store_ns(kN);
+  if (auto e = probe->attach(::getpid()); !e.empty()) {
+    fmt::print("doorbell uprobe cost: not measured ({})\n", e);
+    return;
+  }
+  store_ns(kN / 10);
+  const double with = store_ns(kN);
+  fmt::print("doorbell uprobe cost to the online process: {:.0f} ns per store without the probe, {:.0f} ns with "
+             "it (+{:.0f} ns: the trap, the BPF program, the return), {} stores\n",
+             without, with, with - without, kN);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 8.0;
-  const Row rows[] = {{100, 3.0}, {50, 3.0}, {20, 10.0}, {10, 100.0}};
+  const Row rows[] = {{100, 3.0, false},    {50, 3.0, false},          {20, 10.0, false},
+                      {10, 100.0, false},   {100, 3.0, true},          {100, 3.0, true, 0, true},
+                      {100, 3.0, true, 50, true}};
   std::mt19937 rng(42);
 
   fmt::print("preempt --online-pid detection, {:.0f} s per row, submissions 30-50 ms apart, 1 online queue\n",
              seconds);
-  fmt::print("{:>8} {:>8} | {:>6} | {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9} | {:>9} | {:>7} {:>13}\n", "poll_us",
+  std::unique_ptr<gp::DoorbellProbe> probe;
+  fmt::print("{:>14} {:>8} {:>8} | {:>6} | {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9} | {:>9} | {:>7} {:>13}\n", "detect", "poll_us",
              "budget", "n", "p50 us", "p99 us", "p99.9 us", "max us", "det p50", "det p99", "ioctl p99", "CPU",
              "interval us");
   for (const auto& row : rows) {
     SyntheticOnline on;
     auto h = std::make_unique<AutoHarness>();
+    std::unique_ptr<Spinners> spin;
     h->watch(on, 0);
     gp::AutoOptions o;
     o.online = {on.pid()};
@@ -58,16 +128,28 @@ int main(int argc, char** argv) {
     o.min_hold_ms = 5;
     o.poll_us = row.poll_us;
     o.cpu_budget_pct = row.budget_pct;
+    o.rt_priority = row.rt_priority;
+    if (row.doorbell) {
+      std::string why;
+      probe = gp::DoorbellProbe::load(nullptr, &why);
+      if (!probe) {
+        fmt::print("doorbell row skipped: {}\n", why);
+        continue;
+      }
+      o.doorbell = probe.get();
+    }
     h->start(o);
+    spin = std::make_unique<Spinners>(row.busy);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
 
     std::uniform_int_distribution<int> gap(30'000, 50'000);
     const std::uint64_t end = gp::test::mono_ns() + static_cast<std::uint64_t>(seconds * 1e9);
     while (gp::test::mono_ns() < end) {
-      on.run({0, 1, 0, 20, false});
+      on.run({0, 1, 0, 20, false, row.doorbell});
       std::this_thread::sleep_for(std::chrono::microseconds(gap(rng)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    spin.reset();
     h->stop();
 
     std::vector<std::uint64_t> submits;
@@ -82,15 +164,20 @@ int main(int argc, char** argv) {
           to_ioctl.push_back(k - d);
           break;
         }
-    fmt::print("{:>8} {:>7.0f}% | {:>6} | {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} | {:>9.1f} {:>9.1f} | {:>9.1f} | {:>6.2f}% "
+    fmt::print("{:>14} {:>8} {:>7.0f}% | {:>6} | {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} | {:>9.1f} {:>9.1f} | {:>9.1f} | {:>6.2f}% "
                "{:>6.0f}-{:<6.0f}\n",
-               row.poll_us, row.budget_pct, total.size(), pctl_us(total, 50), pctl_us(total, 99),
+               row.doorbell ? fmt::format("door{}{}", row.busy ? "+busy" : "", row.rt_priority ? "+rt" : "") : "poll", row.poll_us, row.budget_pct, total.size(), pctl_us(total, 50), pctl_us(total, 99),
                pctl_us(total, 99.9), pctl_us(total, 100), pctl_us(decided, 50), pctl_us(decided, 99),
                pctl_us(to_ioctl, 99), 100 * h->report.cpu_fraction, h->report.interval_min_ns / 1e3,
                h->report.interval_max_ns / 1e3);
     std::fflush(stdout);
+    h.reset();
+    probe.reset();
   }
+  fmt::print("detect: poll = polling only; door = doorbell uprobes (+busy: every CPU running a nice-19 spinner; "
+             "+rt: --rt-priority 50)\n");
   fmt::print("p50/p99/p99.9/max: submission -> SUSPEND ioctl entry; det: submission -> the loop's decision; "
              "ioctl: decision -> ioctl entry (tracer thread hop); CPU: the loop thread's, of one core\n");
+  uprobe_cost();
   return 0;
 }

@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 
 #include "online_auto_harness.h"
 
@@ -18,37 +17,6 @@ namespace gp::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit = 3s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return pred();
-}
-
-AutoOptions options(int idle_ms, int hold_ms, int poll_us = 100, double budget = 3.0) {
-  AutoOptions o;
-  o.idle_ms = idle_ms;
-  o.min_hold_ms = hold_ms;
-  o.poll_us = poll_us;
-  o.cpu_budget_pct = budget;
-  return o;
-}
-
-double pctl_us(std::vector<std::uint64_t> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
-  return static_cast<double>(v[std::min(i, v.size() - 1)]) / 1e3;
-}
-
-std::vector<std::uint64_t> submit_times(SyntheticOnline& on, std::uint32_t from, std::uint32_t to) {
-  std::vector<std::uint64_t> t;
-  for (auto i = from; i < to; ++i) t.push_back(on.submit_ns(i));
-  return t;
-}
 
 TEST(OnlineAuto, EachSubmissionSuspendsAndIdleResumes) {
   SyntheticOnline on;

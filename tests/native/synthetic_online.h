@@ -7,9 +7,18 @@
 // fetched the packet). The controller only ever sees the child's memory
 // through process_vm_readv, like a real online process's.
 //
+// With `ring`, each submission also rings the queue's doorbell the way
+// ROCclr does, hsa_signal_store_screlease(queue->doorbell_signal, index),
+// through a stand-in libhsa-runtime64.so.1 (fake_hsa_runtime.c) that the
+// parent dlopens before forking, so the child maps it like a real runtime and
+// the doorbell uprobes attach to it; its doorbell signals are amd_signal_t-
+// shaped (kind -1, queue_ptr -> the queue) in the child's memory.
+//
 // The test talks to the child through the same MAP_SHARED page: a command
 // (pattern of submissions) in, the submission times out.
 #pragma once
+
+#include <dlfcn.h>
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -21,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 namespace gp::test {
@@ -41,10 +51,49 @@ struct SubmitPattern {
   std::uint32_t period_us = 0;  // between submissions
   std::uint32_t fetch_us = 0;   // submission -> read id catches up (0: at once)
   bool exit = false;            // leave instead
+  bool ring = false;            // ring the doorbell after each submission
+  bool completion_only = false;  // instead of submitting: store to a completion signal (kind USER)
+};
+
+// ROCR's amd_signal_t, as far as the doorbell probe reads it.
+struct alignas(64) FakeAmdSignal {
+  std::int64_t kind = 0;
+  std::uint64_t value_or_doorbell_ptr = 0;
+  std::uint64_t unused[4] = {};
+  std::uint64_t queue_ptr = 0;  // +48
+  std::uint64_t reserved = 0;
+};
+static_assert(sizeof(FakeAmdSignal) == 64);
+inline constexpr std::int64_t kSignalKindDoorbell = -1, kSignalKindUser = 1;
+
+// The stand-in runtime's two stores, loaded once in the parent (before any
+// fork, so every synthetic child maps it too).
+struct FakeHsa {
+  using Store = void (*)(std::uint64_t signal_handle, std::int64_t value);
+  Store screlease = nullptr, relaxed = nullptr;
+  std::string path;
+
+  static const FakeHsa& get() {
+    static const FakeHsa h = [] {
+      FakeHsa f;
+#ifdef GP_FAKE_HSA_LIB
+      f.path = GP_FAKE_HSA_LIB;
+      void* so = ::dlopen(GP_FAKE_HSA_LIB, RTLD_NOW | RTLD_LOCAL);
+      if (!so) throw std::runtime_error(std::string("dlopen: ") + ::dlerror());
+      f.screlease = reinterpret_cast<Store>(::dlsym(so, "hsa_signal_store_screlease"));
+      f.relaxed = reinterpret_cast<Store>(::dlsym(so, "hsa_signal_store_relaxed"));
+#endif
+      return f;
+    }();
+    return h;
+  }
 };
 
 struct SyntheticShared {
   FakeAmdQueue queues[kSyntheticQueues];
+  FakeAmdSignal doorbells[kSyntheticQueues];
+  FakeAmdSignal completion;
+  std::uint64_t doorbell_words[kSyntheticQueues];  // where the doorbells' stores land
   std::atomic<std::uint32_t> cmd_seq{0}, done_seq{0};
   SubmitPattern cmd;
   std::atomic<std::uint32_t> submits{0};
@@ -63,6 +112,13 @@ class SyntheticOnline {
     void* m = ::mmap(nullptr, sizeof(SyntheticShared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) throw std::runtime_error("mmap");
     sh_ = new (m) SyntheticShared();
+    for (int q = 0; q < kSyntheticQueues; ++q) {
+      sh_->doorbells[q].kind = kSignalKindDoorbell;
+      sh_->doorbells[q].value_or_doorbell_ptr = reinterpret_cast<std::uint64_t>(&sh_->doorbell_words[q]);
+      sh_->doorbells[q].queue_ptr = reinterpret_cast<std::uint64_t>(&sh_->queues[q]);
+    }
+    sh_->completion.kind = kSignalKindUser;
+    hsa_ = &FakeHsa::get();
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork");
     if (pid_ == 0) child_main();
@@ -76,6 +132,11 @@ class SyntheticOnline {
   pid_t pid() const { return pid_; }
   std::uint64_t wptr_addr(int q) const { return reinterpret_cast<std::uint64_t>(&sh_->queues[q].bytes[kAqlWriteIdOffset]); }
   std::uint64_t rptr_addr(int q) const { return reinterpret_cast<std::uint64_t>(&sh_->queues[q].bytes[kAqlReadIdOffset]); }
+  std::uint64_t queue_addr(int q) const { return reinterpret_cast<std::uint64_t>(&sh_->queues[q]); }
+  std::uint64_t doorbell_word(int q) const { return std::atomic_ref<std::uint64_t>(sh_->doorbell_words[q]).load(); }
+  std::int64_t completion_value() const { return std::atomic_ref<std::int64_t>(*reinterpret_cast<std::int64_t*>(&sh_->completion.value_or_doorbell_ptr)).load(); }
+  // A doorbell signal's handle, for a store from another process (the test's).
+  std::uint64_t doorbell_handle(int q) const { return reinterpret_cast<std::uint64_t>(&sh_->doorbells[q]); }
 
   // Runs a pattern in the child; returns when the child has finished it.
   void run(const SubmitPattern& p) {
@@ -122,11 +183,20 @@ class SyntheticOnline {
       for (int i = 0; i < p.count; ++i) {
         timespec ts{static_cast<time_t>(next / 1'000'000'000), static_cast<long>(next % 1'000'000'000)};
         ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+        if (p.completion_only) {
+          // What a kernel's completion does to its signal (on hardware the
+          // CP writes it; a runtime may store to it too): not a submission.
+          hsa_->screlease(reinterpret_cast<std::uint64_t>(&sh_->completion), 0);
+          hsa_->relaxed(reinterpret_cast<std::uint64_t>(&sh_->completion), i);
+          next = mono_ns() + p.period_us * 1000ull;
+          continue;
+        }
         const std::uint32_t n = sh_->submits.load(std::memory_order_relaxed);
         const std::uint64_t id = w.load() + 1;
         const std::uint64_t t = mono_ns();
         sh_->submit_ns[n % kMaxSubmits] = t;
         w.store(id, std::memory_order_release);  // the producer's slot reservation
+        if (p.ring) hsa_->screlease(reinterpret_cast<std::uint64_t>(&sh_->doorbells[p.queue]), static_cast<std::int64_t>(id - 1));
         sh_->submits.store(n + 1, std::memory_order_release);
         if (p.fetch_us) {
           const std::uint64_t until = mono_ns() + p.fetch_us * 1000ull;
@@ -142,6 +212,7 @@ class SyntheticOnline {
   }
 
   SyntheticShared* sh_ = nullptr;
+  const FakeHsa* hsa_ = nullptr;
   pid_t pid_ = -1;
 };
 

@@ -180,6 +180,19 @@ TEST(Cli, BadRingbufSizeIsAUsageError) {
   EXPECT_TRUE(has(r, "power of two")) << r.out;
 }
 
+TEST(Cli, RtPriorityOutOfRangeIsAUsageError) {
+  auto r = run("preempt --offline-pid 1 --online-pid 1 --rt-priority 100");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(has(r, "--rt-priority")) << r.out;
+}
+
+TEST(Cli, PreemptHelpDescribesTheDoorbellOptions) {
+  auto r = run("preempt --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(has(r, "--no-doorbell")) << r.out;
+  EXPECT_TRUE(has(r, "--rt-priority")) << r.out;
+}
+
 TEST(Cli, ErrorsAreOneLine) {
   auto r = run("watch -p 999999999");
   ASSERT_FALSE(r.out.empty());

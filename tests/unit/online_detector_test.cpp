@@ -287,6 +287,69 @@ TEST(OnlineDetector, DutyCycleBookkeeping) {
   EXPECT_EQ(d.suspended_ns_at(25 * kMs), 1 * kMs + 5 * kMs);
 }
 
+TEST(OnlineDetector, DoorbellSuspendsAtOnceWithTheExactLatency) {
+  auto d = watching_one();
+  EXPECT_EQ(d.doorbell(kOnline, 0x7f0000001000ull, 42, 10 * kMs, 10 * kMs + 7 * kUs), A::Suspend);
+  EXPECT_TRUE(d.suspended());
+  EXPECT_TRUE(d.reason().by_doorbell);
+  EXPECT_EQ(d.reason().doorbell_ns, 7 * kUs);
+  EXPECT_EQ(d.reason().bound_ns, 0u);
+  EXPECT_EQ(d.reason().queue, 0x7f0000001000ull);
+  EXPECT_EQ(d.reason().wptr, 42u);
+  EXPECT_EQ(d.stats().doorbell_suspends, 1u);
+  ASSERT_EQ(d.stats().detection_doorbell.count(), 1u);
+  EXPECT_TRUE(d.stats().detection_bound.empty());
+}
+
+TEST(OnlineDetector, DoorbellOfAnUnwatchedPidIsIgnored) {
+  auto d = watching_one();
+  EXPECT_EQ(d.doorbell(kOnline2, 1, 1, kMs, kMs), A::None);
+  EXPECT_FALSE(d.suspended());
+  EXPECT_EQ(d.stats().doorbells, 0u);
+}
+
+TEST(OnlineDetector, DoorbellsDuringASuspensionKeepItFromTheirStoreTime) {
+  auto d = watching_one(config(10, 5));
+  ASSERT_EQ(d.doorbell(kOnline, 1, 1, kMs, kMs), A::Suspend);
+  d.suspend_done(kMs);
+  // Rung at 9 ms, seen late at 12 ms: idle counts from the store, so 19 ms.
+  EXPECT_EQ(d.doorbell(kOnline, 1, 2, 9 * kMs, 12 * kMs), A::None);
+  EXPECT_EQ(d.tick(18 * kMs), A::None);
+  EXPECT_EQ(d.next_deadline(), 19 * kMs);
+  EXPECT_EQ(d.tick(19 * kMs), A::Resume);
+  EXPECT_EQ(d.stats().suspends, 1u);
+  EXPECT_EQ(d.stats().doorbells, 2u);
+}
+
+TEST(OnlineDetector, DoorbellStampedAfterNowCountsAsNow) {
+  // The ring buffer's clock and the loop's are the same clock, but read on
+  // different CPUs: never a negative latency.
+  auto d = watching_one();
+  ASSERT_EQ(d.doorbell(kOnline, 1, 1, 5 * kMs + 1, 5 * kMs), A::Suspend);
+  EXPECT_EQ(d.reason().doorbell_ns, 0u);
+}
+
+TEST(OnlineDetector, FailedDoorbellSuspendIsUncounted) {
+  auto d = watching_one();
+  ASSERT_EQ(d.doorbell(kOnline, 1, 1, kMs, kMs), A::Suspend);
+  d.action_failed(A::Suspend, kMs);
+  EXPECT_FALSE(d.suspended());
+  EXPECT_EQ(d.stats().suspends, 0u);
+  EXPECT_EQ(d.stats().doorbell_suspends, 0u);
+  EXPECT_EQ(d.doorbell(kOnline, 1, 2, 2 * kMs, 2 * kMs), A::Suspend);
+}
+
+TEST(OnlineDetector, DoorbellDemandKeepsSuspendedAfterTheOtherOnlineExits) {
+  OnlineDetector d(config(10, 5));
+  d.add_process(kOnline);
+  d.add_process(kOnline2);
+  ASSERT_EQ(d.doorbell(kOnline, 1, 1, kMs, kMs), A::Suspend);
+  ASSERT_EQ(d.doorbell(kOnline2, 2, 1, 3 * kMs, 3 * kMs), A::None);
+  EXPECT_EQ(d.process_exited(kOnline, 4 * kMs), A::None);  // pid 2 rang 1 ms ago
+  EXPECT_TRUE(d.suspended());
+  EXPECT_EQ(d.tick(13 * kMs), A::Resume);
+}
+
 TEST(PollPacer, StaysAtTheMinimumWhenCheap) {
   PacerConfig c;
   c.min_interval_ns = 100 * kUs;

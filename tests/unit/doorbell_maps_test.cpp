@@ -1,0 +1,48 @@
+// Finding ROCm's runtime in a process's /proc/PID/maps (doorbell_probe.h):
+// the one piece of the doorbell probe that is pure text.
+#include <gtest/gtest.h>
+
+#include "doorbell_probe.h"
+
+namespace gp {
+namespace {
+
+TEST(DoorbellMaps, FindsTheRuntimeAmongOtherMappings) {
+  const char* maps =
+      "55d0c0a00000-55d0c0a21000 r--p 00000000 fd:01 1311 /usr/bin/python3.11\n"
+      "7f2a40000000-7f2a40021000 rw-p 00000000 00:00 0 \n"
+      "7f2a41000000-7f2a41200000 r--p 00000000 fd:01 2201 /opt/rocm-6.2.0/lib/libhsa-runtime64.so.1.14.60200\n"
+      "7f2a41200000-7f2a41600000 r-xp 00200000 fd:01 2201 /opt/rocm-6.2.0/lib/libhsa-runtime64.so.1.14.60200\n"
+      "7f2a42000000-7f2a42100000 rw-s 00000000 00:05 77 /dev/kfd\n"
+      "7ffd1c000000-7ffd1c021000 rw-p 00000000 00:00 0 [stack]\n";
+  EXPECT_EQ(find_hsa_runtime(maps), "/opt/rocm-6.2.0/lib/libhsa-runtime64.so.1.14.60200");
+}
+
+TEST(DoorbellMaps, PathsWithSpacesAreKept) {
+  EXPECT_EQ(find_hsa_runtime("7f0000000000-7f0000001000 r-xp 00000000 fd:01 9 /home/a b/rocm/libhsa-runtime64.so.1\n"),
+            "/home/a b/rocm/libhsa-runtime64.so.1");
+}
+
+TEST(DoorbellMaps, NoRuntimeOrADeletedOneIsNone) {
+  EXPECT_EQ(find_hsa_runtime(""), "");
+  EXPECT_EQ(find_hsa_runtime("7f0000000000-7f0000001000 r-xp 00000000 fd:01 9 /usr/lib/libc.so.6\n"
+                             "7f0000001000-7f0000002000 rw-p 00000000 00:00 0 [heap]\n"),
+            "");
+  // Upgraded under a running process: the old inode is what it runs, and no
+  // path names it any more.
+  EXPECT_EQ(find_hsa_runtime("7f0000000000-7f0000001000 r-xp 00000000 fd:01 9 "
+                             "/opt/rocm/lib/libhsa-runtime64.so.1 (deleted)\n"),
+            "");
+  // Similar names are not the runtime.
+  EXPECT_EQ(find_hsa_runtime("7f0000000000-7f0000001000 r-xp 00000000 fd:01 9 /opt/rocm/lib/libhsa-amd-aqlprofile64.so\n"
+                             "7f0000000000-7f0000001000 r-xp 00000000 fd:01 9 /opt/rocm/lib/libhsakmt.so.1\n"),
+            "");
+}
+
+TEST(DoorbellMaps, TheLastLineNeedsNoNewline) {
+  EXPECT_EQ(find_hsa_runtime("7f0000000000-7f0000001000 r-xp 00000000 fd:01 9 /r/libhsa-runtime64.so"),
+            "/r/libhsa-runtime64.so");
+}
+
+}  // namespace
+}  // namespace gp
