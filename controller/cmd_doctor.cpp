@@ -1,6 +1,6 @@
 // gpreempt-bpf doctor: what this host offers, every attach point and how it
 // resolves, and what will and will not work, with why. Exit 0 only if
-// `watch` can run.
+// `watch` can run (and, with --online-pid, the doorbell uprobes attach).
 #include <memory>
 #include <optional>
 #include <set>
@@ -12,6 +12,7 @@
 #include "btf_steps.h"
 #include "commands.h"
 #include "custom_btf.h"
+#include "doorbell_check.h"
 #include "host_facts.h"
 #include "host_paths.h"
 #include "kallsyms.h"
@@ -28,6 +29,8 @@ namespace {
 struct DoctorOptions {
   bool json = false;
   std::string btf_path;
+  int online_pid = 0;          // --online-pid: check the doorbell uprobes on it
+  double online_seconds = 1;   // --online-seconds: how long to count its doorbells
 };
 
 // What --btf FILE turned out to be (only when given).
@@ -118,7 +121,7 @@ nlohmann::json sessions_json(const std::vector<LiveSession>& sessions) {
 
 void print_text(const HostFacts& f, const std::optional<AttachReport>& plan, const Verdict& v,
                 const std::optional<CustomBtfCheck>& custom, const std::vector<LiveSession>& sessions,
-                const std::string& sessions_error) {
+                const std::string& sessions_error, const std::optional<DoorbellCheck>& online) {
   fmt::print("kernel           {}\n", f.kernel);
   fmt::print("root             {}\n", yes(f.root));
   fmt::print("vmlinux BTF      {}\n", yes(f.vmlinux_btf));
@@ -132,6 +135,7 @@ void print_text(const HostFacts& f, const std::optional<AttachReport>& plan, con
   fmt::print("ptrace_scope     {}\n", f.ptrace_scope ? std::to_string(*f.ptrace_scope) : "- (no Yama)");
   fmt::print("GPUs (gpu_id)    {}\n", f.gpu_ids.empty() ? "none" : fmt::format("{}", fmt::join(f.gpu_ids, " ")));
   print_sessions_text(sessions, sessions_error);
+  if (online) fmt::print("online           {}\n", describe(*online));
   if (plan) {
     fmt::print("\nattach points:\n");
     std::set<std::string> seen;
@@ -154,7 +158,7 @@ void print_text(const HostFacts& f, const std::optional<AttachReport>& plan, con
 
 nlohmann::json to_json(const HostFacts& f, const std::optional<AttachReport>& plan, const Verdict& v,
                        const std::optional<CustomBtfCheck>& custom, const std::vector<LiveSession>& sessions,
-                       const std::string& sessions_error) {
+                       const std::string& sessions_error, const std::optional<DoorbellCheck>& online) {
   nlohmann::json probes = nlohmann::json::array();
   if (plan) {
     for (const auto& p : plan->probes)
@@ -192,6 +196,7 @@ nlohmann::json to_json(const HostFacts& f, const std::optional<AttachReport>& pl
           {"gpu_ids", f.gpu_ids},
           {"sessions", sessions_error.empty() ? sessions_json(sessions) : nlohmann::json(nullptr)},
           {"sessions_error", sessions_error},
+          {"online", online ? to_json(*online) : nlohmann::json(nullptr)},
           {"probes", probes},
           {"can_watch", v.can_watch},
           {"can_preempt", v.can_preempt},
@@ -220,9 +225,15 @@ int run_doctor(const DoctorOptions& o) {
   std::string sessions_error;
   const auto sessions = f.root ? find_live_sessions(&sessions_error) : std::vector<LiveSession>{};
   if (!f.root) sessions_error = "needs root";
-  if (o.json) fmt::print("{}\n", to_json(f, plan, v, custom, sessions, sessions_error).dump(2));
-  else print_text(f, plan, v, custom, sessions, sessions_error);
-  return v.can_watch ? 0 : 1;
+  std::optional<DoorbellCheck> online;
+  if (o.online_pid) {
+    if (!path_exists(host_path(fmt::format("/proc/{}", o.online_pid))))
+      throw UserError(fmt::format("--online-pid {}: no such process", o.online_pid), 2);
+    online = check_doorbells(o.online_pid, o.online_seconds);
+  }
+  if (o.json) fmt::print("{}\n", to_json(f, plan, v, custom, sessions, sessions_error, online).dump(2));
+  else print_text(f, plan, v, custom, sessions, sessions_error, online);
+  return v.can_watch && (!online || online->attached) ? 0 : 1;
 }
 
 }  // namespace
@@ -232,6 +243,12 @@ void add_doctor(CLI::App& app, Selected& sel) {
   auto* cmd = app.add_subcommand("doctor", "Check this host: kernel, BTF, amdgpu, KFD, attach points; exit 0 if watch can run");
   cmd->add_flag("--json", o->json, "JSON output");
   cmd->add_option("--btf", o->btf_path, "judge with this BTF file instead of /sys/kernel/btf");
+  cmd->add_option("--online-pid", o->online_pid,
+                  "also check preempt --online-pid's doorbell uprobes on this process: attach them to its ROCm "
+                  "runtime and count its GPU submissions for --online-seconds");
+  cmd->add_option("--online-seconds", o->online_seconds, "how long --online-pid counts")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
   cmd->callback([o, &sel] { sel.run = [o] { return run_doctor(*o); }; });
 }
 

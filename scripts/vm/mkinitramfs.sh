@@ -148,6 +148,11 @@ main() {
   bin=$(find_build_binary kfd-client)
   [[ -n $bin ]] || die "kfd-client not built in $GP_BUILD_DIR (cmake --build $GP_BUILD_DIR --target kfd-client)"
   copy_with_libs "$bin" /usr/bin/kfd-client "$stage"
+  # kfd-client online-target's stand-in ROCm runtime: what the doorbell
+  # uprobes attach to in the guest (built with kfd-client).
+  bin=$GP_BUILD_DIR/tests/native/fake-rocm/libhsa-runtime64.so.1
+  [[ -e $bin ]] || die "$bin not built (cmake --build $GP_BUILD_DIR --target gp_fake_hsa_runtime)"
+  install -D -m 0755 "$(readlink -f "$bin")" "$stage/opt/rocm/lib/libhsa-runtime64.so.1"
   bin=$(find_build_binary gpreempt-bpf)
   if [[ -n $bin ]]; then
     copy_with_libs "$bin" /usr/bin/gpreempt-bpf "$stage"

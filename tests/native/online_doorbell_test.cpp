@@ -12,6 +12,8 @@
 #include <poll.h>
 #include <spawn.h>
 
+#include <nlohmann/json.hpp>
+
 #include "doorbell_probe.h"
 #include "online_auto_harness.h"
 
@@ -106,6 +108,28 @@ TEST(DoorbellProbe, ArmedItWakesOnceThenOnlyTheSlotMoves) {
   auto last = probe->take_new(on.pid());
   ASSERT_TRUE(last);
   EXPECT_EQ(last->value, 4u);
+}
+
+// doctor --online-pid, the binary: attaches to a process ringing its doorbell and counts.
+TEST(DoorbellProbe, DoctorOnlinePidCountsTheProcessesDoorbells) {
+  SyntheticOnline on;
+  on.start({0, 400, 5'000, 0, false, /*ring=*/true});  // 2 s of one doorbell every 5 ms
+  const std::string cmd = std::string(GP_BINARY) + " doctor --json --online-seconds 0.5 --online-pid " +
+                          std::to_string(on.pid()) + " 2>&1";
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_TRUE(p);
+  char buf[4096];
+  while (auto n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  ::pclose(p);
+  const auto j = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out;
+  ASSERT_TRUE(j["online"].is_object()) << out;
+  EXPECT_EQ(j["online"]["pid"], on.pid());
+  EXPECT_EQ(j["online"]["attached"], true) << out;
+  EXPECT_NE(j["online"]["library"].get<std::string>().find("libhsa-runtime64.so"), std::string::npos);
+  EXPECT_GT(j["online"]["doorbells"].get<std::uint64_t>(), 20u) << out;
+  EXPECT_EQ(j["online"]["other_stores"], 0u);
 }
 
 // The loop with the probe on one online process.

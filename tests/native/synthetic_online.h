@@ -33,6 +33,8 @@
 #include <string>
 #include <thread>
 
+#include "fake_amd_signal.h"
+
 namespace gp::test {
 
 inline constexpr std::size_t kAqlWriteIdOffset = 56;   // amd_queue_t.write_dispatch_id
@@ -55,21 +57,10 @@ struct SubmitPattern {
   bool completion_only = false;  // instead of submitting: store to a completion signal (kind USER)
 };
 
-// ROCR's amd_signal_t, as far as the doorbell probe reads it.
-struct alignas(64) FakeAmdSignal {
-  std::int64_t kind = 0;
-  std::uint64_t value_or_doorbell_ptr = 0;
-  std::uint64_t unused[4] = {};
-  std::uint64_t queue_ptr = 0;  // +48
-  std::uint64_t reserved = 0;
-};
-static_assert(sizeof(FakeAmdSignal) == 64);
-inline constexpr std::int64_t kSignalKindDoorbell = -1, kSignalKindUser = 1;
-
 // The stand-in runtime's two stores, loaded once in the parent (before any
 // fork, so every synthetic child maps it too).
 struct FakeHsa {
-  using Store = void (*)(std::uint64_t signal_handle, std::int64_t value);
+  using Store = HsaSignalStore;
   Store screlease = nullptr, relaxed = nullptr;
   std::string path;
 

@@ -193,6 +193,12 @@ TEST(Cli, PreemptHelpDescribesTheDoorbellOptions) {
   EXPECT_TRUE(has(r, "--rt-priority")) << r.out;
 }
 
+TEST(Cli, DoctorOnlinePidThatDoesNotExistIsAUsageError) {
+  auto r = run("doctor --online-pid 2147483646");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(has(r, "--online-pid 2147483646: no such process")) << r.out;
+}
+
 TEST(Cli, ErrorsAreOneLine) {
   auto r = run("watch -p 999999999");
   ASSERT_FALSE(r.out.empty());

@@ -29,6 +29,9 @@
 #include <string_view>
 #include <vector>
 
+#include <dlfcn.h>
+
+#include "fake_amd_signal.h"
 #include "kfd_uapi.h"
 
 namespace {
@@ -122,6 +125,13 @@ Json op_json(const char* op) {
                "                                open /dev/kfd, (wait N ms: a debugger may attach before\n"
                "                                hsa_init), RUNTIME_ENABLE, wait for SIGTERM/SIGINT (or\n"
                "                                stdin EOF), RUNTIME_DISABLE, exit (a stand-in ROCm process)\n"
+               "  online-target [--hsa-lib PATH] [--ring-every-ms N]\n"
+               "                                a stand-in online ROCm process: maps PATH (default\n"
+               "                                /opt/rocm/lib/libhsa-runtime64.so.1, the tests' stand-in) and\n"
+               "                                rings an AQL queue's doorbell through its\n"
+               "                                hsa_signal_store_screlease per stdin line 'ring' (a store to a\n"
+               "                                completion signal per 'complete'), or every N ms; exits on\n"
+               "                                SIGTERM/SIGINT, or stdin EOF without --ring-every-ms\n"
                "  debug-session --target PID [--qids 1,2,3]\n"
                "                                PTRACE_SEIZE + DBG_TRAP ENABLE, SUSPEND, RESUME, DISABLE\n"
                "Every operation prints one JSON line.\n");
@@ -439,6 +449,80 @@ int cmd_runtime_target(const Args& a) {
   return kExitOk;
 }
 
+int cmd_online_target(const Args& a) {
+  using gp::test::FakeAmdSignal;
+  auto it = a.opts.find("hsa-lib");
+  const std::string lib = it == a.opts.end() ? "/opt/rocm/lib/libhsa-runtime64.so.1" : it->second;
+  void* so = dlopen(lib.c_str(), RTLD_NOW);
+  if (!so) {
+    op_json("dlopen").str("error", dlerror()).print();
+    return kExitFail;
+  }
+  auto store = reinterpret_cast<gp::test::HsaSignalStore>(dlsym(so, "hsa_signal_store_screlease"));
+  if (!store) {
+    op_json("dlsym").str("error", "no hsa_signal_store_screlease").print();
+    return kExitFail;
+  }
+  const auto every_ms = opt_num(a, "ring-every-ms", 0);
+  int sfd = signal_fd();
+  // One queue: amd_queue_t-sized, write_dispatch_id at +56; its doorbell
+  // signal; a completion signal.
+  alignas(64) static unsigned char queue[256];
+  static std::uint64_t doorbell_word;
+  static FakeAmdSignal doorbell, completion;
+  doorbell.kind = gp::test::kSignalKindDoorbell;
+  doorbell.value_or_doorbell_ptr = reinterpret_cast<std::uint64_t>(&doorbell_word);
+  doorbell.queue_ptr = reinterpret_cast<std::uint64_t>(queue);
+  completion.kind = gp::test::kSignalKindUser;
+  auto* write_id = reinterpret_cast<std::uint64_t*>(queue + 56);
+  std::uint64_t rings = 0, completes = 0;
+  auto ring = [&] {
+    const std::uint64_t index = __atomic_add_fetch(write_id, 1, __ATOMIC_RELEASE) - 1;
+    store(reinterpret_cast<std::uint64_t>(&doorbell), static_cast<std::int64_t>(index));
+    ++rings;
+  };
+  op_json("ready").str("lib", lib.c_str()).hex("queue", reinterpret_cast<std::uint64_t>(queue)).print();
+  pollfd p[2] = {{sfd, POLLIN, 0}, {0, POLLIN, 0}};
+  const char* why = "signal";
+  std::string pending;
+  for (;;) {
+    int n = poll(p, 2, every_ms ? static_cast<int>(every_ms) : -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) {
+      ring();
+      continue;
+    }
+    if (n < 0) {
+      why = "poll error";
+      break;
+    }
+    if (p[0].revents) break;
+    char buf[256];
+    ssize_t got = read(0, buf, sizeof buf);
+    if (got <= 0) {
+      if (every_ms) {  // ringing on its own: only a signal ends it
+        p[1].fd = -1;
+        continue;
+      }
+      why = "stdin EOF";
+      break;
+    }
+    pending.append(buf, static_cast<std::size_t>(got));
+    for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
+      const std::string line = pending.substr(0, nl);
+      if (line == "ring") {
+        ring();
+        op_json("ring").unum("rings", rings).print();
+      } else if (line == "complete") {
+        store(reinterpret_cast<std::uint64_t>(&completion), 0);
+        op_json("complete").unum("completes", ++completes).print();
+      }
+    }
+  }
+  op_json("exit").unum("rings", rings).unum("completes", completes).str("woken_by", why).print();
+  return kExitOk;
+}
+
 std::vector<std::uint32_t> parse_qids(const std::string& s) {
   std::vector<std::uint32_t> q;
   std::size_t pos = 0;
@@ -599,5 +683,6 @@ int main(int argc, char** argv) {
   if (cmd == "burst") return cmd_burst(a);
   if (cmd == "runtime-target") return cmd_runtime_target(a);
   if (cmd == "debug-session") return cmd_debug_session(a);
+  if (cmd == "online-target") return cmd_online_target(a);
   usage(("unknown command " + cmd).c_str());
 }
