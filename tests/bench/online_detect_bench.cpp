@@ -4,7 +4,7 @@
 // loop reading them with process_vm_readv, a real ptraced offline child, the
 // KFD ioctls stubbed and timestamped).
 //
-//   online_detect_bench [seconds-per-row=8]
+//   online_detect_bench [seconds-per-row=8] [row-label-prefix]   (e.g. "door": the doorbell rows only)
 //
 // Each row: submissions 30-50 ms apart (so each one finds the offline job
 // running again: idle 5 ms, hold 5 ms), for the given --poll-us and
@@ -106,6 +106,7 @@ void uprobe_cost() {
 
 int main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 8.0;
+  const std::string only = argc > 2 ? argv[2] : "";
   const Row rows[] = {{100, 3.0, false},    {50, 3.0, false},          {20, 10.0, false},
                       {10, 100.0, false},   {100, 3.0, true},          {100, 3.0, true, 0, true},
                       {100, 3.0, true, 50, true}};
@@ -118,6 +119,9 @@ int main(int argc, char** argv) {
              "budget", "n", "p50 us", "p99 us", "p99.9 us", "max us", "det p50", "det p99", "ioctl p99", "CPU",
              "interval us");
   for (const auto& row : rows) {
+    const std::string label =
+        row.doorbell ? fmt::format("door{}{}", row.busy ? "+busy" : "", row.rt_priority ? "+rt" : "") : "poll";
+    if (!label.starts_with(only)) continue;
     SyntheticOnline on;
     auto h = std::make_unique<AutoHarness>();
     std::unique_ptr<Spinners> spin;
@@ -164,12 +168,16 @@ int main(int argc, char** argv) {
           to_ioctl.push_back(k - d);
           break;
         }
-    fmt::print("{:>14} {:>8} {:>7.0f}% | {:>6} | {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} | {:>9.1f} {:>9.1f} | {:>9.1f} | {:>6.2f}% "
-               "{:>6.0f}-{:<6.0f}\n",
-               row.doorbell ? fmt::format("door{}{}", row.busy ? "+busy" : "", row.rt_priority ? "+rt" : "") : "poll", row.poll_us, row.budget_pct, total.size(), pctl_us(total, 50), pctl_us(total, 99),
+    const auto& exact = h->report.detector.detection_doorbell;
+    fmt::print("{:>14} {:>8} {:>7.0f}% | {:>6} | {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} | {:>9.1f} {:>9.1f} | {:>9.1f} | "
+               "{:>6.2f}% {:>6.0f}-{:<6.0f}{}\n",
+               label, row.poll_us, row.budget_pct, total.size(), pctl_us(total, 50), pctl_us(total, 99),
                pctl_us(total, 99.9), pctl_us(total, 100), pctl_us(decided, 50), pctl_us(decided, 99),
                pctl_us(to_ioctl, 99), 100 * h->report.cpu_fraction, h->report.interval_min_ns / 1e3,
-               h->report.interval_max_ns / 1e3);
+               h->report.interval_max_ns / 1e3,
+               exact.empty() ? std::string()
+                             : fmt::format(" | store->decision p50 {:.1f} p99 {:.1f} us (n={})", exact.percentile_us(50),
+                                           exact.percentile_us(99), exact.count()));
     std::fflush(stdout);
     h.reset();
     probe.reset();
