@@ -230,6 +230,10 @@ void add_preempt(CLI::App& app, Selected& sel) {
                   "so a doorbell's wake-up preempts other work on a busy host")
       ->check(CLI::Range(0, 99))
       ->capture_default_str();
+  cmd->add_option("--idle-latency-us", o->auto_opts.idle_latency_us,
+                  "with --online-pid: while it runs, keep idle CPUs in states that wake within this many us "
+                  "(a PM QoS request on /dev/cpu_dma_latency; costs idle power)")
+      ->check(CLI::Range(0, 100'000));
   cmd->add_option("--wait-runtime", o->wait_runtime_s,
                   "seconds to wait for a target that has not initialised its HSA runtime yet");
   cmd->add_option("--extra-qid", o->extra_qids,

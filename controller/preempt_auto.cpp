@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "cpu_latency_request.h"
 #include "event.h"
 #include "online_poller.h"
 #include "preempt_cycles.h"
@@ -133,6 +134,10 @@ class AutoLoop {
       if (det_.processes() == 0) return "every online process has exited";
       if (det_.fallen_back()) return "fallback";
 
+      // Armed before sleeping, not only after the next wake-up: a resume at
+      // the end of the previous round would otherwise leave the probe
+      // disarmed for a whole safety-net interval.
+      take_doorbells(monotonic_ns());
       std::uint64_t now = monotonic_ns();
       std::uint64_t timeout = pacer_.interval_ns();
       if (all_doorbells()) timeout = std::max(timeout, doorbell_poll_ns());
@@ -295,8 +300,8 @@ class AutoLoop {
   }
 
   // Wake-up records, then every slot: the record carries the first doorbell
-  // after arming, the slots any later one (and one that rang between a
-  // wake-up and the re-arm below).
+  // after arming, the slots any later one (and one that rang before the
+  // arming below, which is why they are read after it).
   void take_doorbells(std::uint64_t now) {
     if (!doorbell_) return;
     for (const auto& o : doorbell_->drain()) {
@@ -440,6 +445,7 @@ class AutoLoop {
 int run_auto(PreemptController& ctl, EventSource& src, const AutoOptions& o, std::FILE* out, AutoReport* report) {
   TimerSlack slack(1);  // ns: the default 50 us slack would be most of the detection latency
   RealtimePriority rt(o.rt_priority);
+  CpuLatencyRequest idle_latency(o.idle_latency_us);
   AutoLoop loop(ctl, src, o, out);
   fmt::print(out,
              "Watching {} online process(es) ({}): suspend on GPU work, resume after {} ms idle (hold >= {} ms); "
@@ -449,6 +455,13 @@ int run_auto(PreemptController& ctl, EventSource& src, const AutoOptions& o, std
                                       o.doorbell_poll_ms)
                         : "",
              o.poll_us, o.cpu_budget_pct);
+  if (idle_latency.active())
+    fmt::print(out, "Idle CPUs held to states that wake within {} us (PM QoS request on {}) until the mode ends.\n",
+               o.idle_latency_us, kCpuLatencyQosPath);
+  else if (idle_latency.error())
+    fmt::print(out, "note: --idle-latency-us {}: cannot make the PM QoS request on {} ({}); idle CPUs keep "
+               "their deep states\n",
+               o.idle_latency_us, kCpuLatencyQosPath, std::strerror(idle_latency.error()));
   if (rt.error())
     fmt::print(out, "note: --rt-priority {}: cannot make the loop SCHED_FIFO ({}); it runs at normal priority\n",
                o.rt_priority, std::strerror(rt.error()));

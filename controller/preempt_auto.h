@@ -38,6 +38,7 @@ struct AutoOptions {
   DoorbellProbe* doorbell = nullptr;
   int doorbell_poll_ms = 5;  // the poll interval's floor while every online process has a probe
   int rt_priority = 0;       // --rt-priority: SCHED_FIFO priority of the loop thread (0: normal)
+  int idle_latency_us = -1;  // --idle-latency-us: PM QoS bound on idle CPUs' exit latency (-1: none)
   const std::atomic<bool>* stop = nullptr;  // tests: ends the loop like a stop signal
 };
 

@@ -52,8 +52,8 @@ class Spinners {
       pid_t p = ::fork();
       if (p == 0) {
         [[maybe_unused]] int n = ::nice(19);
-        for (volatile unsigned long x = 0;; x = x + 1) {
-        }
+        volatile unsigned long x = 0;
+        for (;;) x = x + 1;
       }
       pids_.push_back(p);
     }
@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 8.0;
   const std::string only = argc > 2 ? argv[2] : "";
   const Row rows[] = {{100, 3.0, false},    {50, 3.0, false},          {20, 10.0, false},
-                      {10, 100.0, false},   {100, 3.0, true},          {100, 3.0, true, 0, true},
+                      {10, 100.0, false},   {100, 3.0, true},          {100, 3.0, true, 50},      {100, 3.0, true, 0, true},
                       {100, 3.0, true, 50, true}};
   std::mt19937 rng(42);
 

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cpu_latency_request.h"
 #include "doorbell_probe.h"
 #include "online_auto_harness.h"
 
@@ -183,6 +184,34 @@ TEST(OnlineDoorbell, EachSubmissionSuspendsByItsDoorbellAndIdleResumes) {
   EXPECT_NE(text.find("doorbell uprobes on "), std::string::npos) << text;
   EXPECT_NE(text.find("after the store"), std::string::npos) << text;
   EXPECT_NE(text.find("detection latency (exact"), std::string::npos) << text;
+}
+
+// The loop re-arms the probe before it sleeps again after a resume, not only
+// after its next wake-up: otherwise a doorbell in that sleep (up to the
+// safety-net interval, here 2 s) only moves the slot and waits for the poll.
+TEST(OnlineDoorbell, ADoorbellRightAfterAResumeIsHeardAtOnce) {
+  DoorbellAuto t;
+  auto o = options(5, 5);
+  o.doorbell_poll_ms = 2'000;
+  o.idle_latency_us = 37;  // and the PM QoS request, held while the mode runs
+  const long qos_before = cpu_latency_target();
+  ASSERT_GT(qos_before, 37) << "another process holds a lower CPU latency request; cannot test ours";
+  t.start(o);
+  EXPECT_EQ(cpu_latency_target(), 37) << t.h.output();
+  constexpr int kRounds = 5;
+  for (int i = 0; i < kRounds; ++i) {
+    const auto resumed = t.h.kfd.resumes().size();
+    t.on.run({0, 1, 0, 0, false, /*ring=*/true});
+    ASSERT_TRUE(wait_until([&] { return t.h.kfd.resumes().size() > resumed; })) << t.h.output();
+  }
+  t.h.stop();
+  auto lat = detection_latencies(submit_times(t.on, 0, kRounds), t.h.kfd.suspends());
+  ASSERT_EQ(lat.size(), static_cast<std::size_t>(kRounds)) << t.h.output();
+  for (auto l : lat) EXPECT_LT(l, 500'000'000u) << "a doorbell waited for the 2 s poll:\n" << t.h.output();
+  EXPECT_EQ(cpu_latency_target(), qos_before) << "the request ends with the mode";
+  EXPECT_NE(t.h.output().find("Idle CPUs held to states that wake within 37 us"), std::string::npos)
+      << t.h.output();
+  EXPECT_EQ(t.h.report.detector.doorbell_suspends, static_cast<std::uint64_t>(kRounds)) << t.h.output();
 }
 
 TEST(OnlineDoorbell, CompletionSignalStoresNeverSuspend) {

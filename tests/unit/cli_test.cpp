@@ -191,6 +191,13 @@ TEST(Cli, PreemptHelpDescribesTheDoorbellOptions) {
   EXPECT_EQ(r.code, 0);
   EXPECT_TRUE(has(r, "--no-doorbell")) << r.out;
   EXPECT_TRUE(has(r, "--rt-priority")) << r.out;
+  EXPECT_TRUE(has(r, "--idle-latency-us")) << r.out;
+}
+
+TEST(Cli, IdleLatencyOutOfRangeIsAUsageError) {
+  auto r = run("preempt --offline-pid 1 --online-pid 1 --idle-latency-us -5");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(has(r, "--idle-latency-us")) << r.out;
 }
 
 TEST(Cli, DoctorOnlinePidThatDoesNotExistIsAUsageError) {
