@@ -56,6 +56,8 @@ bool is_stop_signal(int sig) {
   return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
+std::atomic<long> g_waiter_delay_us{0};
+
 constexpr int kLostStatus = -1;  // waitpid said ECHILD: the leader is no longer our tracee
 
 // How long detach() waits for the leader to reach a ptrace-stop after
@@ -64,6 +66,8 @@ constexpr int kLostStatus = -1;  // waitpid said ECHILD: the leader is no longer
 constexpr auto kDetachTimeout = std::chrono::seconds(2);
 
 }  // namespace
+
+void ptrace_waiter_delay_for_testing(std::chrono::microseconds delay) { g_waiter_delay_us = delay.count(); }
 
 pid_t tracer_pid_of(pid_t pid) {
   std::ifstream in(fmt::format("/proc/{}/status", pid));
@@ -96,6 +100,9 @@ struct PtraceTracer::Impl {
   std::atomic<pid_t> waiter_tid{0};
   std::atomic<bool> waiter_stop{false};
   std::atomic<bool> waiter_done{false};
+  // Set just before our own PTRACE_DETACH: from then on waitpid's ECHILD (the
+  // leader is no longer our tracee) is that detach, not the target leaving.
+  std::atomic<bool> detached{false};
 
   std::atomic<std::uint64_t> signals_forwarded{0}, group_stops{0}, execs{0};
 
@@ -149,10 +156,11 @@ struct PtraceTracer::Impl {
       if (r == pid) {
         push_status(st);
         if (WIFEXITED(st) || WIFSIGNALED(st)) break;
+        if (long us = g_waiter_delay_us.load()) std::this_thread::sleep_for(std::chrono::microseconds(us));
         continue;
       }
       if (r < 0 && errno == EINTR) continue;
-      if (!waiter_stop) push_status(kLostStatus);
+      if (!waiter_stop && !detached) push_status(kLostStatus);
       break;
     }
     waiter_done = true;
@@ -178,6 +186,7 @@ struct PtraceTracer::Impl {
   // Restarts the leader from one ptrace-stop the way an untraced process would
   // have continued.
   void service(int st) {
+    if (detached) return;
     if (st == kLostStatus || WIFEXITED(st) || WIFSIGNALED(st)) {
       target_gone(st);
       return;
@@ -262,6 +271,7 @@ struct PtraceTracer::Impl {
         if (observer) observer->on_target_exec();
       }
       if (event == 0) ++signals_forwarded;
+      detached = true;
       ::ptrace(PTRACE_DETACH, pid, nullptr, reinterpret_cast<void*>(sig));
       attached = false;
       return true;

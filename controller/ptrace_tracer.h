@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -85,5 +86,10 @@ class PtraceTracer final : public Executor {
 
 // TracerPid from /proc/PID/status: 0 when untraced, -1 when unreadable.
 pid_t tracer_pid_of(pid_t pid);
+
+// Tests only: the waiter thread sleeps this long after reporting each status
+// before it waits again, which lets the tracer thread detach first (a race a
+// slow or oversubscribed machine otherwise loses only now and then).
+void ptrace_waiter_delay_for_testing(std::chrono::microseconds delay);
 
 }  // namespace gp

@@ -273,6 +273,28 @@ TEST(PtraceTracer, DetachLeavesTheTargetRunningAndUntraced) {
   EXPECT_EQ(f.sh()->exit_status.load(), -1);
 }
 
+// The waiter's waitpid fails with ECHILD once we detach: that is our own
+// detach, not the target going away (VM scenario preempt-cycles printed
+// "no longer traceable ... gone; nothing to undo" after a clean detach).
+TEST(PtraceTracer, OurOwnDetachIsNotReportedAsTheTargetGoing) {
+  Family f([](Shared* sh) { tick_forever(sh); return 0; });
+  auto t = attach_ok(f.target());
+  ASSERT_NE(t, nullptr);
+  Recorder rec;
+  t->set_observer(&rec);
+  // The waiter reports detach's PTRACE_INTERRUPT stop and waits again only
+  // after the detach: its waitpid then fails with ECHILD.
+  gp::ptrace_waiter_delay_for_testing(100ms);
+  EXPECT_TRUE(t->detach());
+  std::this_thread::sleep_for(300ms);
+  gp::ptrace_waiter_delay_for_testing(0ms);
+  t->call([] {});  // whatever the waiter pushed has been serviced
+  EXPECT_EQ(rec.gone.load(), 0) << "status " << rec.status.load();
+  EXPECT_EQ(gp::tracer_pid_of(f.target()), 0);
+  EXPECT_TRUE(progressing(f.sh()));
+  t->set_observer(nullptr);
+}
+
 TEST(PtraceTracer, DestructorDetaches) {
   Family f([](Shared* sh) { tick_forever(sh); return 0; });
   {
