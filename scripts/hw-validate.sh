@@ -15,8 +15,10 @@
 #   --seconds S       length of the watch and record steps (default 5)
 #   --cycles N        preempt cycles (default 20)
 #   --settle S        how long to wait for the workload's first GPU queue (default 90)
-# Steps: doctor; watch while the workload runs; queues --verify (sysfs) and
-# queues --snapshot-check (KFD's GET_QUEUE_SNAPSHOT in a short debug session);
+# Steps: doctor; watch while the workload runs; the doorbell uprobes of
+# preempt --online-pid on the workload's ROCm runtime (doctor --online-pid: do
+# they hear its submissions?); queues --verify (sysfs) and queues
+# --snapshot-check (KFD's GET_QUEUE_SNAPSHOT in a short debug session);
 # latency while preempt --cycles N runs on the workload; record and report.
 # DIR/summary.txt says what passed and the commands to reproduce each step.
 # Exit status: 0 every step passed; 1 a step failed (summary.txt says which);
@@ -177,10 +179,13 @@ finish() {
 trap 'finish 130 "interrupted"' INT
 trap 'finish 143 "terminated"' TERM
 
-# The field NAME of a one-line JSON object (numbers, booleans, flat arrays):
+# The field NAME of a JSON object (numbers, booleans, strings, flat arrays):
 # enough for doctor and summary lines without needing jq on the host.
 json_field() {
-  sed -n "s/.*\"$1\": *\(\[[^]]*\]\|[^,}]*\).*/\1/p" "$2" | head -n1
+  # Joined into one line first: doctor --json is pretty-printed, so a
+  # non-empty array spans lines. First occurrence; strings keep their quotes.
+  tr '\n' ' ' <"$2" | grep -oE "\"$1\": *(\[[^]]*\]|\"[^\"]*\"|[^,}]*)" | head -n1 |
+    sed -e "s/^\"$1\": *//" -e 's/ *$//'
 }
 
 # The workload's process or a descendant of it that has a KFD process
@@ -250,7 +255,7 @@ if [ "$loaded" != true ] || [ -z "$gpus" ]; then
     why="amdgpu is loaded but KFD lists no GPU (no gpu_id in /sys/class/kfd/kfd/topology)"
   fi
   result PASS doctor "ran; $why"
-  for s in workload watch queues-verify snapshot-check latency preempt record report; do
+  for s in workload watch doorbell queues-verify snapshot-check latency preempt record report; do
     result SKIP "$s" "needs an AMD GPU"
   done
   say "NO GPU: $why. This kit validates gpreempt-bpf on a host with an AMD GPU;"
@@ -325,6 +330,18 @@ else
   fi
 fi
 rm -f "$OUT/.last"
+
+# 3b. doorbell uprobes: preempt --online-pid's detector on a real ROCm runtime
+run doorbell doorbell.json "$BIN" doctor --json --online-pid "$KPID" --online-seconds "$SECONDS_STEP"
+rung=$(json_field doorbells "$OUT/doorbell.json")
+lib=$(json_field library "$OUT/doorbell.json" | tr -d '"')
+if [ "$RC" -eq 0 ] && is_number "${rung:-x}" && [ "$rung" -gt 0 ]; then
+  result PASS doorbell "$rung doorbells, $(json_field other_stores "$OUT/doorbell.json") other signal stores in $SECONDS_STEP s on $lib"
+elif grep -q '"attached": *true' "$OUT/doorbell.json" 2>/dev/null; then
+  result FAIL doorbell "the uprobes attached to $lib but heard no doorbell in $SECONDS_STEP s of GPU work: preempt --online-pid would detect by polling only (the archive shows what the runtime stored)"
+else
+  result FAIL doorbell "exit status $RC: $(json_field error "$OUT/doorbell.json" | tr -d '"')$(last_err "$OUT/doorbell.json.err")"
+fi
 
 # 4. queues: sysfs and KFD's own snapshot ---------------------------------
 run queues-verify queues-verify.txt "$BIN" queues -p "$KPID" --verify

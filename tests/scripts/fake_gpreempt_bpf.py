@@ -2,7 +2,8 @@
 """A stand-in for the gpreempt-bpf binary in the script tests: prints
 SYNTHETIC outputs in the real formats, so hw-validate.sh and colocate.sh can
 be run end to end without a GPU. FAKE_GP (comma-separated) changes the host:
-no-amdgpu, no-gpu, not-root, preempt-fails, no-online-pid. FAKE_GP_LOG: a
+no-amdgpu, no-gpu, not-root, preempt-fails, no-online-pid, no-doorbells,
+no-runtime. FAKE_GP_LOG: a
 file that gets one line per invocation (its arguments)."""
 import json
 import os
@@ -35,8 +36,19 @@ def doctor(args):
          "amdgpu_loaded": loaded, "amdgpu_btf": loaded, "kfd_version": "1.17" if loaded else None,
          "gpu_ids": gpus, "probes": [], "can_watch": loaded, "can_preempt": loaded and bool(gpus),
          "problems": [] if loaded else ["the amdgpu driver is not loaded"]}
+    online = opt(args, "--online-pid")
+    if online:
+        attached = "no-runtime" not in FLAGS
+        d["online"] = {"pid": int(online), "attached": attached,
+                       "library": "/opt/rocm/lib/libhsa-runtime64.so.1" if attached else "",
+                       "error": "" if attached else f"no libhsa-runtime64 is mapped by pid {online}",
+                       "seconds": float(opt(args, "--online-seconds", "1")),
+                       "doorbells": 0 if ("no-doorbells" in FLAGS or not attached) else 412,
+                       "other_stores": 0 if not attached else 57}
+        if not attached:
+            loaded = False  # exit status 1, as the real doctor when the attach fails
     if "--json" in args:
-        print(json.dumps(d))
+        print(json.dumps(d, indent=2))
     else:
         print(f"kernel           {d['kernel']}\namdgpu loaded    {'yes' if loaded else 'no'}")
     return 0 if loaded else 1

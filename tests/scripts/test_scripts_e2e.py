@@ -49,8 +49,8 @@ class Base(unittest.TestCase):
 
 
 class HwValidate(Base):
-    def run_kit(self, flags="", extra=()):
-        out = os.path.join(self.dir, "kit")
+    def run_kit(self, flags="", extra=(), name="kit"):
+        out = os.path.join(self.dir, name)
         cmd = [*SHELL, HW_VALIDATE, "--bin", FAKE_BIN, "--out", out, "--seconds", "1", "--cycles", "2",
                "--settle", "20", *extra]
         p = subprocess.run(cmd, env=self.env(flags), capture_output=True, text=True, timeout=120)
@@ -62,7 +62,7 @@ class HwValidate(Base):
 
     def archive_names(self, out):
         with tarfile.open(out + ".tar.gz") as t:
-            return {os.path.relpath(n, "kit") for n in t.getnames()}
+            return {os.path.relpath(n, os.path.basename(out)) for n in t.getnames()}
 
     def test_no_amdgpu_stops_with_2_after_doctor(self):
         p, out = self.run_kit("no-amdgpu", ["--workload", "false"])
@@ -84,8 +84,8 @@ class HwValidate(Base):
         p, out = self.run_kit("", ["--workload", f"python3 {FAKE_WORKLOAD} busy"])
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         s = self.summary(out)
-        for step in ("doctor", "workload", "watch", "queues-verify", "snapshot-check", "preempt", "latency",
-                     "record", "report"):
+        for step in ("doctor", "workload", "watch", "doorbell", "queues-verify", "snapshot-check", "preempt",
+                     "latency", "record", "report"):
             self.assertRegex(s, rf"(?m)^PASS {step} ", s)
         self.assertIn("result: every step passed (exit status 0)", s)
         self.assertIn("40 preemption spans of the workload timed", s)
@@ -94,6 +94,9 @@ class HwValidate(Base):
         kpid = next(c.split()[2] for c in cmds if c.startswith("queues -p ") and "--verify" in c)
         self.assertRegex(s, rf"(?m)^PASS workload +KFD process {kpid}, queues 1 2 ")
         self.assertIn(f"queues -p {kpid} --snapshot-check", cmds)
+        self.assertTrue(any(c.startswith(f"doctor --json --online-pid {kpid} --online-seconds ") for c in cmds), cmds)
+        self.assertRegex(s, r"(?m)^PASS doorbell +412 doorbells, 57 other signal stores in \d+ s on "
+                            r"/opt/rocm/lib/libhsa-runtime64.so.1$")
         self.assertTrue(any(c.startswith(f"preempt --offline-pid {kpid} --cycles 2 ") for c in cmds), cmds)
         self.assertTrue(any(c.startswith(f"watch --json -p {kpid} ") for c in cmds), cmds)
         self.assertIn("To reproduce", s)
@@ -111,6 +114,17 @@ class HwValidate(Base):
         s = self.summary(out)
         self.assertRegex(s, r"(?m)^FAIL preempt +exit status 1: succeeded 1, failed 1, without queues 0: success rate 50.0%")
         self.assertRegex(s, r"(?m)^PASS record ")
+
+    def test_doorbell_uprobes_that_hear_nothing_or_cannot_attach_fail_the_step(self):
+        p, out = self.run_kit("no-doorbells", ["--workload", f"python3 {FAKE_WORKLOAD} busy"])
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        s = self.summary(out)
+        self.assertRegex(s, r"(?m)^FAIL doorbell +the uprobes attached to /opt/rocm/lib/libhsa-runtime64.so.1 but "
+                            r"heard no doorbell")
+        self.assertRegex(s, r"(?m)^PASS preempt ")
+        p, out = self.run_kit("no-runtime", ["--workload", f"python3 {FAKE_WORKLOAD} busy"], name="kit2")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(self.summary(out), r"(?m)^FAIL doorbell +exit status 1: no libhsa-runtime64 is mapped by pid")
 
     def test_a_workload_that_never_uses_the_gpu(self):
         p, out = self.run_kit("", ["--workload", "echo no gpu here; exit 3"])
