@@ -135,7 +135,10 @@ void print_text(const HostFacts& f, const std::optional<AttachReport>& plan, con
   fmt::print("ptrace_scope     {}\n", f.ptrace_scope ? std::to_string(*f.ptrace_scope) : "- (no Yama)");
   fmt::print("GPUs (gpu_id)    {}\n", f.gpu_ids.empty() ? "none" : fmt::format("{}", fmt::join(f.gpu_ids, " ")));
   print_sessions_text(sessions, sessions_error);
-  if (online) fmt::print("online           {}\n", describe(*online));
+  if (online) {
+    fmt::print("online           {}\n", describe(*online));
+    fmt::print("idle wake-up     {}\n", describe(online->idle));
+  }
   if (plan) {
     fmt::print("\nattach points:\n");
     std::set<std::string> seen;

@@ -12,6 +12,7 @@ namespace gp {
 DoorbellCheck check_doorbells(pid_t pid, double seconds) {
   DoorbellCheck c;
   c.pid = pid;
+  c.idle = read_cpu_idle();
   std::string why;
   auto probe = DoorbellProbe::load(nullptr, &why);
   if (!probe) {
@@ -46,7 +47,7 @@ std::string describe(const DoorbellCheck& c) {
 nlohmann::json to_json(const DoorbellCheck& c) {
   return {{"pid", c.pid},         {"attached", c.attached},   {"library", c.library},
           {"error", c.error},     {"seconds", c.seconds},     {"doorbells", c.doorbells},
-          {"other_stores", c.other_stores}};
+          {"other_stores", c.other_stores}, {"cpu_idle", to_json(c.idle)}};
 }
 
 }  // namespace gp

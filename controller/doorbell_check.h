@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cpu_idle_states.h"
+
 namespace gp {
 
 struct DoorbellCheck {
@@ -19,6 +21,7 @@ struct DoorbellCheck {
   std::string error;    // why not attached
   double seconds = 0;   // how long it counted
   std::uint64_t doorbells = 0, other_stores = 0;
+  CpuIdleInfo idle;  // what a doorbell's wake-up of an idle CPU costs here
 };
 
 DoorbellCheck check_doorbells(pid_t pid, double seconds);
