@@ -136,8 +136,9 @@ class AutoLoop {
 
       // Armed before sleeping, not only after the next wake-up: a resume at
       // the end of the previous round would otherwise leave the probe
-      // disarmed for a whole safety-net interval.
-      take_doorbells(monotonic_ns());
+      // disarmed for a whole safety-net interval. Already armed, nothing can
+      // be waiting: a doorbell since the last take sent its record.
+      if (doorbell_ && wants_wakeup() && !doorbell_->armed()) take_doorbells(monotonic_ns());
       std::uint64_t now = monotonic_ns();
       std::uint64_t timeout = pacer_.interval_ns();
       if (all_doorbells()) timeout = std::max(timeout, doorbell_poll_ns());
@@ -280,6 +281,9 @@ class AutoLoop {
     return static_cast<std::uint64_t>(std::max(0, o_.doorbell_poll_ms)) * 1'000'000;
   }
 
+  // The offline job runs: the next doorbell must wake the loop.
+  bool wants_wakeup() const { return !det_.suspended() && !det_.fallen_back(); }
+
   bool all_doorbells() const {
     if (!doorbell_ || det_.processes() == 0) return false;
     for (pid_t pid : o_.online)
@@ -308,7 +312,7 @@ class AutoLoop {
       ++doorbell_wakeups_;
       act(det_.doorbell(o.pid, o.queue, o.value, o.at_ns, now), now);
     }
-    if (!det_.suspended() && !det_.fallen_back()) doorbell_->arm();
+    if (wants_wakeup()) doorbell_->arm();
     for (pid_t pid : o_.online) {
       if (doorbell_->attached(pid)) doorbell_counts_[pid] = doorbell_->counts(pid);
       if (auto o = doorbell_->take_new(pid)) {
