@@ -183,9 +183,9 @@ trap 'finish 143 "terminated"' TERM
 # enough for doctor and summary lines without needing jq on the host.
 json_field() {
   # Joined into one line first: doctor --json is pretty-printed, so a
-  # non-empty array spans lines. First occurrence; strings keep their quotes.
+  # non-empty array spans lines. First occurrence; a string without its quotes.
   tr '\n' ' ' <"$2" | grep -oE "\"$1\": *(\[[^]]*\]|\"[^\"]*\"|[^,}]*)" | head -n1 |
-    sed -e "s/^\"$1\": *//" -e 's/ *$//'
+    sed -e "s/^\"$1\": *//" -e 's/ *$//' -e 's/^"\(.*\)"$/\1/'
 }
 
 # The workload's process or a descendant of it that has a KFD process
@@ -334,13 +334,13 @@ rm -f "$OUT/.last"
 # 3b. doorbell uprobes: preempt --online-pid's detector on a real ROCm runtime
 run doorbell doorbell.json "$BIN" doctor --json --online-pid "$KPID" --online-seconds "$SECONDS_STEP"
 rung=$(json_field doorbells "$OUT/doorbell.json")
-lib=$(json_field library "$OUT/doorbell.json" | tr -d '"')
+lib=$(json_field library "$OUT/doorbell.json")
 if [ "$RC" -eq 0 ] && is_number "${rung:-x}" && [ "$rung" -gt 0 ]; then
   result PASS doorbell "$rung doorbells, $(json_field other_stores "$OUT/doorbell.json") other signal stores in $SECONDS_STEP s on $lib"
 elif grep -q '"attached": *true' "$OUT/doorbell.json" 2>/dev/null; then
   result FAIL doorbell "the uprobes attached to $lib but heard no doorbell in $SECONDS_STEP s of GPU work: preempt --online-pid would detect by polling only (the archive shows what the runtime stored)"
 else
-  result FAIL doorbell "exit status $RC: $(json_field error "$OUT/doorbell.json" | tr -d '"')$(last_err "$OUT/doorbell.json.err")"
+  result FAIL doorbell "exit status $RC: $(json_field error "$OUT/doorbell.json")$(last_err "$OUT/doorbell.json.err")"
 fi
 
 # 4. queues: sysfs and KFD's own snapshot ---------------------------------
