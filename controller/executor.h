@@ -26,12 +26,25 @@ class Executor {
   // false (and drops fn) once the executor has stopped.
   virtual bool post(std::function<void()> fn) = 0;
 
+  // True when called on the executor's own thread, where a loop may run that
+  // keeps it (preempt's automatic mode, to issue its SUSPEND without a thread
+  // hop). submit() then runs fn at once, after the work queued before it:
+  // waiting for itself would never end.
+  virtual bool here() const { return false; }
+  // Runs the work queued so far. Called only where here().
+  virtual void run_queued() {}
+
   // Runs fn there; the future carries its result or exception.
   template <class F>
   auto submit(F&& fn) -> std::future<std::invoke_result_t<F>> {
     using R = std::invoke_result_t<F>;
     auto task = std::make_shared<std::packaged_task<R()>>(std::forward<F>(fn));
     auto result = task->get_future();
+    if (here()) {
+      run_queued();
+      (*task)();
+      return result;
+    }
     if (!post([task] { (*task)(); })) throw ExecutorStopped();
     return result;
   }
@@ -49,6 +62,7 @@ class InlineExecutor final : public Executor {
     fn();
     return true;
   }
+  bool here() const override { return true; }
 };
 
 }  // namespace gp

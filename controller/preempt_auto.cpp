@@ -18,6 +18,7 @@
 #include "cpu_latency_request.h"
 #include "event.h"
 #include "online_poller.h"
+#include "ptrace_tracer.h"
 #include "preempt_cycles.h"
 #include "stop_signal.h"
 
@@ -82,10 +83,14 @@ class RealtimePriority {
   bool set_ = false;
 };
 
+// What each entry of the loop's poll set is, beside online pids (pidfds).
+constexpr pid_t kDoorbellFd = -1, kSourceFd = 0, kTracerFd = -2;
+
 class AutoLoop {
  public:
-  AutoLoop(PreemptController& ctl, EventSource& src, const AutoOptions& o, std::FILE* out)
-      : ctl_(ctl), src_(src), o_(o), out_(out), t0_(monotonic_ns()),
+  // home: the tracer thread this loop runs on, or null (the caller's thread).
+  AutoLoop(PreemptController& ctl, EventSource& src, const AutoOptions& o, std::FILE* out, PtraceTracer* home)
+      : ctl_(ctl), src_(src), o_(o), out_(out), home_(home), t0_(monotonic_ns()),
         det_(DetectorConfig{static_cast<std::uint64_t>(o.idle_ms) * 1'000'000,
                             static_cast<std::uint64_t>(o.min_hold_ms) * 1'000'000, 3},
              t0_),
@@ -147,16 +152,21 @@ class AutoLoop {
       std::vector<pid_t> fd_pid;
       if (doorbell_) {
         fds.push_back({doorbell_->ready_fd(), POLLIN, 0});
-        fd_pid.push_back(-1);
+        fd_pid.push_back(kDoorbellFd);
       }
       if (src_.ready_fd() >= 0) {
         fds.push_back({src_.ready_fd(), POLLIN, 0});
-        fd_pid.push_back(0);
+        fd_pid.push_back(kSourceFd);
       }
       for (auto& [pid, fd] : pidfds_)
         if (fd >= 0) {
           fds.push_back({fd, POLLIN, 0});
           fd_pid.push_back(pid);
+        }
+      if (home_)
+        for (int fd : home_->poll_fds()) {
+          fds.push_back({fd, POLLIN, 0});
+          fd_pid.push_back(kTracerFd);
         }
       timespec ts{static_cast<time_t>(timeout / 1'000'000'000), static_cast<long>(timeout % 1'000'000'000)};
       ::ppoll(fds.data(), fds.size(), &ts, nullptr);
@@ -165,10 +175,14 @@ class AutoLoop {
       // Doorbells first: the one path where microseconds count.
       take_doorbells(now);
 
-      bool events = false;
+      bool events = false, tracer = false;
       for (std::size_t i = 0; i < fds.size(); ++i) {
-        if (!fds[i].revents || fd_pid[i] < 0) continue;
-        if (fd_pid[i] == 0) {
+        if (!fds[i].revents || fd_pid[i] == kDoorbellFd) continue;
+        if (fd_pid[i] == kTracerFd) {
+          tracer = true;
+          continue;
+        }
+        if (fd_pid[i] == kSourceFd) {
           events = true;
           continue;
         }
@@ -179,6 +193,8 @@ class AutoLoop {
         log(fmt::format("online pid {} exited", pid));
         act(det_.process_exited(pid, now), now);
       }
+      // The home target's own work: its leader's ptrace stops, posted closures.
+      if (tracer) home_->serve_round();
       if (events || now >= next_refresh) {
         src_.pump();
         for (const auto& n : ctl_.take_notes()) fmt::print(out_, "      {}\n", n);
@@ -266,6 +282,7 @@ class AutoLoop {
       report->doorbell_wakeups = doorbell_wakeups_;
       report->doorbells_rung = rung;
       report->doorbell_other_stores = other;
+      report->loop_tid = static_cast<pid_t>(::syscall(SYS_gettid));
       if (doorbell_)
         for (pid_t pid : o_.online)
           if (doorbell_->attached(pid)) report->doorbell_pids.push_back(pid);
@@ -428,6 +445,7 @@ class AutoLoop {
   EventSource& src_;
   const AutoOptions& o_;
   std::FILE* out_;
+  PtraceTracer* home_;
   std::uint64_t t0_;
   OnlineDetector det_;
   PollPacer pacer_;
@@ -446,11 +464,48 @@ class AutoLoop {
 
 }  // namespace
 
-int run_auto(PreemptController& ctl, EventSource& src, const AutoOptions& o, std::FILE* out, AutoReport* report) {
+namespace {
+
+// The loop, its statistics and why it ended, on whichever thread runs it.
+struct LoopResult {
+  std::string why;
+  int rc = 0;
+  DetectorReason reason;
+};
+
+LoopResult run_loop(PreemptController& ctl, EventSource& src, const AutoOptions& o, std::FILE* out,
+                    AutoReport* report, PtraceTracer* home) {
   TimerSlack slack(1);  // ns: the default 50 us slack would be most of the detection latency
   RealtimePriority rt(o.rt_priority);
+  if (rt.error()) {
+    fmt::print(out, "note: --rt-priority {}: cannot make the loop SCHED_FIFO ({}); it runs at normal priority\n",
+               o.rt_priority, std::strerror(rt.error()));
+    std::fflush(out);
+  }
+  AutoLoop loop(ctl, src, o, out, home);
+  loop.start();
+  LoopResult r;
+  r.why = loop.run();
+  r.rc = loop.finish(r.why, report);
+  r.reason = loop.detector().reason();
+  return r;
+}
+
+// The first live target's tracer thread: the loop runs there, so the SUSPEND
+// it decides is issued by the thread that decided it (KFD takes DBG_TRAP only
+// from the ptracer) instead of after a wake-up of another thread, which cost
+// tens to hundreds of microseconds of every detection. Other targets still
+// run theirs on their own threads, in parallel.
+PtraceTracer* home_thread(const PreemptController& ctl) {
+  for (const auto& t : ctl.targets())
+    if (!t->gone() && t->tracer()) return t->tracer();
+  return nullptr;
+}
+
+}  // namespace
+
+int run_auto(PreemptController& ctl, EventSource& src, const AutoOptions& o, std::FILE* out, AutoReport* report) {
   CpuLatencyRequest idle_latency(o.idle_latency_us);
-  AutoLoop loop(ctl, src, o, out);
   fmt::print(out,
              "Watching {} online process(es) ({}): suspend on GPU work, resume after {} ms idle (hold >= {} ms); "
              "{}polling every >= {} us within {:.2f}% of one core. Ctrl-C stops (the targets are resumed).\n",
@@ -466,22 +521,27 @@ int run_auto(PreemptController& ctl, EventSource& src, const AutoOptions& o, std
     fmt::print(out, "note: --idle-latency-us {}: cannot make the PM QoS request on {} ({}); idle CPUs keep "
                "their deep states\n",
                o.idle_latency_us, kCpuLatencyQosPath, std::strerror(idle_latency.error()));
-  if (rt.error())
-    fmt::print(out, "note: --rt-priority {}: cannot make the loop SCHED_FIFO ({}); it runs at normal priority\n",
-               o.rt_priority, std::strerror(rt.error()));
   std::fflush(out);
-  loop.start();
-  std::string why = loop.run();
-  int rc = loop.finish(why, report);
-  if (why != "fallback") return rc;
 
-  const auto& r = loop.detector().reason();
+  // The stop signals go to this thread, whose handler only sets the flag the
+  // loop checks: it sees it at its next wake-up (within the poll interval:
+  // <= 20 ms with the default options).
+  LoopResult r;
+  PtraceTracer* home = home_thread(ctl);
+  try {
+    r = home ? home->call([&] { return run_loop(ctl, src, o, out, report, home); })
+             : run_loop(ctl, src, o, out, report, nullptr);
+  } catch (const ExecutorStopped&) {
+    r = run_loop(ctl, src, o, out, report, nullptr);
+  }
+  if (r.why != "fallback") return r.rc;
+
   if (o.fallback.socket_path.empty()) {
     fmt::print(out,
                "error: automatic mode cannot read pid {}'s queue pointers ({}). The offline job is running. "
                "To let the online service claim the GPU instead, rerun with --socket PATH (automatic mode "
                "then falls back to serving `gpreempt-bpf ctl suspend|resume` there), or use --serve.\n",
-               r.pid, errno_name(-r.error));
+               r.reason.pid, errno_name(-r.reason.error));
     std::fflush(out);
     return 1;
   }

@@ -1,13 +1,15 @@
 // preempt --online-pid: automatic mode. The offline targets are suspended as
 // soon as an online process has GPU work pending and resumed once every
 // online process has been idle for --idle-ms (after at least --min-hold-ms).
-// One thread does everything: it sleeps in ppoll on the event source, the
-// doorbell uprobes' ring buffer (doorbell_probe.h) and the online processes'
-// pidfds for the paced interval, reads the online queues' dispatch ids
-// (online_poller.h), feeds both to the detector (online_detector.h) and
-// carries out its decisions on the controller. With a doorbell probe on every
-// online process, polling is only the safety net and slows to
-// doorbell_poll_ms.
+// One thread does everything: the first offline target's tracer thread (so
+// the SUSPEND it decides needs no hop to another thread), or the caller's
+// where targets have none (unit tests). It sleeps in ppoll on the event
+// source, the doorbell uprobes' ring buffer (doorbell_probe.h), the online
+// processes' pidfds and the tracer's own fds for the paced interval, reads the
+// online queues' dispatch ids (online_poller.h), feeds both to the detector
+// (online_detector.h) and carries out its decisions on the controller. With a
+// doorbell probe on every online process, polling is only the safety net and
+// slows to doorbell_poll_ms.
 #pragma once
 
 #include <sys/types.h>
@@ -59,6 +61,7 @@ struct AutoReport {
   std::uint64_t doorbell_wakeups = 0;  // ring-buffer records drained
   std::uint64_t doorbells_rung = 0;    // doorbell stores the uprobes saw
   std::uint64_t doorbell_other_stores = 0;  // stores to other signals, ignored
+  pid_t loop_tid = 0;  // the thread the loop ran on (the first target's tracer thread)
 };
 
 // Returns the exit code. Resumes before returning, whatever ends the loop.

@@ -31,31 +31,36 @@ bool PreemptController::all_gone() const {
   return std::all_of(targets_.begin(), targets_.end(), [](auto& t) { return t->gone(); });
 }
 
-std::vector<TargetOp> PreemptController::suspend_all(const QueueMap& map) {
-  holding_ = true;
-  // Start every target's SUSPEND before waiting for any: they run on their
-  // own tracer threads, so N targets cost one ioctl time, not N.
+// Start every target's operation before waiting for any: they run on their
+// own tracer threads, so N targets cost one ioctl time, not N. A target whose
+// thread is the caller's runs its ioctl inside start(), so it goes last.
+std::vector<TargetOp> PreemptController::each_target(
+    const std::function<std::future<QueueOpReport>(Target&)>& start) {
+  std::vector<Target*> order;
+  for (auto& t : targets_)
+    if (!t->gone() && !t->on_own_thread()) order.push_back(t.get());
+  for (auto& t : targets_)
+    if (!t->gone() && t->on_own_thread()) order.push_back(t.get());
   std::vector<std::pair<pid_t, std::future<QueueOpReport>>> pending;
-  for (auto& t : targets_) {
-    if (t->gone()) continue;
-    auto qids = map.qids_of(static_cast<std::uint32_t>(t->tgid()));
-    for (auto q : extra_qids_)
-      if (std::find(qids.begin(), qids.end(), q) == qids.end()) qids.push_back(q);
-    pending.emplace_back(t->tgid(), t->suspend_async(std::move(qids)));
-  }
+  for (Target* t : order) pending.emplace_back(t->tgid(), start(*t));
   std::vector<TargetOp> out;
   for (auto& [tgid, fut] : pending) out.push_back({tgid, fut.get()});
   return out;
 }
 
+std::vector<TargetOp> PreemptController::suspend_all(const QueueMap& map) {
+  holding_ = true;
+  return each_target([&](Target& t) {
+    auto qids = map.qids_of(static_cast<std::uint32_t>(t.tgid()));
+    for (auto q : extra_qids_)
+      if (std::find(qids.begin(), qids.end(), q) == qids.end()) qids.push_back(q);
+    return t.suspend_async(std::move(qids));
+  });
+}
+
 std::vector<TargetOp> PreemptController::resume_all() {
   holding_ = false;
-  std::vector<std::pair<pid_t, std::future<QueueOpReport>>> pending;
-  for (auto& t : targets_)
-    if (!t->gone()) pending.emplace_back(t->tgid(), t->resume_async(extra_qids_));
-  std::vector<TargetOp> out;
-  for (auto& [tgid, fut] : pending) out.push_back({tgid, fut.get()});
-  return out;
+  return each_target([&](Target& t) { return t.resume_async(extra_qids_); });
 }
 
 void PreemptController::on_event(const Event& ev, MapChange change, const QueueMap&) {

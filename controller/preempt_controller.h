@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,6 +76,7 @@ class PreemptController final : public EventSink {
 
  private:
   Target* find(pid_t tgid) const;
+  std::vector<TargetOp> each_target(const std::function<std::future<QueueOpReport>(Target&)>& start);
 
   std::vector<std::unique_ptr<Target>> targets_;
   std::vector<std::uint32_t> extra_qids_;

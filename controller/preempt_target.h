@@ -48,6 +48,12 @@ class Target final : private TracerObserver {
 
   pid_t tgid() const { return tgid_; }
   bool gone() const { return gone_.load(); }
+  // Its tracer thread (null with attach_on()): preempt's automatic mode runs
+  // its loop there, so its SUSPEND needs no thread hop.
+  PtraceTracer* tracer() const { return tracer_.get(); }
+  // Called on the thread that runs this target's ioctls: the *_async calls
+  // then run them before returning.
+  bool on_own_thread() const { return exec_.here(); }
 
   QueueOpReport suspend(const std::vector<std::uint32_t>& qids);
   QueueOpReport resume();

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -290,38 +291,49 @@ struct PtraceTracer::Impl {
     }
   }
 
-  void loop() {
+  // One round of the tracer's work: the leader's stops, the closures posted
+  // so far, the watched fds that are readable. Returns whether stop was asked.
+  bool round() {
+    drain_wake();
+    for (int st : take_statuses()) service(st);
+    bool stop = run_queued();
+    if (watches.empty()) return stop;
     std::vector<pollfd> fds;
     std::vector<int> order;
+    for (auto& [fd, cb] : watches) {
+      fds.push_back({fd, POLLIN, 0});
+      order.push_back(fd);
+    }
+    if (::poll(fds.data(), fds.size(), 0) <= 0) return stop;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      auto it = watches.find(order[i]);
+      if (it != watches.end()) run_guarded(it->second);
+    }
+    return stop;
+  }
+
+  bool run_queued() {
+    std::deque<std::function<void()>> batch;
+    bool stop;
+    {
+      std::lock_guard lk(mu);
+      batch.swap(work);
+      stop = stopping;
+    }
+    for (auto& fn : batch) run_guarded(fn);
+    return stop;
+  }
+
+  void loop() {
+    std::vector<pollfd> fds;
     for (;;) {
       fds.clear();
-      order.clear();
       fds.push_back({wake_fd, POLLIN, 0});
-      for (auto& [fd, cb] : watches) {
-        fds.push_back({fd, POLLIN, 0});
-        order.push_back(fd);
-      }
+      for (auto& [fd, cb] : watches) fds.push_back({fd, POLLIN, 0});
       int n = ::poll(fds.data(), fds.size(), -1);
       if (n < 0 && errno != EINTR) break;
-      drain_wake();
-
-      for (int st : take_statuses()) service(st);
-
-      std::deque<std::function<void()>> batch;
-      bool stop;
-      {
-        std::lock_guard lk(mu);
-        batch.swap(work);
-        stop = stopping;
-      }
-      for (auto& fn : batch) run_guarded(fn);
-
-      for (std::size_t i = 0; i < order.size(); ++i) {
-        if (!(fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        auto it = watches.find(order[i]);
-        if (it != watches.end()) run_guarded(it->second);
-      }
-      if (stop) {
+      if (round()) {
         std::lock_guard lk(mu);
         if (work.empty()) break;
       }
@@ -380,6 +392,22 @@ PtraceTracer::~PtraceTracer() {
 }
 
 bool PtraceTracer::post(std::function<void()> fn) { return impl_->post(std::move(fn)); }
+
+bool PtraceTracer::here() const { return on_tracer_thread(); }
+
+void PtraceTracer::run_queued() { impl_->run_queued(); }
+
+std::vector<int> PtraceTracer::poll_fds() const {
+  if (!on_tracer_thread()) throw std::logic_error("PtraceTracer::poll_fds off the tracer thread");
+  std::vector<int> fds{impl_->wake_fd};
+  for (const auto& [fd, cb] : impl_->watches) fds.push_back(fd);
+  return fds;
+}
+
+void PtraceTracer::serve_round() {
+  if (!on_tracer_thread()) throw std::logic_error("PtraceTracer::serve_round off the tracer thread");
+  impl_->round();
+}
 
 void PtraceTracer::watch_fd(int fd, std::function<void()> on_readable) {
   post([impl = impl_.get(), fd, cb = std::move(on_readable)]() mutable {

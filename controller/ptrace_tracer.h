@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "executor.h"
 
@@ -57,6 +58,15 @@ class PtraceTracer final : public Executor {
   PtraceTracer& operator=(const PtraceTracer&) = delete;
 
   bool post(std::function<void()> fn) override;
+  bool here() const override;
+  void run_queued() override;
+
+  // For a loop posted to the tracer thread that keeps it (preempt's automatic
+  // mode): its poll must include poll_fds(), and when one of them is ready it
+  // calls serve_round() so the leader is still restarted from its stops,
+  // posted work still runs and watched fds are still served. Tracer thread only.
+  std::vector<int> poll_fds() const;
+  void serve_round();
 
   // Runs on_readable on the tracer thread whenever fd is readable (level
   // triggered; the callback must drain it). Thread-safe. fd must outlive the

@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@ class StampKfd : public FakeKfd {
     {
       std::lock_guard lk(mu_);
       suspend_ns_.push_back(t);
+      tids_.push_back(static_cast<pid_t>(::syscall(SYS_gettid)));
     }
     suspended.store(true);
     return FakeKfd::suspend_queues(pid, q, g, m);
@@ -47,6 +49,7 @@ class StampKfd : public FakeKfd {
     {
       std::lock_guard lk(mu_);
       resume_ns_.push_back(t);
+      tids_.push_back(static_cast<pid_t>(::syscall(SYS_gettid)));
     }
     suspended.store(false);
     return FakeKfd::resume_queues(pid, q);
@@ -59,11 +62,17 @@ class StampKfd : public FakeKfd {
     std::lock_guard lk(mu_);
     return resume_ns_;
   }
+  // The threads that made the suspend and resume calls, in call order.
+  std::vector<pid_t> ioctl_tids() {
+    std::lock_guard lk(mu_);
+    return tids_;
+  }
   std::atomic<bool> suspended{false};
 
  private:
   std::mutex mu_;
   std::vector<std::uint64_t> suspend_ns_, resume_ns_;
+  std::vector<pid_t> tids_;
 };
 
 // An EventSource whose readiness is an eventfd, like the ring buffer's epoll

@@ -53,6 +53,10 @@ TEST(OnlineAuto, EachSubmissionSuspendsAndIdleResumes) {
   EXPECT_LE(h.report.cpu_fraction, 0.03) << h.output();
   EXPECT_EQ(h.report.detector.suspends, static_cast<std::uint64_t>(kN));
   EXPECT_EQ(h.rc, 0);
+  // The loop runs on the offline target's tracer thread: the thread that
+  // decides is the one that issues the ioctl, with no wake-up of another.
+  ASSERT_NE(h.report.loop_tid, 0);
+  for (pid_t tid : h.kfd.ioctl_tids()) EXPECT_EQ(tid, h.report.loop_tid);
   std::printf("submission -> SUSPEND ioctl entry: p50 %.1f us, p99 %.1f us, max %.1f us (n=%zu); "
               "loop CPU %.2f%%, interval %.0f-%.0f us\n",
               pctl_us(lat, 50), pctl_us(lat, 99), pctl_us(lat, 100), lat.size(), 100 * h.report.cpu_fraction,

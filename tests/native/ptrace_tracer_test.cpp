@@ -2,6 +2,7 @@
 // grandchild (test -> parent -> target), like a real offline job whose parent
 // is a shell: the tracer must not steal its exit status or job-control
 // notifications from that parent.
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -165,6 +167,52 @@ TEST(PtraceTracer, SignalsAreDeliveredWhileAttached) {
   }
   EXPECT_EQ(f.sh()->usr1.load(), kSignals);
   EXPECT_GE(t->counters().signals_forwarded, static_cast<std::uint64_t>(kSignals));
+}
+
+// preempt's automatic mode keeps the tracer thread for its own poll loop:
+// submit() from there must run at once (after the work queued before it), and
+// the loop's serve_round() must still forward the target's signals and run
+// work posted from other threads, or the target would hang in a ptrace stop.
+TEST(PtraceTracer, ALoopKeepingTheTracerThreadStillServesTheTarget) {
+  Family f([](Shared* sh) {
+    signal(SIGUSR1, [](int) { g_shared->usr1++; });
+    tick_forever(sh);
+    return 0;
+  });
+  ASSERT_TRUE(wait_until([&] { return f.sh()->ticks.load() > 0; }));
+  auto t = attach_ok(f.target());
+  ASSERT_NE(t, nullptr);
+  std::atomic<bool> stop{false};
+  std::atomic<int> posted_ran{0};
+  std::vector<int> order;  // tracer thread only
+  auto loop = t->submit([&] {
+    // Queued before an inline submit: runs first, as the queue promises.
+    t->post([&] { order.push_back(1); });
+    EXPECT_TRUE(t->here());
+    t->submit([&] { order.push_back(2); }).get();  // would deadlock if queued
+    while (!stop) {
+      std::vector<pollfd> fds;
+      for (int fd : t->poll_fds()) fds.push_back({fd, POLLIN, 0});
+      ::poll(fds.data(), fds.size(), 20);
+      t->serve_round();
+    }
+    return 0;
+  });
+  constexpr int kSignals = 10;
+  for (int i = 1; i <= kSignals; ++i) {
+    ASSERT_EQ(kill(f.target(), SIGUSR1), 0);
+    ASSERT_TRUE(wait_until([&] { return f.sh()->usr1.load() >= i; })) << "signal " << i << " not forwarded";
+  }
+  t->post([&] { posted_ran++; });
+  EXPECT_TRUE(wait_until([&] { return posted_ran.load() == 1; })) << "posted work did not run";
+  EXPECT_TRUE(progressing(f.sh()));
+  EXPECT_FALSE(t->here());
+  stop = true;
+  EXPECT_EQ(loop.get(), 0);
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  EXPECT_THROW(t->serve_round(), std::logic_error) << "only the tracer thread may serve";
+  EXPECT_TRUE(t->detach());
+  EXPECT_TRUE(progressing(f.sh()));
 }
 
 TEST(PtraceTracer, StopAndContinueBehaveAsUntraced) {
