@@ -185,7 +185,8 @@ int main(int argc, char** argv) {
   fmt::print("detect: poll = polling only; door = doorbell uprobes (+busy: every CPU running a nice-19 spinner; "
              "+rt: --rt-priority 50)\n");
   fmt::print("p50/p99/p99.9/max: submission -> SUSPEND ioctl entry; det: submission -> the loop's decision; "
-             "ioctl: decision -> ioctl entry (tracer thread hop); CPU: the loop thread's, of one core\n");
+             "ioctl: decision -> ioctl entry (same thread: the loop runs on the target's tracer thread); "
+             "CPU: the loop thread's, of one core\n");
   uprobe_cost();
   return 0;
 }
