@@ -174,7 +174,7 @@ class AutoHarness {
   pid_t offline = -1;
   AutoOptions opts;
   AutoReport report;
-  int rc = -1;
+  std::atomic<int> rc{-1};  // set by the loop thread when run_auto returns
   std::FILE* out = nullptr;
   std::atomic<bool> stop_flag{false};
   std::thread loop;

@@ -180,6 +180,28 @@ TEST(OnlineAuto, SeveralOnlineProcesses) {
   EXPECT_EQ(h.kfd.suspends().size(), 1u) << h.output();
 }
 
+// The loop keeps the offline target's tracer thread: it must still hear the
+// target's exit (the waiter's status reaches it through serve_round) and end.
+TEST(OnlineAuto, OfflineExitIsHeardByTheLoopOnItsTracerThread) {
+  SyntheticOnline on;
+  AutoHarness h;
+  h.watch(on, 0);
+  auto o = options(10, 10'000);  // holds for the whole test once suspended
+  o.online = {on.pid()};
+  h.start(o);
+  std::this_thread::sleep_for(200ms);
+  on.run({0, 1, 0, 0, false});
+  ASSERT_TRUE(wait_until([&] { return h.kfd.suspended.load(); })) << h.output();
+  const auto killed = mono_ns();
+  ASSERT_EQ(::kill(h.offline, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] { return h.rc != -1; }, 3s)) << "the loop did not end: " << h.output();
+  h.loop.join();
+  EXPECT_LT(mono_ns() - killed, 3'000'000'000u);
+  EXPECT_EQ(h.rc, 0) << h.output();
+  EXPECT_NE(h.output().find("every offline target is gone"), std::string::npos) << h.output();
+  EXPECT_TRUE(h.ctl.all_gone());
+}
+
 TEST(OnlineAuto, UnreadablePointersFallBackWithAClearReport) {
   SyntheticOnline on;
   AutoHarness h;
