@@ -12,16 +12,25 @@
 // process then rings its doorbell through a stand-in libhsa-runtime64, as
 // ROCclr does). Latency = the synthetic process's submission timestamp ->
 // the SUSPEND ioctl entry on the tracer thread, split at the loop's decision.
-// Then the doorbell uprobe's cost to the online process: one store, timed
-// in this process without and with the probe attached to it.
+// Then this host's floor for any detector that sleeps (a thread asleep in
+// ppoll woken through an eventfd: no uprobe, no BPF, no loop), and the
+// doorbell uprobe's cost to the online process: one store, timed in this
+// process without and with the probe attached to it.
 // Not a test: it asserts nothing, it reports.
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string_view>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -79,6 +88,66 @@ double store_ns(int n) {
   const auto t0 = gp::test::mono_ns();
   for (int i = 0; i < n; ++i) hsa.screlease(reinterpret_cast<std::uint64_t>(&sig), i);
   return static_cast<double>(gp::test::mono_ns() - t0) / n;
+}
+
+bool pin(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return ::pthread_setaffinity_np(::pthread_self(), sizeof(set), &set) == 0;
+}
+
+// Write -> wake-up latencies of a thread asleep in ppoll on an eventfd, the
+// waker on CPU 0 and the sleeper on `sleeper_cpu`, a wake every 5-10 ms (so
+// the sleeper's CPU goes idle in between, as it does between submissions).
+std::vector<std::uint64_t> wake_latencies(int sleeper_cpu, int n, std::mt19937& rng) {
+  const int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  std::atomic<std::uint64_t> written{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::uint64_t> out;
+  std::thread sleeper([&] {
+    pin(sleeper_cpu);
+    ::prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    while (!stop) {
+      pollfd p{efd, POLLIN, 0};
+      timespec ts{0, 100'000'000};
+      if (::ppoll(&p, 1, &ts, nullptr) <= 0) continue;
+      const std::uint64_t now = gp::test::mono_ns();
+      std::uint64_t v;
+      [[maybe_unused]] auto r = ::read(efd, &v, sizeof(v));
+      out.push_back(now - written.load());
+    }
+  });
+  pin(0);
+  std::uniform_int_distribution<int> gap(5'000, 10'000);
+  for (int i = 0; i < n; ++i) {
+    std::this_thread::sleep_for(std::chrono::microseconds(gap(rng)));
+    written = gp::test::mono_ns();
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(efd, &one, sizeof(one));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stop = true;
+  sleeper.join();
+  ::close(efd);
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (long c = 0; c < ::sysconf(_SC_NPROCESSORS_ONLN); ++c) CPU_SET(c, &all);
+  ::pthread_setaffinity_np(::pthread_self(), sizeof(all), &all);
+  return out;
+}
+
+void wake_floor(std::mt19937& rng) {
+  constexpr int kN = 400;
+  fmt::print("wake-up floor of this host (a thread asleep in ppoll, woken by an eventfd write; no uprobe, no BPF; "
+             "{} wakes 5-10 ms apart):\n",
+             kN);
+  const bool two = ::sysconf(_SC_NPROCESSORS_ONLN) > 1;
+  for (int cpu : two ? std::vector<int>{1, 0} : std::vector<int>{0}) {
+    auto l = wake_latencies(cpu, kN, rng);
+    fmt::print("  {:<15} p50 {:6.1f}  p99 {:6.1f}  max {:7.1f} us (n={})\n", cpu ? "other, idle CPU" : "same CPU",
+               pctl_us(l, 50), pctl_us(l, 99), pctl_us(l, 100), l.size());
+  }
 }
 
 void uprobe_cost() {
@@ -187,6 +256,7 @@ int main(int argc, char** argv) {
   fmt::print("p50/p99/p99.9/max: submission -> SUSPEND ioctl entry; det: submission -> the loop's decision; "
              "ioctl: decision -> ioctl entry (same thread: the loop runs on the target's tracer thread); "
              "CPU: the loop thread's, of one core\n");
+  if (std::string_view("floor").starts_with(only)) wake_floor(rng);
   uprobe_cost();
   return 0;
 }
