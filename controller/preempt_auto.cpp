@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <map>
 
 #include <fmt/format.h>
@@ -526,14 +527,15 @@ int run_auto(PreemptController& ctl, EventSource& src, const AutoOptions& o, std
   // The stop signals go to this thread, whose handler only sets the flag the
   // loop checks: it sees it at its next wake-up (within the poll interval:
   // <= 20 ms with the default options).
-  LoopResult r;
-  PtraceTracer* home = home_thread(ctl);
-  try {
-    r = home ? home->call([&] { return run_loop(ctl, src, o, out, report, home); })
-             : run_loop(ctl, src, o, out, report, nullptr);
-  } catch (const ExecutorStopped&) {
-    r = run_loop(ctl, src, o, out, report, nullptr);
+  std::future<LoopResult> on_home;
+  if (PtraceTracer* home = home_thread(ctl)) {
+    try {
+      on_home = home->submit([&, home] { return run_loop(ctl, src, o, out, report, home); });
+    } catch (const ExecutorStopped&) {
+      // That thread is ending (its target just left): the loop runs here.
+    }
   }
+  const LoopResult r = on_home.valid() ? on_home.get() : run_loop(ctl, src, o, out, report, nullptr);
   if (r.why != "fallback") return r.rc;
 
   if (o.fallback.socket_path.empty()) {
