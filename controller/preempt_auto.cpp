@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <future>
 #include <map>
 
 #include <fmt/format.h>
@@ -85,7 +84,7 @@ class RealtimePriority {
 };
 
 // What each entry of the loop's poll set is, beside online pids (pidfds).
-constexpr pid_t kDoorbellFd = -1, kSourceFd = 0, kTracerFd = -2;
+constexpr pid_t kDoorbellFd = -1, kSourceFd = 0, kTracerFd = -2, kStopFd = -3;
 
 class AutoLoop {
  public:
@@ -169,6 +168,10 @@ class AutoLoop {
           fds.push_back({fd, POLLIN, 0});
           fd_pid.push_back(kTracerFd);
         }
+      if (stop_fd() >= 0) {
+        fds.push_back({stop_fd(), POLLIN, 0});
+        fd_pid.push_back(kStopFd);
+      }
       timespec ts{static_cast<time_t>(timeout / 1'000'000'000), static_cast<long>(timeout % 1'000'000'000)};
       ::ppoll(fds.data(), fds.size(), &ts, nullptr);
       now = monotonic_ns();
@@ -178,7 +181,7 @@ class AutoLoop {
 
       bool events = false, tracer = false;
       for (std::size_t i = 0; i < fds.size(); ++i) {
-        if (!fds[i].revents || fd_pid[i] == kDoorbellFd) continue;
+        if (!fds[i].revents || fd_pid[i] == kDoorbellFd || fd_pid[i] == kStopFd) continue;
         if (fd_pid[i] == kTracerFd) {
           tracer = true;
           continue;
@@ -463,10 +466,6 @@ class AutoLoop {
   std::uint64_t failed_ = 0;
 };
 
-}  // namespace
-
-namespace {
-
 // The loop, its statistics and why it ended, on whichever thread runs it.
 struct LoopResult {
   std::string why;
@@ -492,17 +491,6 @@ LoopResult run_loop(PreemptController& ctl, EventSource& src, const AutoOptions&
   return r;
 }
 
-// The first live target's tracer thread: the loop runs there, so the SUSPEND
-// it decides is issued by the thread that decided it (KFD takes DBG_TRAP only
-// from the ptracer) instead of after a wake-up of another thread, which cost
-// tens to hundreds of microseconds of every detection. Other targets still
-// run theirs on their own threads, in parallel.
-PtraceTracer* home_thread(const PreemptController& ctl) {
-  for (const auto& t : ctl.targets())
-    if (!t->gone() && t->tracer()) return t->tracer();
-  return nullptr;
-}
-
 }  // namespace
 
 int run_auto(PreemptController& ctl, EventSource& src, const AutoOptions& o, std::FILE* out, AutoReport* report) {
@@ -524,18 +512,8 @@ int run_auto(PreemptController& ctl, EventSource& src, const AutoOptions& o, std
                o.idle_latency_us, kCpuLatencyQosPath, std::strerror(idle_latency.error()));
   std::fflush(out);
 
-  // The stop signals go to this thread, whose handler only sets the flag the
-  // loop checks: it sees it at its next wake-up (within the poll interval:
-  // <= 20 ms with the default options).
-  std::future<LoopResult> on_home;
-  if (PtraceTracer* home = home_thread(ctl)) {
-    try {
-      on_home = home->submit([&, home] { return run_loop(ctl, src, o, out, report, home); });
-    } catch (const ExecutorStopped&) {
-      // That thread is ending (its target just left): the loop runs here.
-    }
-  }
-  const LoopResult r = on_home.valid() ? on_home.get() : run_loop(ctl, src, o, out, report, nullptr);
+  const LoopResult r =
+      run_on_home_thread(ctl, [&](PtraceTracer* home) { return run_loop(ctl, src, o, out, report, home); });
   if (r.why != "fallback") return r.rc;
 
   if (o.fallback.socket_path.empty()) {

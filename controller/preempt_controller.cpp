@@ -27,6 +27,12 @@ Target* PreemptController::find(pid_t tgid) const {
   return nullptr;
 }
 
+PtraceTracer* PreemptController::home_thread() const {
+  for (const auto& t : targets_)
+    if (!t->gone() && t->tracer()) return t->tracer();
+  return nullptr;
+}
+
 bool PreemptController::all_gone() const {
   return std::all_of(targets_.begin(), targets_.end(), [](auto& t) { return t->gone(); });
 }

@@ -12,6 +12,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "preempt_target.h"
@@ -60,6 +61,11 @@ class PreemptController final : public EventSink {
   // map listed them, to drive the real ioctls where no queue can exist (VM).
   void set_extra_qids(std::vector<std::uint32_t> q) { extra_qids_ = std::move(q); }
 
+  // The first live target's tracer thread: the preempt loops run there, so
+  // the ioctls they decide need no wake-up of another thread (KFD takes
+  // DBG_TRAP only from the ptracer). Null where targets have none (unit tests).
+  PtraceTracer* home_thread() const;
+
   std::vector<TargetOp> suspend_all(const QueueMap& map);
   std::vector<TargetOp> resume_all();
   bool holding() const { return holding_; }
@@ -84,5 +90,23 @@ class PreemptController final : public EventSink {
   std::deque<KernelSpan> spans_;  // bounded: the loops only look at recent ones
   std::uint64_t spans_seen_ = 0;
 };
+
+// Runs loop(home) on ctl.home_thread() and waits for it, or loop(nullptr)
+// on this thread where there is none or it is ending. The loop must then poll
+// home->poll_fds() and call home->serve_round(), and poll stop_fd(): the stop
+// signals interrupt only the main thread.
+template <class F>
+auto run_on_home_thread(const PreemptController& ctl, F&& loop) -> std::invoke_result_t<F&, PtraceTracer*> {
+  using R = std::invoke_result_t<F&, PtraceTracer*>;
+  std::future<R> on_home;
+  if (PtraceTracer* home = ctl.home_thread()) {
+    try {
+      on_home = home->submit([&loop, home] { return loop(home); });
+    } catch (const ExecutorStopped&) {
+      // That thread is ending (its target just left): the loop runs here.
+    }
+  }
+  return on_home.valid() ? on_home.get() : loop(nullptr);
+}
 
 }  // namespace gp

@@ -229,9 +229,9 @@ void reply(int fd, const std::string& line) {
   [[maybe_unused]] auto n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-}  // namespace
-
-int run_serve(PreemptController& ctl, EventSource& src, const ServeOptions& o, std::FILE* out) {
+// home: the tracer thread this loop runs on (run_on_home_thread), or null.
+int serve_loop(PreemptController& ctl, EventSource& src, const ServeOptions& o, std::FILE* out,
+               PtraceTracer* home) {
   ListeningSocket sock(o.socket_path, o.socket_mode);
   Server server(ctl, src, o, out);
   std::vector<Client> clients;
@@ -245,9 +245,15 @@ int run_serve(PreemptController& ctl, EventSource& src, const ServeOptions& o, s
     std::vector<pollfd> fds{{sock.fd(), POLLIN, 0}};
     int src_fd = src.ready_fd();
     if (src_fd >= 0) fds.push_back({src_fd, POLLIN, 0});
+    // Wake-ups only: the target's own work (its ptrace stops, posted closures)
+    // and a stop asked on the main thread.
+    std::vector<int> others = home ? home->poll_fds() : std::vector<int>{};
+    if (stop_fd() >= 0) others.push_back(stop_fd());
+    for (int fd : others) fds.push_back({fd, POLLIN, 0});
     const std::size_t first_client = fds.size();
     for (auto& c : clients) fds.push_back({c.fd, POLLIN, 0});
     ::poll(fds.data(), fds.size(), server.poll_timeout_ms());
+    if (home) home->serve_round();
 
     // Events first: a queue created just now must be in the map before a claim.
     src.pump();
@@ -290,6 +296,12 @@ int run_serve(PreemptController& ctl, EventSource& src, const ServeOptions& o, s
   server.finish();
   for (const auto& n : ctl.take_notes()) fmt::print(out, "      {}\n", n);
   return 0;
+}
+
+}  // namespace
+
+int run_serve(PreemptController& ctl, EventSource& src, const ServeOptions& o, std::FILE* out) {
+  return run_on_home_thread(ctl, [&](PtraceTracer* home) { return serve_loop(ctl, src, o, out, home); });
 }
 
 }  // namespace gp

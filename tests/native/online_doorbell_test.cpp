@@ -17,6 +17,7 @@
 #include "cpu_latency_request.h"
 #include "doorbell_probe.h"
 #include "online_auto_harness.h"
+#include "stop_signal.h"
 
 namespace gp::test {
 namespace {
@@ -135,9 +136,9 @@ TEST(DoorbellProbe, DoctorOnlinePidCountsTheProcessesDoorbells) {
 
 // The loop with the probe on one online process.
 struct DoorbellAuto {
+  std::unique_ptr<DoorbellProbe> probe = load_probe();  // first: outlives the loop that uses it
   SyntheticOnline on;
   AutoHarness h;
-  std::unique_ptr<DoorbellProbe> probe = load_probe();
 
   void start(AutoOptions o) {
     ASSERT_TRUE(probe);
@@ -212,6 +213,27 @@ TEST(OnlineDoorbell, ADoorbellRightAfterAResumeIsHeardAtOnce) {
   EXPECT_NE(t.h.output().find("Idle CPUs held to states that wake within 37 us"), std::string::npos)
       << t.h.output();
   EXPECT_EQ(t.h.report.detector.doorbell_suspends, static_cast<std::uint64_t>(kRounds)) << t.h.output();
+}
+
+// The loop runs on the tracer thread, which blocks the stop signals: Ctrl-C
+// (its handler runs on another thread) must still wake it at once through
+// stop_fd(), not at its next timeout (here the 10 s safety-net poll).
+TEST(OnlineDoorbell, CtrlCWakesTheLoopOnTheTracerThreadAtOnce) {
+  install_stop_signals();
+  DoorbellAuto t;
+  auto o = options(5, 5);
+  o.doorbell_poll_ms = 10'000;
+  t.start(o);
+  const auto asked = mono_ns();
+  ASSERT_EQ(::kill(::getpid(), SIGINT), 0);
+  const bool ended = wait_until([&] { return t.h.rc != -1; }, 5s);
+  const auto took = mono_ns() - asked;
+  clear_stop_for_testing();
+  ASSERT_TRUE(ended) << "the loop slept through Ctrl-C:\n" << t.h.output();
+  t.h.loop.join();
+  EXPECT_LT(took, 2'000'000'000u);
+  EXPECT_EQ(t.h.rc, 0);
+  EXPECT_NE(t.h.output().find("--- preempt --online-pid: stopped after"), std::string::npos) << t.h.output();
 }
 
 TEST(OnlineDoorbell, CompletionSignalStoresNeverSuspend) {
