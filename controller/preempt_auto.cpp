@@ -84,7 +84,7 @@ class RealtimePriority {
 };
 
 // What each entry of the loop's poll set is, beside online pids (pidfds).
-constexpr pid_t kDoorbellFd = -1, kSourceFd = 0, kTracerFd = -2, kStopFd = -3;
+constexpr pid_t kDoorbellFd = -1, kSourceFd = 0, kHomeFd = -2;  // kHomeFd: home_wake_fds()
 
 class AutoLoop {
  public:
@@ -163,14 +163,9 @@ class AutoLoop {
           fds.push_back({fd, POLLIN, 0});
           fd_pid.push_back(pid);
         }
-      if (home_)
-        for (int fd : home_->poll_fds()) {
-          fds.push_back({fd, POLLIN, 0});
-          fd_pid.push_back(kTracerFd);
-        }
-      if (stop_fd() >= 0) {
-        fds.push_back({stop_fd(), POLLIN, 0});
-        fd_pid.push_back(kStopFd);
+      for (int fd : home_wake_fds(home_)) {
+        fds.push_back({fd, POLLIN, 0});
+        fd_pid.push_back(kHomeFd);
       }
       timespec ts{static_cast<time_t>(timeout / 1'000'000'000), static_cast<long>(timeout % 1'000'000'000)};
       ::ppoll(fds.data(), fds.size(), &ts, nullptr);
@@ -179,11 +174,11 @@ class AutoLoop {
       // Doorbells first: the one path where microseconds count.
       take_doorbells(now);
 
-      bool events = false, tracer = false;
+      bool events = false, home_ready = false;
       for (std::size_t i = 0; i < fds.size(); ++i) {
-        if (!fds[i].revents || fd_pid[i] == kDoorbellFd || fd_pid[i] == kStopFd) continue;
-        if (fd_pid[i] == kTracerFd) {
-          tracer = true;
+        if (!fds[i].revents || fd_pid[i] == kDoorbellFd) continue;
+        if (fd_pid[i] == kHomeFd) {
+          home_ready = true;
           continue;
         }
         if (fd_pid[i] == kSourceFd) {
@@ -198,7 +193,7 @@ class AutoLoop {
         act(det_.process_exited(pid, now), now);
       }
       // The home target's own work: its leader's ptrace stops, posted closures.
-      if (tracer) home_->serve_round();
+      if (home_ready && home_) home_->serve_round();
       if (events || now >= next_refresh) {
         src_.pump();
         for (const auto& n : ctl_.take_notes()) fmt::print(out_, "      {}\n", n);

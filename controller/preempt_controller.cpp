@@ -7,6 +7,7 @@
 
 #include "event.h"
 #include "preempt_cycles.h"
+#include "stop_signal.h"
 
 namespace gp {
 
@@ -31,6 +32,12 @@ PtraceTracer* PreemptController::home_thread() const {
   for (const auto& t : targets_)
     if (!t->gone() && t->tracer()) return t->tracer();
   return nullptr;
+}
+
+std::vector<int> home_wake_fds(PtraceTracer* home) {
+  std::vector<int> fds = home ? home->poll_fds() : std::vector<int>{};
+  if (stop_fd() >= 0) fds.push_back(stop_fd());
+  return fds;
 }
 
 bool PreemptController::all_gone() const {

@@ -91,10 +91,14 @@ class PreemptController final : public EventSink {
   std::uint64_t spans_seen_ = 0;
 };
 
+// What a loop run by run_on_home_thread must add to its poll set: home's own
+// fds (its leader's stops, posted work; null home: none) and stop_fd(), since
+// the stop signals interrupt only the main thread. When one is ready, the
+// loop calls home->serve_round().
+std::vector<int> home_wake_fds(PtraceTracer* home);
+
 // Runs loop(home) on ctl.home_thread() and waits for it, or loop(nullptr)
-// on this thread where there is none or it is ending. The loop must then poll
-// home->poll_fds() and call home->serve_round(), and poll stop_fd(): the stop
-// signals interrupt only the main thread.
+// on this thread where there is none or it is ending (see home_wake_fds).
 template <class F>
 auto run_on_home_thread(const PreemptController& ctl, F&& loop) -> std::invoke_result_t<F&, PtraceTracer*> {
   using R = std::invoke_result_t<F&, PtraceTracer*>;

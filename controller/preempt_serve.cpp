@@ -245,11 +245,7 @@ int serve_loop(PreemptController& ctl, EventSource& src, const ServeOptions& o, 
     std::vector<pollfd> fds{{sock.fd(), POLLIN, 0}};
     int src_fd = src.ready_fd();
     if (src_fd >= 0) fds.push_back({src_fd, POLLIN, 0});
-    // Wake-ups only: the target's own work (its ptrace stops, posted closures)
-    // and a stop asked on the main thread.
-    std::vector<int> others = home ? home->poll_fds() : std::vector<int>{};
-    if (stop_fd() >= 0) others.push_back(stop_fd());
-    for (int fd : others) fds.push_back({fd, POLLIN, 0});
+    for (int fd : home_wake_fds(home)) fds.push_back({fd, POLLIN, 0});
     const std::size_t first_client = fds.size();
     for (auto& c : clients) fds.push_back({c.fd, POLLIN, 0});
     ::poll(fds.data(), fds.size(), server.poll_timeout_ms());

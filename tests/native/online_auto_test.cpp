@@ -18,6 +18,18 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Starts the loop on `on`'s queue 0 with a hold that lasts the whole test,
+// submits once and waits for the suspension.
+bool suspend_for_good(SyntheticOnline& on, AutoHarness& h) {
+  h.watch(on, 0);
+  auto o = options(10, 10'000);
+  o.online = {on.pid()};
+  h.start(o);
+  std::this_thread::sleep_for(200ms);
+  on.run({0, 1, 0, 0, false});
+  return wait_until([&] { return h.kfd.suspended.load(); });
+}
+
 TEST(OnlineAuto, EachSubmissionSuspendsAndIdleResumes) {
   SyntheticOnline on;
   AutoHarness h;
@@ -113,13 +125,7 @@ TEST(OnlineAuto, CpuStaysWithinBudgetEvenWhenAskedToPollFaster) {
 TEST(OnlineAuto, OnlineExitResumesTheOfflineJob) {
   SyntheticOnline on;
   AutoHarness h;
-  h.watch(on, 0);
-  auto o = options(10, 10'000);  // a hold that would last the whole test
-  o.online = {on.pid()};
-  h.start(o);
-  std::this_thread::sleep_for(200ms);
-  on.run({0, 1, 0, 0, false});
-  ASSERT_TRUE(wait_until([&] { return h.kfd.suspended.load(); })) << h.output();
+  ASSERT_TRUE(suspend_for_good(on, h)) << h.output();
   const auto killed = mono_ns();
   on.kill();
   ASSERT_TRUE(wait_until([&] { return !h.kfd.resumes().empty(); }, 2s)) << h.output();
@@ -185,13 +191,7 @@ TEST(OnlineAuto, SeveralOnlineProcesses) {
 TEST(OnlineAuto, OfflineExitIsHeardByTheLoopOnItsTracerThread) {
   SyntheticOnline on;
   AutoHarness h;
-  h.watch(on, 0);
-  auto o = options(10, 10'000);  // holds for the whole test once suspended
-  o.online = {on.pid()};
-  h.start(o);
-  std::this_thread::sleep_for(200ms);
-  on.run({0, 1, 0, 0, false});
-  ASSERT_TRUE(wait_until([&] { return h.kfd.suspended.load(); })) << h.output();
+  ASSERT_TRUE(suspend_for_good(on, h)) << h.output();
   const auto killed = mono_ns();
   ASSERT_EQ(::kill(h.offline, SIGKILL), 0);
   ASSERT_TRUE(wait_until([&] { return h.rc != -1; }, 3s)) << "the loop did not end: " << h.output();
