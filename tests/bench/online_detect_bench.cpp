@@ -118,6 +118,8 @@ std::vector<std::uint64_t> wake_latencies(int sleeper_cpu, int n, std::mt19937& 
       out.push_back(now - written.load());
     }
   });
+  cpu_set_t before;
+  ::pthread_getaffinity_np(::pthread_self(), sizeof(before), &before);
   pin(0);
   std::uniform_int_distribution<int> gap(5'000, 10'000);
   for (int i = 0; i < n; ++i) {
@@ -130,10 +132,7 @@ std::vector<std::uint64_t> wake_latencies(int sleeper_cpu, int n, std::mt19937& 
   stop = true;
   sleeper.join();
   ::close(efd);
-  cpu_set_t all;
-  CPU_ZERO(&all);
-  for (long c = 0; c < ::sysconf(_SC_NPROCESSORS_ONLN); ++c) CPU_SET(c, &all);
-  ::pthread_setaffinity_np(::pthread_self(), sizeof(all), &all);
+  ::pthread_setaffinity_np(::pthread_self(), sizeof(before), &before);
   return out;
 }
 
