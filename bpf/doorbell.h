@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Shared between bpf/gp_doorbell.bpf.c and controller/doorbell_probe.cpp:
+ * Shared between bpf/doorbell.bpf.c and controller/attach/doorbell_probe.cpp:
  * the doorbell uprobe's per-process slots (global data the loader reads
  * through the skeleton's mmap, no system call) and its wake-up record.
  *

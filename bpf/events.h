@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The one event ABI between the BPF programs (bpf/NAME.bpf.c) and user space
- * (controller/event_decoder.cpp). Every record on the ring buffer is exactly
+ * (trace/event.cpp). Every record on the ring buffer is exactly
  * one struct gp_event. Kernel-version differences never reach this header:
  * the BPF side translates them into these fixed, version-free fields.
  *

@@ -9,7 +9,7 @@
  * by the name before "___".
  *
  * Fields that do not exist on every supported kernel are marked; read them
- * only behind bpf_core_field_exists() (see the accessors in gp_common.bpf.h).
+ * only behind bpf_core_field_exists() (see the accessors in bpf/common.bpf.h).
  *   6.1 : struct queue.device is a struct kfd_dev * (kfd_dev.id = gpu_id)
  *   6.12+: struct kfd_node * (kfd_node.id); is_suspended & co. appear
  *   7.x : kfd_process.pasid gone (per-pdd), context_id (secondary contexts),

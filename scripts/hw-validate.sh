@@ -36,7 +36,7 @@ BIN=${GPREEMPT_BPF:-}
 SECONDS_STEP=5
 CYCLES=20
 SETTLE=90
-# The tool's own test root (host_paths.h): sysfs reads go through it too.
+# The tool's own test root (controller/base/host_paths.h): sysfs reads go through it too.
 ROOT=${GPREEMPT_BPF_ROOT:-}
 KFD_PROC=$ROOT/sys/class/kfd/kfd/proc
 

@@ -1,4 +1,4 @@
-#include "analysis.h"
+#include "trace/analysis.h"
 
 #include <algorithm>
 #include <cmath>

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "event.h"
-#include "trace_reader.h"
+#include "trace/event.h"
+#include "trace/reader.h"
 
 namespace gp::trace {
 

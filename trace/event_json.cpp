@@ -1,4 +1,4 @@
-#include "event_json.h"
+#include "trace/event_json.h"
 
 #include <array>
 #include <cstring>

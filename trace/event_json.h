@@ -1,6 +1,6 @@
 // One gp::Event <-> one JSON object. This is the schema of every event line in
 // a trace file and of `watch --json`, so it is versioned with the trace format
-// (trace_format.h: kTraceFormatVersion): change a key, bump the version.
+// (trace/format.h: kTraceFormatVersion): change a key, bump the version.
 //
 //   {"type":"event","ts_ns":..,"kind":"queue_add","cause":"create","pid":..,
 //    "tid":..,"acting_pid":..,"comm":"..","ret":0,"aux":0,"flags":["has_queue"],
@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "event.h"
+#include "trace/event.h"
 
 namespace gp {
 

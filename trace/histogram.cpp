@@ -1,4 +1,4 @@
-#include "histogram.h"
+#include "trace/histogram.h"
 
 #include <algorithm>
 #include <bit>

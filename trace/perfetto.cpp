@@ -1,4 +1,4 @@
-#include "perfetto.h"
+#include "trace/perfetto.h"
 
 #include <algorithm>
 #include <cerrno>

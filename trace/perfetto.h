@@ -18,7 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "analysis.h"
+#include "trace/analysis.h"
 
 namespace gp::trace {
 

@@ -1,4 +1,4 @@
-#include "report.h"
+#include "trace/report.h"
 
 #include <algorithm>
 #include <map>
@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "histogram.h"
+#include "trace/histogram.h"
 
 namespace gp::trace {
 

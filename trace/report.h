@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "analysis.h"
+#include "trace/analysis.h"
 
 namespace gp::trace {
 

@@ -34,7 +34,7 @@
 
 #include <fmt/format.h>
 
-#include "doorbell_probe.h"
+#include "attach/doorbell_probe.h"
 #include "online_auto_harness.h"
 
 namespace {

@@ -27,10 +27,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "event_pump.h"
-#include "gp_test_emit.skel.h"
-#include "ringbuf_reader.h"
-#include "session.h"
+#include "bpf/gp_test_emit.skel.h"
+#include "tracing/event_pump.h"
+#include "tracing/ringbuf_reader.h"
+#include "tracing/session.h"
 
 #if defined(__clang__)
 #define GP_UPROBE_TARGET __attribute__((noinline, optnone, used))

@@ -21,8 +21,8 @@
 
 #include "../unit/preempt_fake_kfd.h"
 #include "../unit/test_events.h"
-#include "preempt_controller.h"
-#include "preempt_stats.h"
+#include "base/sample_stats.h"
+#include "preempt/controller.h"
 
 namespace {
 

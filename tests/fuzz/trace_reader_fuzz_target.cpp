@@ -3,10 +3,10 @@
 #include <sstream>
 #include <string>
 
-#include "analysis.h"
-#include "perfetto.h"
-#include "report.h"
-#include "trace_reader.h"
+#include "trace/analysis.h"
+#include "trace/perfetto.h"
+#include "trace/reader.h"
+#include "trace/report.h"
 
 namespace gp::trace::fuzz {
 

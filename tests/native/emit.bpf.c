@@ -6,7 +6,7 @@
  * with the BPF clock. One uprobe hit emits a whole batch, so the consumer can
  * be driven far past what one uprobe per event would allow.
  */
-#include "gp_common.bpf.h"
+#include "common.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -1,7 +1,7 @@
 /*
  * A stand-in for ROCm's libhsa-runtime64.so.1 in the native tests and the
  * detection benchmark: the two exported signal stores the doorbell uprobes
- * attach to (bpf/gp_doorbell.bpf.c), with ROCR's calling convention and
+ * attach to (bpf/doorbell.bpf.c), with ROCR's calling convention and
  * amd_signal_t layout. A doorbell-kind signal's store goes to the word its
  * hardware_doorbell_ptr points at (a GPU's doorbell page on hardware, plain
  * memory here); any other kind's to its value. Nothing else of ROCm is here.

@@ -10,8 +10,8 @@
 
 #include <gtest/gtest.h>
 
-#include "events.h"
-#include "live_sessions.h"
+#include "bpf/events.h"
+#include "tracing/live_sessions.h"
 
 namespace gp {
 namespace {

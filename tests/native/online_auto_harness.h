@@ -25,8 +25,8 @@
 
 #include "../unit/preempt_fake_kfd.h"
 #include "../unit/test_events.h"
-#include "preempt_auto.h"
-#include "preempt_controller.h"
+#include "online/auto_mode.h"
+#include "preempt/controller.h"
 #include "synthetic_online.h"
 
 namespace gp::test {

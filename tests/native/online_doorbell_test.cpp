@@ -1,4 +1,4 @@
-// preempt --online-pid with the doorbell uprobes (bpf/gp_doorbell.bpf.c), on
+// preempt --online-pid with the doorbell uprobes (bpf/doorbell.bpf.c), on
 // this machine's kernel: the real BPF object, real uprobes on a stand-in
 // libhsa-runtime64.so.1 (fake_hsa_runtime.c) mapped by the synthetic online
 // process, which rings its doorbell after each submission as ROCclr does; the
@@ -14,10 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cpu_latency_request.h"
-#include "doorbell_probe.h"
+#include "attach/doorbell_probe.h"
+#include "base/stop_signal.h"
+#include "host/cpu_latency_request.h"
 #include "online_auto_harness.h"
-#include "stop_signal.h"
 
 namespace gp::test {
 namespace {

@@ -18,7 +18,7 @@
 
 #include <gtest/gtest.h>
 
-#include "ptrace_tracer.h"
+#include "preempt/ptrace_tracer.h"
 
 using namespace std::chrono_literals;
 

@@ -11,10 +11,10 @@
 #include <memory>
 #include <vector>
 
-#include "event_pump.h"
-#include "gp_test_emit.skel.h"
-#include "ringbuf_reader.h"
-#include "session.h"
+#include "bpf/gp_test_emit.skel.h"
+#include "tracing/event_pump.h"
+#include "tracing/ringbuf_reader.h"
+#include "tracing/session.h"
 
 // noipa: at -O3 GCC otherwise calls a constant-propagated clone
 // (gp_test_emit_batch.constprop.0) that the uprobe on the plain symbol misses.

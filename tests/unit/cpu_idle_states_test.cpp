@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "cpu_idle_states.h"
 #include "fake_root.h"
+#include "host/cpu_idle_states.h"
 
 namespace gp {
 namespace {

@@ -13,7 +13,7 @@
 #include <fstream>
 #include <string>
 
-#include "cpu_latency_request.h"
+#include "host/cpu_latency_request.h"
 
 namespace gp {
 namespace {

@@ -18,11 +18,11 @@
 #include <sstream>
 #include <string>
 
-#include "btf_info.h"
-#include "btf_steps.h"
-#include "commands.h"
-#include "custom_btf.h"
+#include "attach/btf_info.h"
+#include "attach/custom_btf.h"
+#include "base/error.h"
 #include "fake_root.h"
+#include "host/btf_steps.h"
 
 namespace gp {
 namespace {
@@ -100,7 +100,7 @@ class CustomBtfTest : public ::testing::Test {
   std::string error_of(const std::string& file, const std::string& base) {
     try {
       CustomBtf::load(file, base);
-    } catch (const cli::UserError& e) {
+    } catch (const UserError& e) {
       return e.what();
     }
     return "(no error)";

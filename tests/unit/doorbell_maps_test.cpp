@@ -1,8 +1,8 @@
-// Finding ROCm's runtime in a process's /proc/PID/maps (doorbell_probe.h):
+// Finding ROCm's runtime in a process's /proc/PID/maps (controller/attach/doorbell_probe.h):
 // the one piece of the doorbell probe that is pure text.
 #include <gtest/gtest.h>
 
-#include "doorbell_probe.h"
+#include "attach/doorbell_probe.h"
 
 namespace gp {
 namespace {

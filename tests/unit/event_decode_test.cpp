@@ -2,8 +2,8 @@
 
 #include <cstring>
 
-#include "event.h"
 #include "test_events.h"
+#include "trace/event.h"
 
 namespace gp {
 namespace {

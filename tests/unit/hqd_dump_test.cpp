@@ -2,8 +2,8 @@
 // hqd_synthetic.h): built from the documented format, not captured on a GPU.
 #include <gtest/gtest.h>
 
-#include "hqd_dump.h"
-#include "hqd_registers.h"
+#include "hqd/dump.h"
+#include "hqd/registers.h"
 #include "hqd_synthetic.h"
 
 namespace {

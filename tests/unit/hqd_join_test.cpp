@@ -4,12 +4,12 @@
 // stale entry.
 #include <gtest/gtest.h>
 
-#include "events.h"
-#include "hqd_dump.h"
-#include "hqd_join.h"
-#include "hqd_output.h"
+#include "base/process_names.h"
+#include "bpf/events.h"
+#include "cli/render/hqd.h"
+#include "hqd/dump.h"
+#include "hqd/join.h"
 #include "hqd_synthetic.h"
-#include "process_names.h"
 
 namespace {
 

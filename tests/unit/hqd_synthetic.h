@@ -18,7 +18,7 @@
 
 #include <fmt/format.h>
 
-#include "hqd_registers.h"
+#include "hqd/registers.h"
 
 namespace gp::test {
 

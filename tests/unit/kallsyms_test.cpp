@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "kallsyms.h"
-#include "probes.h"
-#include "trampoline.h"
+#include "attach/kallsyms.h"
+#include "attach/probes.h"
+#include "attach/trampoline.h"
 
 namespace gp {
 namespace {

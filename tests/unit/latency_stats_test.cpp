@@ -5,8 +5,8 @@
 
 #include <cerrno>
 
-#include "latency_coverage.h"
-#include "latency_stats.h"
+#include "latency/coverage.h"
+#include "latency/stats.h"
 
 namespace gp::latency {
 namespace {

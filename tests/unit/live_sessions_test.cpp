@@ -2,7 +2,7 @@
 // holding them (the reading of the maps themselves is a native test).
 #include <gtest/gtest.h>
 
-#include "live_sessions.h"
+#include "tracing/live_sessions.h"
 
 namespace gp {
 namespace {

@@ -1,11 +1,11 @@
-// The automatic mode's state machine (online_detector.h) and CPU pacer
-// (online_poller.h), driven with numbers: no process, no clock.
+// The automatic mode's state machine (controller/online/detector.h) and CPU pacer
+// (controller/online/poller.h), driven with numbers: no process, no clock.
 #include <gtest/gtest.h>
 
 #include <cerrno>
 
-#include "online_detector.h"
-#include "online_poller.h"
+#include "online/detector.h"
+#include "online/poller.h"
 
 namespace gp {
 namespace {

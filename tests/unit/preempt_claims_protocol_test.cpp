@@ -1,8 +1,8 @@
 // Serve-mode claims (nesting, expiry) and the control protocol.
 #include <gtest/gtest.h>
 
-#include "preempt_claims.h"
-#include "preempt_protocol.h"
+#include "preempt/claims.h"
+#include "preempt/protocol.h"
 
 using gp::ClaimBook;
 using gp::ControlRequest;

@@ -10,12 +10,12 @@
 
 #include <gtest/gtest.h>
 
-#include "commands.h"
-#include "preempt_cycles.h"
+#include "base/error.h"
+#include "preempt/cycles.h"
+#include "preempt/protocol.h"
+#include "preempt/serve.h"
 #include "preempt_fake_kfd.h"
 #include "preempt_fake_source.h"
-#include "preempt_protocol.h"
-#include "preempt_serve.h"
 #include "test_events.h"
 
 using gp::EventKind;
@@ -55,7 +55,7 @@ struct Rig {
 std::string refusal(const std::function<void()>& fn, int* code = nullptr) {
   try {
     fn();
-  } catch (const gp::cli::UserError& e) {
+  } catch (const gp::UserError& e) {
     if (code) *code = e.code;
     return e.what();
   }

@@ -4,8 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include "commands.h"
-#include "debug_session.h"
+#include "base/error.h"
+#include "kfd/debug_session.h"
 #include "preempt_fake_kfd.h"
 
 using gp::DebugSession;
@@ -33,7 +33,7 @@ std::string refusal_of(FakeKfd& kfd) {
   DebugSession s(kfd, kPid);
   try {
     s.enable();
-  } catch (const gp::cli::UserError& e) {
+  } catch (const gp::UserError& e) {
     EXPECT_EQ(s.event_fd(), -1) << "a refused enable leaves no pipe";
     EXPECT_FALSE(s.enabled());
     return e.what();

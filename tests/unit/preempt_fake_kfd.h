@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "kfd_client.h"
+#include "kfd/client.h"
 
 namespace gp::test {
 

@@ -5,7 +5,7 @@
 #include <mutex>
 #include <vector>
 
-#include "preempt_controller.h"
+#include "preempt/controller.h"
 
 namespace gp::test {
 

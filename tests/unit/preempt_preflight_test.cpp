@@ -6,9 +6,9 @@
 
 #include <gtest/gtest.h>
 
-#include "commands.h"
-#include "kfd_client.h"
-#include "preempt_preflight.h"
+#include "base/error.h"
+#include "kfd/client.h"
+#include "preempt/preflight.h"
 
 namespace fs = std::filesystem;
 
@@ -40,7 +40,7 @@ class PreflightTest : public ::testing::Test {
   std::string refusal(const std::function<void()>& fn) {
     try {
       fn();
-    } catch (const gp::cli::UserError& e) {
+    } catch (const gp::UserError& e) {
       return e.what();
     }
     return "";

@@ -1,6 +1,6 @@
 // The span assembly and cause stack of bpf/preempt_span.h: the very code the
 // BPF program runs, compiled here as plain C++. The small Tracer below replays
-// the handlers of bpf/gp_preempt.bpf.c (per-thread maps, flush on the last pop,
+// the handlers of bpf/preempt.bpf.c (per-thread maps, flush on the last pop,
 // emit at T4 or after the remap) so the tests can drive kernel call sequences.
 #include <gtest/gtest.h>
 
@@ -8,8 +8,8 @@
 #include <map>
 #include <vector>
 
-#include "latency_stats.h"
-#include "preempt_span.h"
+#include "bpf/preempt_span.h"
+#include "latency/stats.h"
 
 namespace {
 
@@ -17,7 +17,7 @@ gp_cause_frame frame(gp_u32 cause, gp_u32 tgid, gp_u32 qid = GP_NO_QID, gp_u32 t
   return {cause, tgid, qid, trigger};
 }
 
-// Mirrors gp_preempt.bpf.c: one cause stack and one span per thread id; a
+// Mirrors bpf/preempt.bpf.c: one cause stack and one span per thread id; a
 // span is emitted at T4 unless it waits for its remap, then at the remap's
 // return, at the next T0 on that thread, or when the thread's last frame pops.
 class Tracer {

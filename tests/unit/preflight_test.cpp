@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
-#include "commands.h"
+#include "base/error.h"
 #include "fake_root.h"
-#include "host_facts.h"
-#include "preflight.h"
+#include "host/host_facts.h"
+#include "host/preflight.h"
 
 namespace gp {
 namespace {
@@ -28,7 +28,7 @@ TEST(Preflight, NotRoot) {
   auto f = ready_host();
   f.root = false;
   EXPECT_NE(first_problem(f).find("sudo"), std::string::npos);
-  EXPECT_THROW(require_tracing_host(f, ""), cli::UserError);
+  EXPECT_THROW(require_tracing_host(f, ""), UserError);
 }
 
 TEST(Preflight, NoAmdgpuPointsToTheVmDemo) {

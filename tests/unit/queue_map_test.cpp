@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "queue_map.h"
 #include "test_events.h"
+#include "tracing/queue_map.h"
 
 namespace gp {
 namespace {

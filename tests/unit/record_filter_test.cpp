@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "record_filter.h"
+#include "record/filter.h"
 #include "test_events.h"
 
 namespace gp::record {

@@ -9,7 +9,7 @@
 #include <set>
 #include <utility>
 
-#include "record_forkwatch.h"
+#include "record/forkwatch.h"
 
 namespace gp::record {
 namespace {

@@ -5,10 +5,10 @@
 #include <sstream>
 
 #include "fake_root.h"
-#include "record_header.h"
+#include "record/header.h"
 #include "test_events.h"
-#include "trace_reader.h"
-#include "trace_writer.h"
+#include "trace/reader.h"
+#include "trace/writer.h"
 
 namespace gp::record {
 namespace {

@@ -9,10 +9,10 @@
 #include <cstdio>
 #include <fstream>
 
-#include "commands.h"
-#include "record_output.h"
-#include "record_progress.h"
-#include "record_workload.h"
+#include "base/error.h"
+#include "record/output.h"
+#include "record/progress.h"
+#include "record/workload.h"
 
 namespace gp::record {
 namespace {
@@ -64,11 +64,11 @@ TEST(RecordOutput, UnwritablePathsFailWithTheReason) {
   try {
     PendingOutput out("/nonexistent-dir/x.jsonl");
     FAIL() << "no error";
-  } catch (const cli::UserError& e) {
+  } catch (const UserError& e) {
     EXPECT_NE(std::string(e.what()).find("cannot write /nonexistent-dir/x.jsonl: No such file"), std::string::npos)
         << e.what();
   }
-  EXPECT_THROW(PendingOutput("/tmp"), cli::UserError);  // a directory
+  EXPECT_THROW(PendingOutput("/tmp"), UserError);  // a directory
 }
 
 TEST(RecordWorkload, ExitStatusIsPropagated) {
@@ -97,17 +97,17 @@ TEST(RecordWorkload, ExecFailureIsAUserErrorWithShellCodes) {
   try {
     Workload w({"/nonexistent/program", "x"});
     FAIL() << "exec of a missing program succeeded";
-  } catch (const cli::UserError& e) {
+  } catch (const UserError& e) {
     EXPECT_EQ(e.code, 127);
     EXPECT_NE(std::string(e.what()).find("cannot run /nonexistent/program: No such file"), std::string::npos);
   }
   try {
     Workload w({"/tmp"});  // a directory: EACCES
     FAIL() << "exec of a directory succeeded";
-  } catch (const cli::UserError& e) {
+  } catch (const UserError& e) {
     EXPECT_EQ(e.code, 126);
   }
-  EXPECT_THROW(Workload(std::vector<std::string>{}), cli::UserError);
+  EXPECT_THROW(Workload(std::vector<std::string>{}), UserError);
 }
 
 TEST(RecordWorkload, ExitCodeOfWaitStatus) {

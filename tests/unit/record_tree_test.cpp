@@ -4,7 +4,7 @@
 #include <map>
 
 #include "fake_root.h"
-#include "record_tree.h"
+#include "record/tree.h"
 
 namespace gp::record {
 namespace {

@@ -7,13 +7,13 @@
 
 #include <gtest/gtest.h>
 
-#include "commands.h"
-#include "executor.h"
+#include "base/error.h"
+#include "base/executor.h"
+#include "preempt/snapshot_check.h"
+#include "preempt/target.h"
 #include "preempt_fake_kfd.h"
-#include "preempt_target.h"
-#include "queue_map.h"
-#include "snapshot_check.h"
 #include "test_events.h"
+#include "tracing/queue_map.h"
 
 using gp::test::FakeKfd;
 using gp::test::queue_event;
@@ -162,7 +162,7 @@ TEST(SnapshotCheck, WithoutTheOptionARuntimeIsStillRequired) {
   kfd.proc(kPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
   gp::InlineExecutor exec;
   EXPECT_THROW(gp::Target::attach_on(exec, kfd, kPid, gp::TargetOptions{}, [] { return false; }),
-               gp::cli::UserError);
+               gp::UserError);
   EXPECT_FALSE(kfd.proc(kPid).debug_enabled);
 }
 

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
 #include "fake_root.h"
-#include "sysfs_queues.h"
 #include "test_events.h"
+#include "tracing/sysfs_queues.h"
 
 namespace gp {
 namespace {

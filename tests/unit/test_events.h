@@ -3,7 +3,7 @@
 
 #include <cstring>
 
-#include "event.h"
+#include "trace/event.h"
 
 namespace gp::test {
 

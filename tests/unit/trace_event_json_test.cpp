@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "event_json.h"
+#include "trace/event_json.h"
 #include "trace_test_util.h"
 
 namespace gp {

@@ -1,7 +1,7 @@
 // Log2Histogram: bcc's bucketing and print_log2_hist layout.
 #include <gtest/gtest.h>
 
-#include "histogram.h"
+#include "trace/histogram.h"
 
 namespace gp::trace {
 namespace {

@@ -7,8 +7,8 @@
 
 #include <gtest/gtest.h>
 
-#include "perfetto.h"
-#include "trace_reader.h"
+#include "trace/perfetto.h"
+#include "trace/reader.h"
 #include "trace_test_util.h"
 
 namespace gp::trace {

@@ -10,9 +10,9 @@
 
 #include <gtest/gtest.h>
 
-#include "analysis.h"
-#include "report.h"
-#include "trace_reader.h"
+#include "trace/analysis.h"
+#include "trace/reader.h"
+#include "trace/report.h"
 #include "trace_test_util.h"
 
 namespace gp::trace {

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "event.h"
-#include "trace_format.h"
+#include "trace/event.h"
+#include "trace/format.h"
 
 namespace gp::trace::testing {
 

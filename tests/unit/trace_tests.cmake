@@ -1,4 +1,4 @@
-# Tests of the trace layer (trace/ and controller/cmd_report.cpp).
+# Tests of the trace layer (trace/ and the `report` command, controller/cli/report.cpp).
 # Included from tests/CMakeLists.txt with:
 #   include(${CMAKE_CURRENT_SOURCE_DIR}/unit/trace_tests.cmake)
 # Options: GP_TRACE_SANITIZE (default ON) builds the reader mutation test with
@@ -10,16 +10,6 @@ include(GoogleTest)
 set(GP_TRACE_TESTS_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
 set(GP_TRACE_SRC_ROOT ${CMAKE_CURRENT_LIST_DIR}/../..)
 
-# The event name tables live in controller/event.cpp, compiled into gp_core.
-# Without gp_core (a trace-only build), compile them here.
-if(TARGET gp_core)
-  set(GP_TRACE_EVENT_NAMES gp_core)
-else()
-  add_library(gp_trace_event_names STATIC ${GP_TRACE_SRC_ROOT}/controller/event.cpp)
-  target_include_directories(gp_trace_event_names PUBLIC ${GP_TRACE_SRC_ROOT}/bpf ${GP_TRACE_SRC_ROOT}/controller)
-  set(GP_TRACE_EVENT_NAMES gp_trace_event_names)
-endif()
-
 add_executable(gp_trace_tests
   ${CMAKE_CURRENT_LIST_DIR}/trace_event_json_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/trace_writer_reader_test.cpp
@@ -28,30 +18,28 @@ add_executable(gp_trace_tests
   ${CMAKE_CURRENT_LIST_DIR}/trace_perfetto_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/trace_cmd_report_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/trace_test_util.cpp
-  # Compiled in directly: an explicit object wins over gp_core's copy, so
-  # this works whether or not gp_core already contains it.
-  ${GP_TRACE_SRC_ROOT}/controller/cmd_report.cpp
 )
 target_precompile_headers(gp_trace_tests PRIVATE <gtest/gtest.h> <nlohmann/json.hpp> <fmt/format.h>)
-target_link_libraries(gp_trace_tests PRIVATE gp_trace ${GP_TRACE_EVENT_NAMES} CLI11::CLI11 GTest::gtest_main)
+# gp_cli for the `report` command the CLI tests run.
+target_link_libraries(gp_trace_tests PRIVATE gp_trace gp_cli GTest::gtest_main)
 target_compile_definitions(gp_trace_tests PRIVATE GP_TRACE_TEST_DATA="${GP_TRACE_TESTS_ROOT}/data")
 gtest_discover_tests(gp_trace_tests DISCOVERY_TIMEOUT 60)
 
 # The reader must survive any input: a seeded mutation test with a fixed
 # budget, built from the sources with sanitizers so a bad access fails loudly.
 set(GP_TRACE_LIB_SOURCES
-  ${GP_TRACE_SRC_ROOT}/trace/event_json.cpp ${GP_TRACE_SRC_ROOT}/trace/trace_format.cpp
-  ${GP_TRACE_SRC_ROOT}/trace/trace_reader.cpp ${GP_TRACE_SRC_ROOT}/trace/trace_writer.cpp
+  ${GP_TRACE_SRC_ROOT}/trace/event_json.cpp ${GP_TRACE_SRC_ROOT}/trace/format.cpp
+  ${GP_TRACE_SRC_ROOT}/trace/reader.cpp ${GP_TRACE_SRC_ROOT}/trace/writer.cpp
   ${GP_TRACE_SRC_ROOT}/trace/histogram.cpp ${GP_TRACE_SRC_ROOT}/trace/analysis.cpp
   ${GP_TRACE_SRC_ROOT}/trace/report.cpp ${GP_TRACE_SRC_ROOT}/trace/perfetto.cpp
-  ${GP_TRACE_SRC_ROOT}/controller/event.cpp)
+  ${GP_TRACE_SRC_ROOT}/trace/event.cpp)
 option(GP_TRACE_SANITIZE "Build the trace reader mutation test with ASan and UBSan" ON)
 add_executable(gp_trace_reader_mutation_test
   ${GP_TRACE_TESTS_ROOT}/fuzz/trace_reader_mutation_test.cpp
   ${GP_TRACE_TESTS_ROOT}/fuzz/trace_reader_fuzz_target.cpp
   ${GP_TRACE_LIB_SOURCES})
 target_include_directories(gp_trace_reader_mutation_test PRIVATE
-  ${GP_TRACE_SRC_ROOT}/trace ${GP_TRACE_SRC_ROOT}/bpf ${GP_TRACE_SRC_ROOT}/controller)
+  ${GP_TRACE_SRC_ROOT} ${GP_TRACE_TESTS_ROOT}/unit)
 target_precompile_headers(gp_trace_reader_mutation_test PRIVATE <nlohmann/json.hpp> <fmt/format.h>)
 target_link_libraries(gp_trace_reader_mutation_test PRIVATE
   nlohmann_json::nlohmann_json fmt::fmt GTest::gtest_main)
@@ -77,7 +65,7 @@ if(GP_FUZZ)
     ${GP_TRACE_TESTS_ROOT}/fuzz/trace_reader_fuzz_target.cpp
     ${GP_TRACE_LIB_SOURCES})
   target_include_directories(gp_trace_reader_fuzzer PRIVATE
-    ${GP_TRACE_SRC_ROOT}/trace ${GP_TRACE_SRC_ROOT}/bpf ${GP_TRACE_SRC_ROOT}/controller)
+    ${GP_TRACE_SRC_ROOT} ${GP_TRACE_TESTS_ROOT}/unit)
   target_link_libraries(gp_trace_reader_fuzzer PRIVATE nlohmann_json::nlohmann_json fmt::fmt)
   target_compile_options(gp_trace_reader_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_options(gp_trace_reader_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined)

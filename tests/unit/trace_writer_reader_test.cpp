@@ -5,10 +5,10 @@
 
 #include <gtest/gtest.h>
 
-#include "event_json.h"
-#include "trace_reader.h"
+#include "trace/event_json.h"
+#include "trace/reader.h"
+#include "trace/writer.h"
 #include "trace_test_util.h"
-#include "trace_writer.h"
 
 namespace gp::trace {
 namespace {

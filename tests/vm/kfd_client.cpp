@@ -31,8 +31,8 @@
 
 #include <dlfcn.h>
 
+#include "bpf/kfd_uapi.h"
 #include "fake_amd_signal.h"
-#include "kfd_uapi.h"
 
 namespace {
 

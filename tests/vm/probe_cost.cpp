@@ -30,7 +30,7 @@
 #include <string>
 #include <vector>
 
-#include "probe_cost.skel.h"
+#include "bpf/probe_cost.skel.h"
 
 namespace {
 

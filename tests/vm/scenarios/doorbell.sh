@@ -1,6 +1,6 @@
 #!/bin/sh
 # gp-cost: 20  (seconds on 6.12 under TCG, for balancing shards)
-# preempt --online-pid's doorbell uprobes (bpf/gp_doorbell.bpf.c) load and
+# preempt --online-pid's doorbell uprobes (bpf/doorbell.bpf.c) load and
 # attach on this kernel: `kfd-client online-target` maps the stand-in
 # libhsa-runtime64 (/opt/rocm/lib) and rings an AQL doorbell through its
 # hsa_signal_store_screlease every 5 ms; `doctor --online-pid` attaches to it

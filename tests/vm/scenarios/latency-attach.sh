@@ -15,7 +15,7 @@
 . /gp/lib.sh
 need gpreempt-bpf kfd-client jq
 
-# The latency probe set of controller/probes.cpp (kLatency), by symbol.
+# The latency probe set of controller/attach/probes.cpp (kLatency), by symbol.
 SYMS="unmap_queues_cpsch pm_send_unmap_queue amdkfd_fence_wait_timeout map_queues_cpsch
 mes_v11_0_remove_hw_queue mes_v12_0_remove_hw_queue mes_v11_0_add_hw_queue mes_v12_0_add_hw_queue
 create_queue_cpsch destroy_queue_cpsch update_queue evict_process_queues_cpsch kfd_process_evict_queues

@@ -1,0 +1,193 @@
+#include "attach/probes.h"
+
+#include <array>
+
+#include <fmt/format.h>
+
+namespace gp {
+
+namespace {
+
+constexpr const char* kDebugApi = "no KFD debugger API on this kernel (it arrived with KFD 1.13, Linux 6.5)";
+constexpr const char* kAlways = "present in every supported kernel; its absence means an unsupported amdgpu build";
+
+// {symbol, program, retprobe, required, timing_only_ok, purpose, if_missing[, tramp_program, tramp]}
+constexpr std::array kLifecycle = {
+    ProbeSpec{"kfd_procfs_add_queue", "kfd_procfs_add_queue", false, true, false,
+              "queue created (every successful create, CRIU restore included)", kAlways},
+    ProbeSpec{"uninit_queue", "uninit_queue", false, true, false,
+              "queue freed (explicit destroy and process teardown)", kAlways},
+    ProbeSpec{"kfd_procfs_queue_show", "kfd_procfs_queue_show", false, true, false,
+              "start-up reconciliation of queues that already exist", kAlways},
+    ProbeSpec{"pqm_uninit", "pqm_uninit_entry", false, true, false,
+              "per-process sweep at teardown", kAlways, "pqm_uninit_fexit", Mechanism::Fexit},
+    ProbeSpec{"pqm_uninit", "pqm_uninit_return", true, true, false,
+              "per-process sweep at teardown", kAlways, "pqm_uninit_fexit", Mechanism::Fexit},
+    ProbeSpec{"update_queue", "update_queue_entry", false, true, false,
+              "property change (update ioctl, CU mask, GWS)", kAlways, "update_queue_fexit", Mechanism::Fexit},
+    ProbeSpec{"update_queue", "update_queue_return", true, true, false,
+              "property change (update ioctl, CU mask, GWS)", kAlways, "update_queue_fexit", Mechanism::Fexit},
+    ProbeSpec{"evict_process_queues_cpsch", "evict_process_queues_entry", false, true, false,
+              "eviction (HWS)", kAlways, "evict_process_queues_cpsch_fexit", Mechanism::Fexit},
+    ProbeSpec{"evict_process_queues_cpsch", "evict_process_queues_return", true, true, false,
+              "eviction (HWS)", kAlways, "evict_process_queues_cpsch_fexit", Mechanism::Fexit},
+    ProbeSpec{"evict_process_queues_nocpsch", "evict_process_queues_entry", false, true, false,
+              "eviction (NO_HWS)", kAlways, "evict_process_queues_nocpsch_fexit", Mechanism::Fexit},
+    ProbeSpec{"evict_process_queues_nocpsch", "evict_process_queues_return", true, true, false,
+              "eviction (NO_HWS)", kAlways, "evict_process_queues_nocpsch_fexit", Mechanism::Fexit},
+    ProbeSpec{"restore_process_queues_cpsch", "restore_process_queues_entry", false, true, false,
+              "restore after eviction (HWS)", kAlways, "restore_process_queues_cpsch_fexit", Mechanism::Fexit},
+    ProbeSpec{"restore_process_queues_cpsch", "restore_process_queues_return", true, true, false,
+              "restore after eviction (HWS)", kAlways, "restore_process_queues_cpsch_fexit", Mechanism::Fexit},
+    ProbeSpec{"restore_process_queues_nocpsch", "restore_process_queues_entry", false, true, false,
+              "restore after eviction (NO_HWS)", kAlways, "restore_process_queues_nocpsch_fexit", Mechanism::Fexit},
+    ProbeSpec{"restore_process_queues_nocpsch", "restore_process_queues_return", true, true, false,
+              "restore after eviction (NO_HWS)", kAlways, "restore_process_queues_nocpsch_fexit", Mechanism::Fexit},
+    ProbeSpec{"process_termination_cpsch", "process_termination_entry", false, true, false,
+              "process teardown unmaps its queues (HWS)", kAlways, "process_termination_cpsch_fentry", Mechanism::Fentry},
+    ProbeSpec{"process_termination_cpsch", "process_termination_return", true, true, false,
+              "process teardown unmaps its queues (HWS)", kAlways, "process_termination_cpsch_fexit", Mechanism::Fexit},
+    ProbeSpec{"process_termination_nocpsch", "process_termination_entry", false, true, false,
+              "process teardown unmaps its queues (NO_HWS)", kAlways, "process_termination_nocpsch_fentry", Mechanism::Fentry},
+    ProbeSpec{"process_termination_nocpsch", "process_termination_return", true, true, false,
+              "process teardown unmaps its queues (NO_HWS)", kAlways, "process_termination_nocpsch_fexit", Mechanism::Fexit},
+    ProbeSpec{"suspend_queues", "suspend_queues_entry", false, false, false,
+              "debugger suspend (DBG_TRAP SUSPEND_QUEUES)", kDebugApi, "suspend_queues_fexit", Mechanism::Fexit},
+    ProbeSpec{"suspend_queues", "suspend_queues_return", true, false, false,
+              "debugger suspend (DBG_TRAP SUSPEND_QUEUES)", kDebugApi, "suspend_queues_fexit", Mechanism::Fexit},
+    ProbeSpec{"resume_queues", "resume_queues_entry", false, false, false,
+              "debugger resume (DBG_TRAP RESUME_QUEUES, DISABLE)", kDebugApi, "resume_queues_fexit", Mechanism::Fexit},
+    ProbeSpec{"resume_queues", "resume_queues_return", true, false, false,
+              "debugger resume (DBG_TRAP RESUME_QUEUES, DISABLE)", kDebugApi, "resume_queues_fexit", Mechanism::Fexit},
+    ProbeSpec{"kfd_ioctl_create_queue", "ioctl_create_queue_entry", false, true, false,
+              "CREATE_QUEUE: requested values and failures", kAlways, "ioctl_create_queue_fexit", Mechanism::Fexit},
+    ProbeSpec{"kfd_ioctl_create_queue", "ioctl_create_queue_return", true, true, false,
+              "CREATE_QUEUE: requested values and failures", kAlways, "ioctl_create_queue_fexit", Mechanism::Fexit},
+    ProbeSpec{"kfd_ioctl_destroy_queue", "ioctl_destroy_queue_entry", false, true, false,
+              "DESTROY_QUEUE: begin (suspended queues block it) and result", kAlways, "ioctl_destroy_queue_fentry", Mechanism::Fentry},
+    ProbeSpec{"kfd_ioctl_destroy_queue", "ioctl_destroy_queue_return", true, true, false,
+              "DESTROY_QUEUE: begin (suspended queues block it) and result", kAlways, "ioctl_destroy_queue_fexit", Mechanism::Fexit},
+    ProbeSpec{"kfd_ioctl_update_queue", "ioctl_update_queue_entry", false, true, false,
+              "UPDATE_QUEUE: requested values and failures", kAlways, "ioctl_update_queue_fexit", Mechanism::Fexit},
+    ProbeSpec{"kfd_ioctl_update_queue", "ioctl_update_queue_return", true, true, false,
+              "UPDATE_QUEUE: requested values and failures", kAlways, "ioctl_update_queue_fexit", Mechanism::Fexit},
+    ProbeSpec{"kfd_ioctl_set_debug_trap", "ioctl_dbg_trap_entry", false, false, false,
+              "DBG_TRAP operations (enable, suspend, resume, ...)", kDebugApi, "ioctl_dbg_trap_fexit", Mechanism::Fexit},
+    ProbeSpec{"kfd_ioctl_set_debug_trap", "ioctl_dbg_trap_return", true, false, false,
+              "DBG_TRAP operations (enable, suspend, resume, ...)", kDebugApi, "ioctl_dbg_trap_fexit", Mechanism::Fexit},
+    ProbeSpec{"kfd_create_process", "kfd_create_process_return", true, true, false,
+              "KFD process created (first /dev/kfd open)", kAlways, "kfd_create_process_fexit", Mechanism::Fexit},
+    ProbeSpec{"kfd_process_notifier_release", "kfd_process_notifier_release", false, true, false,
+              "KFD process exit begins (mm teardown)", kAlways},
+    ProbeSpec{"kfd_process_wq_release", "kfd_process_wq_release", false, true, false,
+              "KFD process freed", kAlways},
+};
+
+constexpr const char* kLatencyOpt = "optional: without it that cause or phase of a preemption is not recorded";
+constexpr const char* kMes = "only MES GPUs (GC 11/12) use it; absent from older kernels";
+constexpr const char* kNew = "added after 6.1 (halt/refresh/debugger paths)";
+
+// The preemption span (issue: in-kernel CWSR latency) and the cause stack.
+// All optional: watch works without them. Timing-only probes (no argument,
+// no return value read) may sit on a clone.
+constexpr std::array kLatency = {
+    ProbeSpec{"unmap_queues_cpsch", "unmap_queues_entry", false, false, false, "T0: HWS preemption starts (filter, grace)", kLatencyOpt},
+    ProbeSpec{"unmap_queues_cpsch", "unmap_queues_return", true, false, false, "T4: HWS preemption done (return code)", kLatencyOpt},
+    ProbeSpec{"pm_send_unmap_queue", "send_unmap_entry", false, false, true, "T1: UNMAP_QUEUES packet build starts", kLatencyOpt},
+    ProbeSpec{"pm_send_unmap_queue", "send_unmap_return", true, false, true, "T2: packet handed to the HIQ", kLatencyOpt},
+    ProbeSpec{"amdkfd_fence_wait_timeout", "fence_wait_return", true, false, false, "T3: firmware confirmed the preemption (CWSR done)", kLatencyOpt},
+    ProbeSpec{"map_queues_cpsch", "map_queues_entry", false, false, true, "remap submission starts", kLatencyOpt},
+    ProbeSpec{"map_queues_cpsch", "map_queues_return", true, false, true, "remap submitted", kLatencyOpt},
+    ProbeSpec{"mes_v11_0_remove_hw_queue", "mes_remove_entry", false, false, false, "MES (GC 11) per-queue preemption", kMes},
+    ProbeSpec{"mes_v11_0_remove_hw_queue", "mes_remove_return", true, false, false, "MES (GC 11) per-queue preemption", kMes},
+    ProbeSpec{"mes_v12_0_remove_hw_queue", "mes_remove_entry", false, false, false, "MES (GC 12) per-queue preemption", kMes},
+    ProbeSpec{"mes_v12_0_remove_hw_queue", "mes_remove_return", true, false, false, "MES (GC 12) per-queue preemption", kMes},
+    ProbeSpec{"mes_v11_0_add_hw_queue", "mes_add_entry", false, false, false, "MES (GC 11) queue map", kMes},
+    ProbeSpec{"mes_v11_0_add_hw_queue", "mes_add_return", true, false, false, "MES (GC 11) queue map", kMes},
+    ProbeSpec{"mes_v12_0_add_hw_queue", "mes_add_entry", false, false, false, "MES (GC 12) queue map", kMes},
+    ProbeSpec{"mes_v12_0_add_hw_queue", "mes_add_return", true, false, false, "MES (GC 12) queue map", kMes},
+    ProbeSpec{"create_queue_cpsch", "cause_create", false, false, false, "cause: queue create", kLatencyOpt},
+    ProbeSpec{"create_queue_cpsch", "cause_create_ret", true, false, false, "cause: queue create", kLatencyOpt},
+    ProbeSpec{"destroy_queue_cpsch", "cause_destroy", false, false, false, "cause: queue destroy", kLatencyOpt},
+    ProbeSpec{"destroy_queue_cpsch", "cause_destroy_ret", true, false, false, "cause: queue destroy", kLatencyOpt},
+    ProbeSpec{"update_queue", "cause_update", false, false, false, "cause: queue update", kLatencyOpt},
+    ProbeSpec{"update_queue", "cause_update_ret", true, false, false, "cause: queue update", kLatencyOpt},
+    ProbeSpec{"evict_process_queues_cpsch", "cause_evict", false, false, false, "cause: eviction", kLatencyOpt},
+    ProbeSpec{"evict_process_queues_cpsch", "cause_evict_ret", true, false, false, "cause: eviction", kLatencyOpt},
+    ProbeSpec{"kfd_process_evict_queues", "cause_evict_trigger", false, false, false, "cause: eviction trigger", kLatencyOpt},
+    ProbeSpec{"kfd_process_evict_queues", "cause_evict_trigger_ret", true, false, false, "cause: eviction trigger", kLatencyOpt},
+    ProbeSpec{"restore_process_queues_cpsch", "cause_restore", false, false, false, "cause: restore", kLatencyOpt},
+    ProbeSpec{"restore_process_queues_cpsch", "cause_restore_ret", true, false, false, "cause: restore", kLatencyOpt},
+    ProbeSpec{"process_termination_cpsch", "cause_terminate", false, false, false, "cause: process exit", kLatencyOpt},
+    ProbeSpec{"process_termination_cpsch", "cause_terminate_ret", true, false, false, "cause: process exit", kLatencyOpt},
+    ProbeSpec{"suspend_queues", "cause_dbg_suspend", false, false, false, "cause: debugger suspend", kDebugApi},
+    ProbeSpec{"suspend_queues", "cause_dbg_suspend_ret", true, false, false, "cause: debugger suspend", kDebugApi},
+    ProbeSpec{"resume_queues", "cause_dbg_resume", false, false, false, "cause: debugger resume", kDebugApi},
+    ProbeSpec{"resume_queues", "cause_dbg_resume_ret", true, false, false, "cause: debugger resume", kDebugApi},
+    ProbeSpec{"debug_refresh_runlist", "cause_dbg_refresh", false, false, false, "cause: debugger runlist refresh", kDebugApi},
+    ProbeSpec{"debug_refresh_runlist", "cause_dbg_refresh_ret", true, false, false, "cause: debugger runlist refresh", kDebugApi},
+    ProbeSpec{"halt_cpsch", "cause_halt", false, false, false, "cause: scheduler halt", kNew},
+    ProbeSpec{"halt_cpsch", "cause_halt_ret", true, false, false, "cause: scheduler halt", kNew},
+    ProbeSpec{"unhalt_cpsch", "cause_unhalt", false, false, false, "cause: scheduler unhalt", kNew},
+    ProbeSpec{"unhalt_cpsch", "cause_unhalt_ret", true, false, false, "cause: scheduler unhalt", kNew},
+    ProbeSpec{"stop_cpsch", "cause_stop", false, false, false, "cause: scheduler stop (suspend, reset)", kLatencyOpt},
+    ProbeSpec{"stop_cpsch", "cause_stop_ret", true, false, false, "cause: scheduler stop (suspend, reset)", kLatencyOpt},
+    ProbeSpec{"start_cpsch", "cause_start", false, false, false, "cause: scheduler start", kLatencyOpt},
+    ProbeSpec{"start_cpsch", "cause_start_ret", true, false, false, "cause: scheduler start", kLatencyOpt},
+};
+
+AttachReport plan(std::span<const ProbeSpec> specs, const Kallsyms& ks, const std::string& kernel) {
+  AttachReport report;
+  report.kernel = kernel;
+  for (const ProbeSpec& spec : specs) {
+    ProbeStatus st;
+    st.spec = spec;
+    SymbolLookup l = ks.resolve(spec.symbol);
+    st.resolution = l.resolution;
+    st.address = l.address;
+    st.resolved_name = l.name;
+    st.mechanism = spec.retprobe ? Mechanism::Kretprobe : Mechanism::Kprobe;
+    if (l.resolution == Resolution::Clone && !spec.timing_only_ok) {
+      st.resolution = Resolution::Missing;
+      st.error = fmt::format("only {} exists: a clone may take other arguments, not probed", l.name);
+    } else if (l.resolution == Resolution::Missing) {
+      st.error = spec.required ? l.note : spec.if_missing;
+    }
+    report.probes.push_back(std::move(st));
+  }
+  return report;
+}
+
+}  // namespace
+
+std::string_view to_string(Mechanism m) {
+  switch (m) {
+    case Mechanism::Kprobe: return "kprobe";
+    case Mechanism::Kretprobe: return "kretprobe";
+    case Mechanism::Fentry: return "fentry";
+    case Mechanism::Fexit: return "fexit";
+    case Mechanism::None: break;
+  }
+  return "none";
+}
+
+std::span<const ProbeSpec> lifecycle_probes() { return kLifecycle; }
+std::span<const ProbeSpec> latency_probes() { return kLatency; }
+
+std::unordered_set<std::string> probe_symbols() {
+  std::unordered_set<std::string> out;
+  for (const auto& p : kLifecycle) out.insert(p.symbol);
+  for (const auto& p : kLatency) out.insert(p.symbol);
+  return out;
+}
+
+AttachReport plan_lifecycle_attach(const Kallsyms& ks, const std::string& kernel) {
+  return plan(kLifecycle, ks, kernel);
+}
+
+AttachReport plan_latency_attach(const Kallsyms& ks, const std::string& kernel) {
+  return plan(kLatency, ks, kernel);
+}
+
+}  // namespace gp
+

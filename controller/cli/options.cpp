@@ -1,0 +1,33 @@
+#include "cli/options.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "base/process_names.h"
+#include "cli/commands.h"
+
+namespace gp::cli {
+
+void add_session_options(CLI::App* cmd, SessionOptions& opts, std::uint32_t& ringbuf_kb) {
+  cmd->add_option("--btf", opts.btf_path,
+                  "BTF file covering vmlinux and amdgpu, for amdgpu builds without /sys/kernel/btf/amdgpu");
+  cmd->add_option("--ringbuf-kb", ringbuf_kb, "ring buffer size in KiB (power of two)")
+      ->capture_default_str();
+  cmd->add_flag("-v,--verbose", opts.verbose, "show libbpf's own messages");
+  cmd->add_flag("--kprobe-only", opts.kprobe_only,
+                "attach with kprobes/kretprobes even where fentry/fexit work (comparison, troubleshooting)");
+}
+
+void finish_session_options(SessionOptions& opts, std::uint32_t ringbuf_kb) {
+  if (ringbuf_kb < 4 || (ringbuf_kb & (ringbuf_kb - 1)) != 0)
+    throw UserError(fmt::format("--ringbuf-kb {}: must be a power of two, at least 4", ringbuf_kb), 2);
+  opts.ringbuf_bytes = ringbuf_kb * 1024u;
+}
+
+void require_pids_exist(const std::vector<std::uint32_t>& pids) {
+  for (auto pid : pids)
+    if (!process_exists(pid))
+      throw UserError(fmt::format("no such process: {} (check the PID with `ps -p {}`)", pid, pid), 2);
+}
+
+}  // namespace gp::cli
