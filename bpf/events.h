@@ -173,7 +173,7 @@ struct gp_process_info {
 };
 
 /*
- * One preemption, T0..T4 of kfd-reference §7.2, as offsets from t0 (0 = the
+ * One preemption, T0..T4 of docs/kfd-internals.md §3, as offsets from t0 (0 = the
  * point did not happen). HWS: unmap_queues_cpsch; MES: *_remove_hw_queue.
  */
 struct gp_preempt_info {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Queue lifecycle probes on KFD (kfd-reference §4.3): the exact map is built
+ * Queue lifecycle probes on KFD (docs/kfd-internals.md §1): the exact map is built
  * from queue_add / queue_remove / process_sweep, kept current by queue_state,
  * and made exact at start-up by queue_snapshot. The ioctl handlers add what
  * user space asked for and how it failed.
@@ -346,18 +346,31 @@ GP_TERMINATE_TRAMPOLINES(process_termination_nocpsch)
  * kernel copy of the uapi args, alive until the handler returns. Each *_done
  * helper emits the return-side event for both variants. */
 
+/* What every ioctl event starts with: the handler's args read into `args`,
+ * a record of `kind` reserved, the caller's tgid and the return filled in.
+ * NULL when the args cannot be read or the ring buffer is full. */
+static __always_inline struct gp_event *gp_ioctl_event(__u32 kind, struct kfd_process___gp *p, void *data,
+						       void *args, __u32 size, int ret)
+{
+	struct gp_event *e;
+
+	if (bpf_probe_read_kernel(args, size, data))
+		return NULL;
+	e = gp_reserve(kind);
+	if (!e)
+		return NULL;
+	e->ret = ret;
+	e->tgid = gp_process_tgid(p);
+	return e;
+}
+
 static __always_inline void gp_ioctl_create_queue_done(struct kfd_process___gp *p, void *data, int ret)
 {
 	struct gp_kfd_create_queue_args a;
-	struct gp_event *e;
+	struct gp_event *e = gp_ioctl_event(GP_EV_IOCTL_CREATE_QUEUE, p, data, &a, sizeof(a), ret);
 
-	if (bpf_probe_read_kernel(&a, sizeof(a), data))
-		return;
-	e = gp_reserve(GP_EV_IOCTL_CREATE_QUEUE);
 	if (!e)
 		return;
-	e->ret = ret;
-	e->tgid = gp_process_tgid(p);
 	e->io.ring_addr = a.ring_base_address;
 	e->io.ring_size = a.ring_size;
 	e->io.gpu_id = a.gpu_id;
@@ -373,14 +386,10 @@ static __always_inline void gp_ioctl_create_queue_done(struct kfd_process___gp *
 static __always_inline void gp_ioctl_destroy_begin(struct kfd_process___gp *p, void *data)
 {
 	struct gp_kfd_destroy_queue_args a;
-	struct gp_event *e;
+	struct gp_event *e = gp_ioctl_event(GP_EV_IOCTL_DESTROY_BEGIN, p, data, &a, sizeof(a), 0);
 
-	if (bpf_probe_read_kernel(&a, sizeof(a), data))
-		return;
-	e = gp_reserve(GP_EV_IOCTL_DESTROY_BEGIN);
 	if (!e)
 		return;
-	e->tgid = gp_process_tgid(p);
 	e->io.qid = a.queue_id;
 	gp_submit(e);
 }
@@ -388,15 +397,10 @@ static __always_inline void gp_ioctl_destroy_begin(struct kfd_process___gp *p, v
 static __always_inline void gp_ioctl_destroy_queue_done(struct kfd_process___gp *p, void *data, int ret)
 {
 	struct gp_kfd_destroy_queue_args a;
-	struct gp_event *e;
+	struct gp_event *e = gp_ioctl_event(GP_EV_IOCTL_DESTROY_QUEUE, p, data, &a, sizeof(a), ret);
 
-	if (bpf_probe_read_kernel(&a, sizeof(a), data))
-		return;
-	e = gp_reserve(GP_EV_IOCTL_DESTROY_QUEUE);
 	if (!e)
 		return;
-	e->ret = ret;
-	e->tgid = gp_process_tgid(p);
 	e->io.qid = a.queue_id;
 	gp_submit(e);
 }
@@ -404,15 +408,10 @@ static __always_inline void gp_ioctl_destroy_queue_done(struct kfd_process___gp 
 static __always_inline void gp_ioctl_update_queue_done(struct kfd_process___gp *p, void *data, int ret)
 {
 	struct gp_kfd_update_queue_args a;
-	struct gp_event *e;
+	struct gp_event *e = gp_ioctl_event(GP_EV_IOCTL_UPDATE_QUEUE, p, data, &a, sizeof(a), ret);
 
-	if (bpf_probe_read_kernel(&a, sizeof(a), data))
-		return;
-	e = gp_reserve(GP_EV_IOCTL_UPDATE_QUEUE);
 	if (!e)
 		return;
-	e->ret = ret;
-	e->tgid = gp_process_tgid(p);
 	e->io.ring_addr = a.ring_base_address;
 	e->io.ring_size = a.ring_size;
 	e->io.percent = a.queue_percentage;
@@ -425,15 +424,10 @@ static __always_inline void gp_ioctl_update_queue_done(struct kfd_process___gp *
 static __always_inline void gp_ioctl_dbg_trap_done(struct kfd_process___gp *p, void *data, int ret)
 {
 	struct gp_kfd_dbg_trap_args a;
-	struct gp_event *e;
+	struct gp_event *e = gp_ioctl_event(GP_EV_IOCTL_DBG_TRAP, p, data, &a, sizeof(a), ret);
 
-	if (bpf_probe_read_kernel(&a, sizeof(a), data))
-		return;
-	e = gp_reserve(GP_EV_IOCTL_DBG_TRAP);
 	if (!e)
 		return;
-	e->ret = ret;
-	e->tgid = gp_process_tgid(p);
 	e->io.dbg_op = a.op;
 	e->io.dbg_target_pid = a.pid;
 	if (a.op == GP_KFD_DBG_TRAP_SUSPEND_QUEUES) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * In-kernel preemption spans (kfd-reference §7): one GP_EV_PREEMPT per HWS
+ * In-kernel preemption spans (docs/kfd-internals.md §3): one GP_EV_PREEMPT per HWS
  * unmap_queues_cpsch (T0..T4 + remap) or MES remove/add_hw_queue, with the
  * cause taken from a per-thread stack that the outer KFD functions push and
  * pop, and one GP_EV_PREEMPT_VICTIM per queue that was mapped on that GPU at

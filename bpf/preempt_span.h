@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Preemption span assembly (kfd-reference §7.2) and the per-thread cause
+ * Preemption span assembly (docs/kfd-internals.md §3) and the per-thread cause
  * stack, as plain functions on plain structs: the BPF program runs them on
  * per-thread map values, and the unit tests run the very same code in user
  * space (tests/unit/preempt_span_test.cpp). No BPF helpers in here.

@@ -84,7 +84,7 @@ jq -n --argjson machine "$machine" --argjson vm "$vm" --slurpfile pipeline "$TMP
   '{date: (now | todate), machine: $machine, vm: $vm, pipeline: $pipeline[0], memory: $memory[0],
     preempt: $preempt, online: $online}' >"$OUT"
 
-# The table: targets from issue 7 next to what was measured.
+# The table: each target next to what was measured.
 jq -r '
   def r(x): (x * 100 | round) / 100;
   def avg(f): (map(f) | add / length);

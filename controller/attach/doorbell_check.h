@@ -8,8 +8,6 @@
 #include <cstdint>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "host/cpu_idle_states.h"
 
 namespace gp {
@@ -25,7 +23,5 @@ struct DoorbellCheck {
 };
 
 DoorbellCheck check_doorbells(pid_t pid, double seconds);
-std::string describe(const DoorbellCheck& c);
-nlohmann::json to_json(const DoorbellCheck& c);
 
 }  // namespace gp

@@ -1,4 +1,4 @@
-// Which KFD function feeds which BPF program (kfd-reference §4.3, §7.2).
+// Which KFD function feeds which BPF program (docs/kfd-internals.md §1, §3).
 #pragma once
 
 #include <span>

@@ -1,23 +1,12 @@
-// Latency bookkeeping for preempt: samples in ns, summarised the way the
-// prototype's users read them (min / median / p99 / max, in µs).
+// Latency samples in ns, summarised as min / median / p99 / max in µs (the
+// way preempt's timings are read).
 #pragma once
-
-#include <time.h>
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace gp {
-
-// CLOCK_MONOTONIC, the clock bpf_ktime_get_ns() uses: user-space and kernel
-// timestamps of one run compare directly.
-inline std::uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 struct LatencySummary {
   std::size_t count = 0;

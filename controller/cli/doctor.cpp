@@ -17,6 +17,7 @@
 #include "attach/trampoline.h"
 #include "base/host_paths.h"
 #include "cli/commands.h"
+#include "cli/render/doctor.h"
 #include "host/btf_steps.h"
 #include "host/host_facts.h"
 #include "host/preflight.h"

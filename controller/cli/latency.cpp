@@ -1,6 +1,6 @@
 // gpreempt-bpf latency: log2 histograms of in-kernel CWSR preemption time per
 // cause, printed every interval (or at Ctrl-C), like bcc's funclatency and
-// biolatency; plus the HWS phase breakdown (kfd-reference §7.2) and error and
+// biolatency; plus the HWS phase breakdown (docs/kfd-internals.md §3) and error and
 // victim counts. The arithmetic is in controller/latency/stats.h; this file wires the
 // session, the options and the output.
 #include <algorithm>
@@ -15,11 +15,13 @@
 
 #include "attach/probes.h"
 #include "attach/prog_runs.h"
+#include "base/clock.h"
 #include "base/output_file.h"
 #include "base/sample_stats.h"
 #include "base/stop_signal.h"
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/render/latency.h"
 #include "latency/coverage.h"
 #include "latency/stats.h"
 #include "tracing/session.h"
@@ -131,14 +133,14 @@ void print_coverage(const latency::Coverage& c, const AttachReport& r, const Lat
 void print_interval(LatencySink& sink, const LatencyOptions& o, OutputFile& out, std::uint64_t t0, int index) {
   const auto& agg = sink.aggregate();
   if (o.json) {
-    nlohmann::json j = agg.to_json();
+    nlohmann::json j = latency::latency_json(agg);
     j["type"] = "interval";
     j["index"] = index;
     j["t_s"] = static_cast<double>(monotonic_ns() - t0) / 1e9;
     out.line(j.dump());
   } else {
     if (o.interval_s > 0) out.line(fmt::format("\n{:.1f}s:", static_cast<double>(monotonic_ns() - t0) / 1e9));
-    std::fputs(agg.format_text().c_str(), out.get());
+    std::fputs(latency::latency_text(agg).c_str(), out.get());
   }
   out.flush();
 }

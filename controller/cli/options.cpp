@@ -3,7 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "base/process_names.h"
+#include "base/proc.h"
 #include "cli/commands.h"
 
 namespace gp::cli {

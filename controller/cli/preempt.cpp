@@ -15,7 +15,7 @@
 #include <fmt/format.h>
 
 #include "base/host_paths.h"
-#include "base/process_names.h"
+#include "base/proc.h"
 #include "base/stop_signal.h"
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -58,18 +58,6 @@ class SessionSource final : public EventSource {
   Session& s_;
 };
 
-// The thread-group id of pid (the map keys queues by process), or 0 if it does not exist.
-pid_t process_of(pid_t pid) {
-  std::FILE* f = std::fopen(fmt::format("{}/{}/status", host_path("/proc"), pid).c_str(), "r");
-  if (!f) return 0;
-  char line[256];
-  pid_t tgid = 0;
-  while (std::fgets(line, sizeof(line), f))
-    if (std::sscanf(line, "Tgid: %d", &tgid) == 1) break;
-  std::fclose(f);
-  return tgid;
-}
-
 void validate_online(PreemptOptions& o, bool serve_given, bool cycles_given) {
   if (serve_given || cycles_given)
     throw UserError("--online-pid is the automatic mode; --serve and --cycles are other modes: choose one "
@@ -83,7 +71,7 @@ void validate_online(PreemptOptions& o, bool serve_given, bool cycles_given) {
   for (int pid : o.online_pids) {
     if (std::find(o.pids.begin(), o.pids.end(), pid) != o.pids.end())
       throw UserError(fmt::format("pid {} is given as both --offline-pid and --online-pid", pid), 2);
-    pid_t tgid = pid > 0 ? process_of(pid) : 0;
+    pid_t tgid = pid > 0 ? thread_group_of(pid) : 0;
     if (!tgid) throw UserError(fmt::format("--online-pid {}: no such process", pid), 2);
     if (tgid != pid) fmt::print("note: {} is a thread of process {}; watching the process\n", pid, tgid);
     if (std::find(a.online.begin(), a.online.end(), tgid) == a.online.end()) a.online.push_back(tgid);

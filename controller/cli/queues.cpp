@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/host_paths.h"
-#include "base/process_names.h"
+#include "base/proc.h"
 #include "base/stop_signal.h"
 #include "cli/commands.h"
 #include "cli/options.h"

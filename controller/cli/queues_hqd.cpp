@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "base/process_names.h"
+#include "base/proc.h"
 #include "cli/commands.h"
 #include "cli/render/hqd.h"
 #include "hqd/dump.h"

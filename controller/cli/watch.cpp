@@ -13,8 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "attach/trampoline.h"
+#include "base/clock.h"
 #include "base/output_file.h"
-#include "base/process_names.h"
+#include "base/proc.h"
 #include "base/stop_signal.h"
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -35,12 +36,6 @@ struct WatchOptions {
   SessionOptions session;
   std::uint32_t ringbuf_kb = 8192;
 };
-
-std::uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 nlohmann::json attach_json(const AttachReport& r) {
   nlohmann::json attached = nlohmann::json::array(), missing = nlohmann::json::array();

@@ -7,8 +7,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace gp {
 
 struct CpuIdleState {
@@ -16,6 +14,10 @@ struct CpuIdleState {
   long exit_latency_us = 0;
   bool disabled = false;
 };
+
+// The CPU latency PM QoS target when nobody has asked for a bound
+// (PM_QOS_CPU_LATENCY_DEFAULT_VALUE).
+inline constexpr long kNoQosBound = 2'000'000'000;
 
 struct CpuIdleInfo {
   std::string driver;  // empty: no cpuidle driver (idle = halt; on a VM the hypervisor wakes the vCPU)
@@ -25,7 +27,5 @@ struct CpuIdleInfo {
 };
 
 CpuIdleInfo read_cpu_idle();
-std::string describe(const CpuIdleInfo& info);
-nlohmann::json to_json(const CpuIdleInfo& info);
 
 }  // namespace gp

@@ -1,3 +1,5 @@
+#include "hqd/registers.h"
+
 // The register tables. Every number here is copied from a kernel header or
 // source file, named next to it; paths are under drivers/gpu/drm/amd/.
 //
@@ -17,7 +19,6 @@
 //   kgd_gfx_v9_4_3_hqd_sdma_dump (GC 9.4.3/9.4.4, sdma_4_4_2 names,
 //   19+6+7+12 = 44).
 // - gfx_target_version per GC version: amdkfd/kfd_device.c kgd2kfd_probe.
-#include "hqd/registers.h"
 
 #include <algorithm>
 #include <array>

@@ -1,6 +1,6 @@
 // Register facts for decoding /sys/kernel/debug/kfd/hqds, per GC version.
 //
-// What the file holds (kfd reference §8.4; amdkfd/kfd_device_queue_manager.c
+// What the file holds (docs/kfd-internals.md §4; amdkfd/kfd_device_queue_manager.c
 // seq_reg_dump): for every HQD, the register dump of the kfd2kgd hqd_dump /
 // hqd_sdma_dump callback, printed as "    <addr>: <val> <val> ..." where <addr>
 // is the BYTE address of the first register of a run ((dword offset) << 2 in

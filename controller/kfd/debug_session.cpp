@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "trace/event.h"
 
@@ -184,12 +185,15 @@ int DebugSession::read_queue_snapshot(std::vector<gp_kfd_queue_snapshot_entry>* 
   return kfd_.get_queue_snapshot(tgid_, /*clear_mask=*/0, out);
 }
 
-int DebugSession::issue_suspend(std::vector<std::uint32_t>& qids, QueueOpReport* rep) {
+int DebugSession::issue(QueueOp op, const std::vector<std::uint32_t>& qids, QueueOpReport* rep) {
+  const bool suspend = op == QueueOp::Suspend;
+  // Never with zero entries: RESUME with a NULL array means "every queue".
   std::vector<std::uint32_t> arr = qids;
-  std::uint64_t t0 = monotonic_ns();
-  int r = kfd_.suspend_queues(tgid_, arr, opts_.grace_period, kQueueNewMask);
-  std::uint64_t t1 = monotonic_ns();
-  ++counters_.suspends;
+  const std::uint64_t t0 = monotonic_ns();
+  const int r = suspend ? kfd_.suspend_queues(tgid_, arr, opts_.grace_period, kQueueNewMask)
+                        : kfd_.resume_queues(tgid_, arr);
+  const std::uint64_t t1 = monotonic_ns();
+  ++(suspend ? counters_.suspends : counters_.resumes);
   if (!rep->issued) {
     rep->issued = true;
     rep->start_ns = t0;
@@ -202,38 +206,15 @@ int DebugSession::issue_suspend(std::vector<std::uint32_t>& qids, QueueOpReport*
   }
   // The kernel rewrote each entry: qid | INVALID/ERROR bits.
   for (std::size_t i = 0; i < arr.size(); ++i) {
-    QueueResult res{qids[i], queue_outcome(arr[i])};
-    if (res.outcome == QueueOutcome::Done) {
+    const QueueResult res{qids[i], queue_outcome(arr[i])};
+    if (suspend && res.outcome == QueueOutcome::Done) {
       suspended_.insert(res.qid);
       ++counters_.queues_suspended;
+    } else if (!suspend) {
+      // INVALID on resume: the qid no longer exists; either way it is not ours to hold.
+      if (res.outcome != QueueOutcome::Error) suspended_.erase(res.qid);
+      if (res.outcome == QueueOutcome::Done) ++counters_.queues_resumed;
     }
-    rep->entries.push_back(res);
-  }
-  return r;
-}
-
-int DebugSession::issue_resume(std::vector<std::uint32_t>& qids, QueueOpReport* rep) {
-  // Never with zero entries: RESUME with a NULL array means "every queue".
-  std::vector<std::uint32_t> arr = qids;
-  std::uint64_t t0 = monotonic_ns();
-  int r = kfd_.resume_queues(tgid_, arr);
-  std::uint64_t t1 = monotonic_ns();
-  ++counters_.resumes;
-  if (!rep->issued) {
-    rep->issued = true;
-    rep->start_ns = t0;
-    rep->end_ns = t1;
-    rep->ret = r;
-  }
-  if (r < 0) {
-    ++counters_.failed_ioctls;
-    return r;
-  }
-  for (std::size_t i = 0; i < arr.size(); ++i) {
-    QueueResult res{qids[i], queue_outcome(arr[i])};
-    // INVALID on resume: the qid no longer exists; either way it is not ours to hold.
-    if (res.outcome != QueueOutcome::Error) suspended_.erase(res.qid);
-    if (res.outcome == QueueOutcome::Done) ++counters_.queues_resumed;
     rep->entries.push_back(res);
   }
   return r;
@@ -262,7 +243,7 @@ QueueOpReport DebugSession::suspend_qids(std::vector<std::uint32_t> want, bool s
     rep.total_ns = monotonic_ns() - t0;
     return rep;
   }
-  if (issue_suspend(want, &rep) >= 0) {
+  if (issue(QueueOp::Suspend, want, &rep) >= 0) {
     // INVALID can mean "still flagged new" (created after our snapshot):
     // snapshot once more and retry those that the kernel still lists.
     std::vector<std::uint32_t> invalid;
@@ -277,7 +258,7 @@ QueueOpReport DebugSession::suspend_qids(std::vector<std::uint32_t> want, bool s
           retry.push_back(q);
       if (!retry.empty()) {
         QueueOpReport again;
-        if (issue_suspend(retry, &again) >= 0) {
+        if (issue(QueueOp::Suspend, retry, &again) >= 0) {
           for (auto& r : again.entries)
             for (auto& e : rep.entries)
               if (e.qid == r.qid) e.outcome = r.outcome;
@@ -324,11 +305,11 @@ QueueOpReport DebugSession::resume(const std::vector<std::uint32_t>& also) {
     if (!suspended_.count(q)) qids.push_back(q);
   if (gone_ || !enabled_ || qids.empty() || !runtime_ready()) return rep;
   std::uint64_t t0 = monotonic_ns();
-  if (issue_resume(qids, &rep) >= 0 && rep.count(QueueOutcome::Error) > 0) {
+  if (issue(QueueOp::Resume, qids, &rep) >= 0 && rep.count(QueueOutcome::Error) > 0) {
     // A hardware failure on some device: try those once more.
     std::vector<std::uint32_t> again(suspended_.begin(), suspended_.end());
     QueueOpReport second;
-    if (!again.empty() && issue_resume(again, &second) >= 0)
+    if (!again.empty() && issue(QueueOp::Resume, again, &second) >= 0)
       for (auto& r : second.entries)
         for (auto& e : rep.entries)
           if (e.qid == r.qid) e.outcome = r.outcome;
@@ -361,7 +342,7 @@ std::optional<QueueOpReport> DebugSession::on_destroy_begin(std::uint32_t qid) {
   QueueOpReport rep;
   rep.resume = true;
   std::vector<std::uint32_t> one{qid};
-  issue_resume(one, &rep);
+  issue(QueueOp::Resume, one, &rep);
   if (!suspended_.count(qid)) ++counters_.resumed_for_destroy;
   return rep;
 }
@@ -381,7 +362,7 @@ void DebugSession::on_target_gone() {
 }
 
 // Re-ENABLE just long enough to SEND_RUNTIME_EVENT: DISABLE never releases a
-// target blocked in RUNTIME_ENABLE/DISABLE (kfd-reference §6.3).
+// target blocked in RUNTIME_ENABLE/DISABLE (docs/kfd-internals.md §2).
 void DebugSession::release_blocked_runtime() {
   gp_kfd_runtime_info rinfo{};
   if (kfd_.dbg_enable(tgid_, kRuntimeEventMask, pipe_wr_, &rinfo) < 0) return;

@@ -1,5 +1,5 @@
-// The KFD debug session of one offline target: the protocol of kfd-reference
-// §6.10 as a state machine, written against KfdClient so it is unit-tested
+// The KFD debug session of one offline target: the protocol of
+// docs/kfd-internals.md §2 as a state machine, written against KfdClient so it is unit-tested
 // with a fake. It is not thread-safe: every call must come from the target's
 // tracer thread (the kernel checks that the caller is the ptrace parent).
 //
@@ -123,8 +123,10 @@ class DebugSession {
   QueueOpReport suspend_qids(std::vector<std::uint32_t> want, bool snapshot_first,
                              bool adopt_unmapped);
   int snapshot(std::vector<std::uint32_t>* kernel_qids);
-  int issue_suspend(std::vector<std::uint32_t>& qids, QueueOpReport* rep);
-  int issue_resume(std::vector<std::uint32_t>& qids, QueueOpReport* rep);
+  enum class QueueOp { Suspend, Resume };
+  // One SUSPEND or RESUME of qids; its entries go into rep (the first ioctl's
+  // time and return too). Returns the ioctl's return.
+  int issue(QueueOp op, const std::vector<std::uint32_t>& qids, QueueOpReport* rep);
   void answer_runtime_event();
   std::uint64_t drain_pipe();
   void close_pipe();

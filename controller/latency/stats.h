@@ -1,8 +1,8 @@
-// The arithmetic of `gpreempt-bpf latency` (issue 5), free of I/O and BPF so
+// The arithmetic of `gpreempt-bpf latency`, free of I/O and BPF so
 // the unit tests drive it with hand-made events: phases of one preemption
 // span, the -p/--gpu/--cause filter, victims joined to their span, and the
 // per-interval aggregate (log2 histogram per cause, phase percentiles, error
-// and victim counts) with its text and JSON renderings.
+// and victim counts). cli/render/latency.h renders it as text and JSON.
 #pragma once
 
 #include <array>
@@ -15,8 +15,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "trace/event.h"
 #include "trace/histogram.h"
 
@@ -27,7 +25,7 @@ enum class Unit { Usecs, Msecs };
 std::string_view unit_name(Unit u);                    // "usecs" / "msecs"
 std::uint64_t to_unit(std::uint64_t ns, Unit u);       // truncates, as bcc does
 
-// kfd-reference §7.2: T0 unmap entry, T1/T2 pm_send_unmap_queue entry/return,
+// docs/kfd-internals.md §3: T0 unmap entry, T1/T2 pm_send_unmap_queue entry/return,
 // T3 fence wait return, T4 unmap return; remap = map_queues_cpsch submission.
 enum class Phase : std::size_t { Grace, Submit, Firmware, Post, Remap, Total };
 constexpr std::size_t kPhases = 6;
@@ -138,8 +136,7 @@ class Aggregator {
   const std::map<std::string, trace::Log2Histogram>& histograms() const { return hists_; }
   const std::vector<std::uint64_t>& phase_samples(Phase p) const { return phases_[static_cast<std::size_t>(p)]; }
 
-  std::string format_text() const;   // histograms, phase table, counts
-  nlohmann::json to_json() const;    // the same, in ns and counts
+  Unit unit() const { return unit_; }
 
  private:
   Unit unit_;

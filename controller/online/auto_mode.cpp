@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/stop_signal.h"
 #include "host/cpu_latency_request.h"
 #include "online/poller.h"
@@ -25,6 +26,19 @@
 namespace gp {
 
 namespace {
+
+// Why the loop ended.
+enum class LoopEnd { Stopped, TargetsGone, OnlineExited, FellBack };
+
+std::string_view describe(LoopEnd e) {
+  switch (e) {
+    case LoopEnd::Stopped: return "stopped";
+    case LoopEnd::TargetsGone: return "every offline target is gone";
+    case LoopEnd::OnlineExited: return "every online process has exited";
+    case LoopEnd::FellBack: return "fell back";
+  }
+  return "?";
+}
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -131,13 +145,12 @@ class AutoLoop {
 
   bool stopping() const { return stop_requested() || (o_.stop && o_.stop->load()); }
 
-  // Returns why the loop ended.
-  std::string run() {
+  LoopEnd run() {
     std::uint64_t next_refresh = monotonic_ns() + refresh_ns();
     while (!stopping()) {
-      if (ctl_.all_gone()) return "every offline target is gone";
-      if (det_.processes() == 0) return "every online process has exited";
-      if (det_.fallen_back()) return "fallback";
+      if (ctl_.all_gone()) return LoopEnd::TargetsGone;
+      if (det_.processes() == 0) return LoopEnd::OnlineExited;
+      if (det_.fallen_back()) return LoopEnd::FellBack;
 
       // Armed before sleeping, not only after the next wake-up: a resume at
       // the end of the previous round would otherwise leave the probe
@@ -216,10 +229,10 @@ class AutoLoop {
       act(det_.tick(monotonic_ns()), monotonic_ns());
       pacer_.update(monotonic_ns(), thread_cpu_ns());
     }
-    return stopping() ? "stopped" : "";
+    return LoopEnd::Stopped;
   }
 
-  int finish(const std::string& why, AutoReport* report) {
+  int finish(LoopEnd end, AutoReport* report) {
     const std::uint64_t now = monotonic_ns();
     if (ctl_.holding()) resume_now("stopping");
     const bool fell_back = det_.fallen_back();
@@ -227,7 +240,7 @@ class AutoLoop {
     const std::uint64_t wall = now - t0_;
     const std::uint64_t suspended = det_.suspended_ns_at(now);
     fmt::print(out_, "--- preempt --online-pid: {} after {:.1f} s; {} preemption(s), {} resume(s){} ---\n",
-               why == "fallback" ? "fell back" : why, static_cast<double>(wall) / 1e9, st.suspends, st.resumes,
+               describe(end), static_cast<double>(wall) / 1e9, st.suspends, st.resumes,
                failed_ ? fmt::format(", {} failed", failed_) : "");
     fmt::print(out_, "suspended {:.3f} s: offline duty cycle {}\n", static_cast<double>(suspended) / 1e9,
                wall ? pct(1.0 - static_cast<double>(suspended) / static_cast<double>(wall)) : "n/a");
@@ -382,17 +395,14 @@ class AutoLoop {
 
   void resume_now(const std::string& why) {
     auto ops = ctl_.resume_all();
-    std::size_t done = 0, asked = 0;
-    std::uint64_t ns = 0;
-    bool ok = true, issued = false;
-    tally_ops(ops, &done, &asked, &ns, &ok, &issued);
+    const OpTally t = tally_ops(ops);
     resume_at_.push_back(monotonic_ns());
-    if (issued) resume_ioctl_.add(ns);
-    if (!ok) ++failed_;
+    if (t.issued) resume_ioctl_.add(t.slowest_ioctl_ns);
+    if (!t.ok) ++failed_;
     log(fmt::format("resume ({}): {}{}", why,
-                    issued ? fmt::format("{:.0f} us, queues {}/{}", static_cast<double>(ns) / 1e3, done, asked)
+                    t.issued ? fmt::format("{:.0f} us, queues {}/{}", static_cast<double>(t.slowest_ioctl_ns) / 1e3, t.done, t.asked)
                            : "no offline queues in the map",
-                    ok ? "" : " FAILED: " + describe_op_failures(ops)));
+                    t.ok ? "" : " FAILED: " + describe_op_failures(ops)));
   }
 
   void act(DetectorAction a, std::uint64_t now) {
@@ -403,17 +413,14 @@ class AutoLoop {
         suspend_at_.push_back(now);
         const auto& r = det_.reason();
         auto ops = ctl_.suspend_all(src_.map());
-        std::size_t done = 0, asked = 0;
-        std::uint64_t ns = 0;
-        bool ok = true, issued = false;
-        tally_ops(ops, &done, &asked, &ns, &ok, &issued);
-        if (issued) suspend_ioctl_.add(ns);
+        const OpTally t = tally_ops(ops);
+        if (t.issued) suspend_ioctl_.add(t.slowest_ioctl_ns);
         const std::string cause = fmt::format(
             "pid {} queue {:#x} wptr {} rptr {}: {}{}", r.pid, r.queue, r.wptr, r.rptr, r.why,
             r.bound_ns       ? fmt::format(", within {:.0f} us", static_cast<double>(r.bound_ns) / 1e3)
             : r.by_doorbell ? fmt::format(", {:.0f} us after the store", static_cast<double>(r.doorbell_ns) / 1e3)
                              : "");
-        if (!ok) {
+        if (!t.ok) {
           // Half a suspension is worse than none: undo it, retry at the next demand.
           ++failed_;
           det_.action_failed(a, now);
@@ -423,7 +430,7 @@ class AutoLoop {
         }
         det_.suspend_done(monotonic_ns());
         log(fmt::format("suspend ({}): {}", cause,
-                        issued ? fmt::format("{:.0f} us, queues {}/{}", static_cast<double>(ns) / 1e3, done, asked)
+                        t.issued ? fmt::format("{:.0f} us, queues {}/{}", static_cast<double>(t.slowest_ioctl_ns) / 1e3, t.done, t.asked)
                                : "no offline queues in the map"));
         return;
       }
@@ -463,7 +470,7 @@ class AutoLoop {
 
 // The loop, its statistics and why it ended, on whichever thread runs it.
 struct LoopResult {
-  std::string why;
+  LoopEnd end = LoopEnd::Stopped;
   int rc = 0;
   DetectorReason reason;
 };
@@ -480,8 +487,8 @@ LoopResult run_loop(PreemptController& ctl, EventSource& src, const AutoOptions&
   AutoLoop loop(ctl, src, o, out, home);
   loop.start();
   LoopResult r;
-  r.why = loop.run();
-  r.rc = loop.finish(r.why, report);
+  r.end = loop.run();
+  r.rc = loop.finish(r.end, report);
   r.reason = loop.detector().reason();
   return r;
 }
@@ -509,7 +516,7 @@ int run_auto(PreemptController& ctl, EventSource& src, const AutoOptions& o, std
 
   const LoopResult r =
       run_on_home_thread(ctl, [&](PtraceTracer* home) { return run_loop(ctl, src, o, out, report, home); });
-  if (r.why != "fallback") return r.rc;
+  if (r.end != LoopEnd::FellBack) return r.rc;
 
   if (o.fallback.socket_path.empty()) {
     fmt::print(out,

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include "base/stop_signal.h"
-#include "preempt/cycles.h"
 #include "trace/event.h"
 
 namespace gp {
@@ -140,32 +139,6 @@ void PreemptController::detach_all() {
   holding_ = false;
   // Reverse attach order, like any stack of acquisitions.
   for (auto it = targets_.rbegin(); it != targets_.rend(); ++it) (*it)->detach();
-}
-
-void tally_ops(const std::vector<TargetOp>& ops, std::size_t* done, std::size_t* asked,
-               std::uint64_t* ioctl_ns, bool* ok, bool* issued) {
-  for (const auto& op : ops) {
-    *done += op.report.count(QueueOutcome::Done);
-    *asked += op.report.entries.size();
-    if (op.report.issued) {
-      *issued = true;
-      *ioctl_ns = std::max(*ioctl_ns, op.report.ioctl_ns());
-    }
-    if (!op.report.ok()) *ok = false;
-  }
-}
-
-std::string describe_op_failures(const std::vector<TargetOp>& ops) {
-  std::vector<std::string> parts;
-  for (const auto& op : ops) {
-    const auto& r = op.report;
-    if (r.ok()) continue;
-    parts.push_back(fmt::format("pid {}: {}", op.tgid,
-                                !r.refused.empty() ? r.refused
-                                : r.ret < 0        ? errno_name(r.ret)
-                                                   : describe_failures(r)));
-  }
-  return fmt::format("{}", fmt::join(parts, "; "));
 }
 
 }  // namespace gp

@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "preempt/op_tally.h"
 #include "preempt/target.h"
 #include "tracing/event_sink.h"
 #include "tracing/event_source.h"
@@ -22,7 +23,7 @@
 
 namespace gp {
 
-// One in-kernel preemption (issue 5's GP_EV_PREEMPT) caused by a DBG_TRAP
+// One in-kernel preemption (a GP_EV_PREEMPT of the latency probes) caused by a DBG_TRAP
 // suspend/resume of one of our targets.
 struct KernelSpan {
   std::uint64_t t0_ns = 0;
@@ -30,20 +31,6 @@ struct KernelSpan {
   pid_t tgid = 0;
   bool resume = false;
 };
-
-// One target's part of a suspend_all()/resume_all().
-struct TargetOp {
-  pid_t tgid = 0;
-  QueueOpReport report;
-};
-
-// Totals of one suspend_all()/resume_all() for a log line: queues done and
-// asked, the slowest ioctl, whether every target succeeded, whether any ioctl
-// was issued at all. Adds to what the pointers already hold.
-void tally_ops(const std::vector<TargetOp>& ops, std::size_t* done, std::size_t* asked,
-               std::uint64_t* ioctl_ns, bool* ok, bool* issued);
-// "pid N: why; pid M: why" for the targets that failed.
-std::string describe_op_failures(const std::vector<TargetOp>& ops);
 
 class PreemptController final : public EventSink {
  public:

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/stop_signal.h"
 #include "trace/event.h"
 
@@ -68,17 +69,6 @@ void print_notes(PreemptController& ctl, std::FILE* out) {
 }
 
 }  // namespace
-
-std::string describe_failures(const QueueOpReport& r) {
-  std::vector<std::string> parts;
-  for (const auto& e : r.entries) {
-    if (e.outcome == QueueOutcome::Invalid)
-      parts.push_back(fmt::format("qid {} invalid (no such queue, still new, or being destroyed)", e.qid));
-    else if (e.outcome == QueueOutcome::Error)
-      parts.push_back(fmt::format("qid {} error (the GPU failed to preempt/restore it)", e.qid));
-  }
-  return parts.empty() ? "ok" : fmt::format("{}", fmt::join(parts, ", "));
-}
 
 void pump_until(EventSource& src, PreemptController& ctl, std::uint64_t deadline_ns, std::FILE* out) {
   for (;;) {

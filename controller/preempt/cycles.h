@@ -1,6 +1,6 @@
 // preempt --cycles: suspend, hold, resume, K times, one line per iteration and
-// a summary (the prototype's kfd_preemption_poc output, plus the queue counts,
-// the per-entry outcomes and the in-kernel preemption time when issue 5's
+// a summary (what the old kfd_preemption_poc printed, plus the queue counts,
+// the per-entry outcomes and the in-kernel preemption time when the latency
 // probes report it).
 #pragma once
 
@@ -24,8 +24,5 @@ void pump_until(EventSource& src, PreemptController& ctl, std::uint64_t deadline
 
 // Returns the exit code: 0 when no iteration failed.
 int run_cycles(PreemptController& ctl, EventSource& src, const CyclesOptions& opts, std::FILE* out);
-
-// "qid 7 invalid, qid 9 error" for the entries that did not reach the state.
-std::string describe_failures(const QueueOpReport& r);
 
 }  // namespace gp

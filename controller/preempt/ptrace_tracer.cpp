@@ -70,16 +70,6 @@ constexpr auto kDetachTimeout = std::chrono::seconds(2);
 
 void ptrace_waiter_delay_for_testing(std::chrono::microseconds delay) { g_waiter_delay_us = delay.count(); }
 
-pid_t tracer_pid_of(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/status", pid));
-  if (!in) return -1;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("TracerPid:", 0) == 0) return static_cast<pid_t>(std::stol(line.substr(10)));
-  }
-  return -1;
-}
-
 struct PtraceTracer::Impl {
   pid_t pid;
   std::atomic<bool>& attached;

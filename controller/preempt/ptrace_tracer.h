@@ -94,9 +94,6 @@ class PtraceTracer final : public Executor {
   std::unique_ptr<Impl> impl_;
 };
 
-// TracerPid from /proc/PID/status: 0 when untraced, -1 when unreadable.
-pid_t tracer_pid_of(pid_t pid);
-
 // Tests only: the waiter thread sleeps this long after reporting each status
 // before it waits again, which lets the tracer thread detach first (a race a
 // slow or oversubscribed machine otherwise loses only now and then).

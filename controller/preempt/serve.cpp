@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/stop_signal.h"
 #include "preempt/claims.h"
@@ -139,13 +140,10 @@ class Server {
     if (!book_.acquire(holder, monotonic_ns()))
       return fmt::format("ok held claims={}", book_.size());
     auto ops = ctl_.suspend_all(src_.map());
-    std::size_t done = 0, asked = 0;
-    std::uint64_t ns = 0;
-    bool ok = true, issued = false;
-    tally_ops(ops, &done, &asked, &ns, &ok, &issued);
+    const OpTally t = tally_ops(ops);
     ++suspensions_;
-    if (issued) suspends_.add(ns);
-    if (!ok) {
+    if (t.issued) suspends_.add(t.slowest_ioctl_ns);
+    if (!t.ok) {
       // Half a suspension is worse than none: undo it and say why.
       ++failed_;
       book_.release(holder);
@@ -154,9 +152,9 @@ class Server {
       log(fmt::format("suspend for {} failed: {}", holder, why));
       return "err suspend failed: " + why;
     }
-    log(fmt::format("suspend for {}: {}", holder, op_text(issued, ns, done, asked)));
-    return fmt::format("ok suspended claims={} queues={}/{} suspend_us={:.0f}", book_.size(), done, asked,
-                       static_cast<double>(ns) / 1e3);
+    log(fmt::format("suspend for {}: {}", holder, op_text(t.issued, t.slowest_ioctl_ns, t.done, t.asked)));
+    return fmt::format("ok suspended claims={} queues={}/{} suspend_us={:.0f}", book_.size(), t.done, t.asked,
+                       static_cast<double>(t.slowest_ioctl_ns) / 1e3);
   }
 
   std::string on_resume(const std::string& holder) {
@@ -175,17 +173,14 @@ class Server {
 
   std::string resume_now(const std::string& why) {
     auto ops = ctl_.resume_all();
-    std::size_t done = 0, asked = 0;
-    std::uint64_t ns = 0;
-    bool ok = true, issued = false;
-    tally_ops(ops, &done, &asked, &ns, &ok, &issued);
+    const OpTally t = tally_ops(ops);
     ++resumptions_;
-    if (issued) resumes_.add(ns);
-    if (!ok) ++failed_;
-    log(fmt::format("resume ({}): {}{}", why, op_text(issued, ns, done, asked),
-                    ok ? "" : " FAILED: " + describe_op_failures(ops)));
-    return fmt::format("ok resumed claims=0 queues={}/{} resume_us={:.0f}", done, asked,
-                       static_cast<double>(ns) / 1e3);
+    if (t.issued) resumes_.add(t.slowest_ioctl_ns);
+    if (!t.ok) ++failed_;
+    log(fmt::format("resume ({}): {}{}", why, op_text(t.issued, t.slowest_ioctl_ns, t.done, t.asked),
+                    t.ok ? "" : " FAILED: " + describe_op_failures(ops)));
+    return fmt::format("ok resumed claims=0 queues={}/{} resume_us={:.0f}", t.done, t.asked,
+                       static_cast<double>(t.slowest_ioctl_ns) / 1e3);
   }
 
   std::string status_fields() {

@@ -9,7 +9,9 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/error.h"
+#include "base/proc.h"
 #include "trace/event.h"
 
 namespace gp {
@@ -21,7 +23,7 @@ constexpr auto kRuntimePollInterval = std::chrono::milliseconds(20);
 std::string seize_refusal(pid_t tgid, int err) {
   if (err == -ESRCH) return fmt::format("process {} exited before it could be attached", tgid);
   if (err == -EPERM) {
-    if (pid_t t = tracer_pid_of(tgid); t > 0)
+    if (pid_t t = tracer_of(tgid); t > 0)
       return fmt::format("process {} is already traced by {} (gdb, strace, rocgdb?). Detach it, "
                          "then retry.",
                          tgid, t);

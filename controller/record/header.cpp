@@ -10,17 +10,12 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/host_paths.h"
 
 namespace gp::record {
 
 namespace {
-
-std::uint64_t clock_ns(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 std::optional<std::uint64_t> read_u64(const std::string& path) {
   std::string s;

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "base/process_names.h"
+#include "base/proc.h"
 #include "bpf/kfd_uapi.h"
 
 namespace gp {
@@ -16,7 +16,7 @@ constexpr const char* kRowFmt = "{:<10} {:<20} {:>7} {:<15} {:>4} {:>6} {:<13} {
 std::string qid_str(std::uint32_t qid) { return qid == ~0u ? "-" : std::to_string(qid); }
 
 std::string compact_qids(const std::vector<std::uint32_t>& qids) {
-  // 5,6,7,8,12 -> "5-8,12": what the prototype users read queue ids as.
+  // 5,6,7,8,12 -> "5-8,12": qid ranges, compact.
   std::string out;
   for (std::size_t i = 0; i < qids.size();) {
     std::size_t j = i;

@@ -21,6 +21,7 @@
 
 #include "../unit/preempt_fake_kfd.h"
 #include "../unit/test_events.h"
+#include "base/clock.h"
 #include "base/sample_stats.h"
 #include "preempt/controller.h"
 

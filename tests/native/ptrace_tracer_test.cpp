@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/proc.h"
 #include "preempt/ptrace_tracer.h"
 
 using namespace std::chrono_literals;
@@ -122,7 +123,7 @@ std::unique_ptr<gp::PtraceTracer> attach_ok(pid_t pid) {
 
 // TracerPid names the tracer *thread*; check that it is one of ours.
 bool traced_by_us(pid_t pid) {
-  pid_t tid = gp::tracer_pid_of(pid);
+  pid_t tid = gp::tracer_of(pid);
   return tid > 0 && access(("/proc/self/task/" + std::to_string(tid)).c_str(), F_OK) == 0;
 }
 
@@ -139,7 +140,7 @@ TEST(PtraceTracer, AttachesAsTracerAndRunsWorkOnItsOwnThread) {
   auto t = attach_ok(f.target());
   ASSERT_NE(t, nullptr);
   EXPECT_TRUE(traced_by_us(f.target()));
-  EXPECT_NE(gp::tracer_pid_of(f.target()), getpid()) << "the tracer is a dedicated thread";
+  EXPECT_NE(gp::tracer_of(f.target()), getpid()) << "the tracer is a dedicated thread";
   EXPECT_FALSE(t->on_tracer_thread());
   EXPECT_TRUE(t->call([&] { return t->on_tracer_thread(); }));
   // Posted work runs in order.
@@ -247,7 +248,7 @@ TEST(PtraceTracer, TargetChildrenAreNotTracedAndReapNormally) {
     while (sh->ticks.load() == 0) usleep(1000);  // wait for the test to attach
     pid_t c = fork();
     if (c == 0) {
-      sh->child_tracer = static_cast<int>(gp::tracer_pid_of(getpid()));
+      sh->child_tracer = static_cast<int>(gp::tracer_of(getpid()));
       _exit(7);
     }
     int st = 0;
@@ -314,7 +315,7 @@ TEST(PtraceTracer, DetachLeavesTheTargetRunningAndUntraced) {
   ASSERT_NE(t, nullptr);
   EXPECT_TRUE(t->detach());
   EXPECT_FALSE(t->attached());
-  EXPECT_EQ(gp::tracer_pid_of(f.target()), 0);
+  EXPECT_EQ(gp::tracer_of(f.target()), 0);
   EXPECT_TRUE(progressing(f.sh()));
   t.reset();  // destroying a detached tracer must not disturb the target
   EXPECT_TRUE(progressing(f.sh()));
@@ -338,7 +339,7 @@ TEST(PtraceTracer, OurOwnDetachIsNotReportedAsTheTargetGoing) {
   gp::ptrace_waiter_delay_for_testing(0ms);
   t->call([] {});  // whatever the waiter pushed has been serviced
   EXPECT_EQ(rec.gone.load(), 0) << "status " << rec.status.load();
-  EXPECT_EQ(gp::tracer_pid_of(f.target()), 0);
+  EXPECT_EQ(gp::tracer_of(f.target()), 0);
   EXPECT_TRUE(progressing(f.sh()));
   t->set_observer(nullptr);
 }
@@ -349,7 +350,7 @@ TEST(PtraceTracer, DestructorDetaches) {
     auto t = attach_ok(f.target());
     ASSERT_NE(t, nullptr);
   }
-  EXPECT_EQ(gp::tracer_pid_of(f.target()), 0);
+  EXPECT_EQ(gp::tracer_of(f.target()), 0);
   EXPECT_TRUE(progressing(f.sh()));
 }
 
@@ -360,7 +361,7 @@ TEST(PtraceTracer, DetachOfAStoppedTargetKeepsItStopped) {
   ASSERT_EQ(kill(f.target(), SIGSTOP), 0);
   ASSERT_TRUE(wait_until([&] { return f.sh()->parent_stops.load() == 1; }));
   EXPECT_TRUE(t->detach());
-  EXPECT_EQ(gp::tracer_pid_of(f.target()), 0);
+  EXPECT_EQ(gp::tracer_of(f.target()), 0);
   EXPECT_FALSE(progressing(f.sh()));
   EXPECT_EQ(proc_state(f.target()), 'T');
   ASSERT_EQ(kill(f.target(), SIGCONT), 0);

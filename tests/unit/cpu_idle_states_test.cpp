@@ -5,6 +5,7 @@
 #include <string>
 
 #include "fake_root.h"
+#include "cli/render/doctor.h"
 #include "host/cpu_idle_states.h"
 
 namespace gp {

@@ -4,7 +4,7 @@
 // stale entry.
 #include <gtest/gtest.h>
 
-#include "base/process_names.h"
+#include "base/proc.h"
 #include "bpf/events.h"
 #include "cli/render/hqd.h"
 #include "hqd/dump.h"

@@ -1,7 +1,7 @@
 // SYNTHETIC /sys/kernel/debug/kfd/hqds text for the parser and join tests.
 //
 // No machine here has an AMD GPU, so no real dump exists to copy. This builds
-// dumps from the documented format (kfd reference §8.4) the way the kernel
+// dumps from the documented format (docs/kfd-internals.md §4) the way the kernel
 // prints them: dqm_debugfs_hqds headers (6.1 wording without "Inst", 6.5+
 // wording with it) and seq_reg_dump's "    %08x: %08x" + " %08x" runs (8
 // values a line, a new line at every address gap), register addresses in

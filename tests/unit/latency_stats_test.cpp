@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "cli/render/latency.h"
 #include "latency/coverage.h"
 #include "latency/stats.h"
 
@@ -60,9 +61,9 @@ TEST(LatencyUnits, HistogramBucketsDependOnTheUnit) {
   const auto& hm = ms.histograms().at("dbg_suspend");
   EXPECT_EQ(hm.slots()[0], 1u);  // 0 ms
   EXPECT_EQ(hm.slots()[1], 1u);  // 3 ms: 2..3
-  EXPECT_NE(us.format_text().find("usecs"), std::string::npos);
-  EXPECT_NE(ms.format_text().find("msecs"), std::string::npos);
-  EXPECT_NE(us.format_text().find("256 -> 511"), std::string::npos);
+  EXPECT_NE(latency_text(us).find("usecs"), std::string::npos);
+  EXPECT_NE(latency_text(ms).find("msecs"), std::string::npos);
+  EXPECT_NE(latency_text(us).find("256 -> 511"), std::string::npos);
 }
 
 TEST(LatencyPhases, MesSpanHasOnlyATotal) {
@@ -120,14 +121,14 @@ TEST(LatencyAggregate, CountsErrorsEarlyReturnsAndVictims) {
   EXPECT_EQ(a.phase_samples(Phase::Remap).size(), 1u);
   EXPECT_EQ(a.phase_samples(Phase::Submit).size(), 3u);
 
-  auto j = a.to_json();
+  auto j = latency_json(a);
   EXPECT_EQ(j["spans"], 5);
   EXPECT_EQ(j["etime"], 1);
   EXPECT_EQ(j["phases_ns"]["firmware"]["count"], 2);
   EXPECT_EQ(j["phases_ns"]["total"]["max_ns"], 9'000'300'000ull);
   EXPECT_EQ(j["histograms"]["create"]["count"], 1);
 
-  std::string text = a.format_text();
+  std::string text = latency_text(a);
   EXPECT_NE(text.find("cause = create"), std::string::npos);
   EXPECT_NE(text.find("T3-T2 firmware + CWSR"), std::string::npos);
   EXPECT_NE(text.find("2 without a packet"), std::string::npos);
@@ -137,7 +138,7 @@ TEST(LatencyAggregate, CountsErrorsEarlyReturnsAndVictims) {
   a.reset();
   EXPECT_EQ(a.counts().spans, 0u);
   EXPECT_TRUE(a.histograms().empty());
-  EXPECT_EQ(a.format_text(), "no preemptions\n");
+  EXPECT_EQ(latency_text(a), "no preemptions\n");
 }
 
 TEST(LatencyAggregate, MesMapsGetTheirOwnLabel) {

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "preempt/cycles.h"
 #include "preempt/protocol.h"

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "kfd/debug_session.h"
 #include "preempt_fake_kfd.h"

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/clock.h"
 #include "trace/event_json.h"
 #include "trace/reader.h"
 #include "trace/writer.h"

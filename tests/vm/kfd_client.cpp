@@ -569,7 +569,7 @@ int dbg_trap(int fd, gp_kfd_dbg_trap_args* args, int* err) {
 
 // The debugger side of a KFD debug session, as the controller will do it:
 // this thread is the ptrace tracer of the target's thread-group leader and
-// issues every DBG_TRAP op itself (kfd-reference §6.2: the kernel compares
+// issues every DBG_TRAP op itself (docs/kfd-internals.md §2: the kernel compares
 // ptrace_parent(target leader) with current, a thread).
 int cmd_debug_session(const Args& a) {
   pid_t target = static_cast<pid_t>(opt_num(a, "target", std::nullopt));

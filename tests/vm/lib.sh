@@ -24,7 +24,7 @@ fail() {
   exit 1
 }
 
-# Per-kernel facts the scenarios assert (vm-notes.md, measured):
+# Per-kernel facts the scenarios assert (measured in this tier; docs/kernels.md):
 # KFD ioctl version, debug API presence, whether open(/dev/kfd) works
 # without a GPU (7.x refuses: "no gpu node! Cannot create KFD process").
 expected_kfd_version() {

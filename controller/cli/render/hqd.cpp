@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "base/process_names.h"
+#include "base/proc.h"
 #include "hqd/source.h"
 #include "trace/event.h"
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # gp-cost: 34  (seconds on 6.12 under TCG, for balancing shards)
-# Issue 5, one `latency` session from attach to SIGINT.
+# One `latency` session from attach to SIGINT.
 # Attach: every preemption-span program (T0..T4, remap, MES, cause stack)
 # attaches where doctor finds its function, and is otherwise reported absent
 # with a reason, by `latency`, `watch` and `doctor` alike. No bpftool: the

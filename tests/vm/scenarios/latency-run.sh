@@ -1,6 +1,6 @@
 #!/bin/sh
 # gp-cost: 24  (seconds on 6.12 under TCG, for balancing shards)
-# Issue 5: `latency` runs and ends cleanly: `interval count` prints exactly
+# `latency` runs and ends cleanly: `interval count` prints exactly
 # count reports and exits 0; text and -m output; bad arguments are refused
 # with exit 2 before anything is attached. Idle VM without a GPU: every report
 # counts zero spans. (Ctrl-C without an interval: latency-attach.)

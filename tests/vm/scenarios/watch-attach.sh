@@ -32,7 +32,7 @@ problems=$(jq -r --slurpfile d "$doctor" --arg kernel "$(uname -r)" --argjson db
       # every probe doctor calls required is attached
       ($d[0].probes[] | select(.required) | .symbol | select(. as $s | $att | index($s) == null)
         | "required probe \(.) is not attached"),
-      # the exact-map core (design.md) on every kernel
+      # the exact-map core (docs/kfd-internals.md §1) on every kernel
       (("kfd_ioctl_create_queue", "kfd_ioctl_destroy_queue", "kfd_ioctl_update_queue",
         "kfd_procfs_add_queue", "uninit_queue", "pqm_uninit") as $s
         | select($att | index($s) == null) | "\($s) is not attached"),
