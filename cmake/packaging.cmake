@@ -1,6 +1,6 @@
 # Install rules beyond the binary (controller/CMakeLists.txt installs it to
 # sbin) and the Debian package:
-#   cmake --install build [--prefix DIR]       binary, man page, kit scripts, README
+#   cmake --install build [--prefix DIR]       binary, man page, kit scripts, README and docs/
 #   (cd build && cpack -G DEB)                 gpreempt-bpf_VERSION_amd64.deb
 # tests/scripts/test_package.py builds both from an existing build and checks them.
 include(GNUInstallDirs)
@@ -37,6 +37,10 @@ install(PROGRAMS scripts/colocate/online_infer.py scripts/colocate/offline_train
         DESTINATION ${GP_SHARE}/colocate)
 install(FILES scripts/hw-validate/busy.hip DESTINATION ${GP_SHARE}/hw-validate)
 install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# The documents README.md links to, in the same places so the links between
+# them still resolve: docs/*.md, and the trace file format that docs/ links.
+install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs FILES_MATCHING PATTERN "*.md")
+install(FILES trace/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR}/trace)
 
 # Debian package. Dependencies by Debian package name: exactly the packages
 # that ship the shared libraries the binary is linked against (objdump -p

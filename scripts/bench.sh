@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Overhead and throughput benchmarks (README "Performance"). Prints a table
+# Overhead and throughput benchmarks (docs/performance.md). Prints a table
 # and writes every number as JSON. Two sides of a comparison always come from
 # the same run; where TCG or a busy machine inflates absolute times, the
 # ratio is what to read.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The colocation experiment of the user's notes: an online inference loop and
+# The colocation experiment (docs/hardware.md): an online inference loop and
 # an offline training loop on one GPU. Measures the online request latency
 # (p50/p99) and the offline throughput in each mode, and reports against the
 # targets: online p99 < 50 ms (ideal < 10 ms), offline throughput loss < 20 %.
@@ -27,7 +27,7 @@
 #   GP-OFFLINE t=<CLOCK_MONOTONIC seconds> steps=<n>
 # (Python: time.monotonic()). In serve mode the online command finds the
 # control socket in $GP_PREEMPT_SOCKET and must claim the GPU itself (protocol:
-# README, `preempt and ctl`; PreemptClient in scripts/colocate/online_infer.py).
+# docs/preempt.md, `preempt and ctl`; PreemptClient in scripts/colocate/online_infer.py).
 # Writes DIR/MODE/{online,offline,preempt}.log, DIR/report.txt, DIR/report.json.
 # Exit status: 0 the experiment ran and the report is written (whether the
 # targets were met is in the report); 1 a run failed or no report; 2 no AMD

@@ -40,7 +40,7 @@ without preemption).
 [SEE ALSO]
 .BR bpftool (8),
 .BR rocgdb (1),
-/usr/share/doc/gpreempt-bpf/README.md
+/usr/share/doc/gpreempt-bpf/README.md and the pages it links, in /usr/share/doc/gpreempt-bpf/docs
 ROFF
 } >"$inc"
 

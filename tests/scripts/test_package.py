@@ -90,7 +90,9 @@ class Package(unittest.TestCase):
         for path in ("./usr/sbin/gpreempt-bpf", "./usr/share/man/man8/gpreempt-bpf.8.gz",
                      "./usr/share/gpreempt-bpf/hw-validate.sh", "./usr/share/gpreempt-bpf/colocate.sh",
                      "./usr/share/gpreempt-bpf/colocate/colocate_report.py",
-                     "./usr/share/doc/gpreempt-bpf/README.md"):
+                     "./usr/share/doc/gpreempt-bpf/README.md",
+                     "./usr/share/doc/gpreempt-bpf/docs/preempt.md",
+                     "./usr/share/doc/gpreempt-bpf/trace/README.md"):
             self.assertRegex(self.contents, rf"(?m) {re.escape(path)}$", path)
         self.assertRegex(self.contents, r"(?m)^-rwxr-xr-x .* \./usr/sbin/gpreempt-bpf$")
         self.assertRegex(self.contents, r"(?m)^-rwxr-xr-x .* \./usr/share/gpreempt-bpf/hw-validate\.sh$")
