@@ -186,7 +186,7 @@ void add_watch(CLI::App& app, Selected& sel) {
   auto o = std::make_shared<WatchOptions>();
   auto* cmd = app.add_subcommand("watch", "Show every GPU queue event live, with the exact per-process queue map");
   cmd->add_option("-p,--pid", o->pids, "only events of these processes (repeatable)");
-  cmd->add_flag("--json", o->json, "one JSON object per line (schema in README)");
+  cmd->add_flag("--json", o->json, "one JSON object per line (schema in trace/README.md)");
   cmd->add_option("--interval", o->interval_s, "seconds between queue map tables")->capture_default_str();
   cmd->add_option("--duration", o->duration_s, "stop after this many seconds (0 = until Ctrl-C)");
   cmd->add_option("-o,--output", o->output, "write to FILE instead of stdout");

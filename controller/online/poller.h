@@ -2,7 +2,7 @@
 // their memory (PointerReader) and paces the reads so the loop stays under a
 // CPU budget (PollPacer, pure arithmetic).
 //
-// Layout relied on (ROCR; sources in README "Automatic mode"): the KFD create-
+// Layout relied on (ROCR; sources in docs/preempt.md): the KFD create-
 // queue ioctl's read_pointer_address / write_pointer_address, which the map's
 // queue events carry as rptr_addr / wptr_addr, point at amd_queue_t's
 // read_dispatch_id (+128) and write_dispatch_id (+56): both 64-bit packet
