@@ -67,6 +67,27 @@ DecodeResult decode(const void* data, std::size_t size) {
   return r;
 }
 
+std::uint32_t ioctl_fields(const gp_event& raw) {
+  constexpr std::uint32_t kQueueArgs = kIoPriority | kIoPercent | kIoRingAddr | kIoRingSize;
+  switch (static_cast<EventKind>(raw.kind)) {
+    case EventKind::IoctlCreateQueue: return kIoQid | kIoGpuId | kIoQueueType | kQueueArgs;
+    case EventKind::IoctlUpdateQueue: return kIoQid | kQueueArgs;
+    case EventKind::IoctlDestroyBegin:
+    case EventKind::IoctlDestroyQueue: return kIoQid;
+    case EventKind::IoctlDbgTrap: {
+      const std::uint32_t common = kIoDbgOp | kIoDbgTargetPid | (raw.io.dbg_target_tgid ? kIoDbgTargetTgid : 0);
+      switch (raw.io.dbg_op) {
+        case GP_KFD_DBG_TRAP_ENABLE: return common | kIoArg0;
+        case GP_KFD_DBG_TRAP_SUSPEND_QUEUES: return common | kIoDbgNumQueues | kIoDbgGrace | kIoArg0;
+        case GP_KFD_DBG_TRAP_RESUME_QUEUES: return common | kIoDbgNumQueues;
+        case GP_KFD_DBG_TRAP_GET_QUEUE_SNAPSHOT: return common | kIoDbgNumQueues | kIoArg0;
+      }
+      return common;
+    }
+    default: return 0;
+  }
+}
+
 std::string_view to_string(EventKind k) {
   auto i = static_cast<std::size_t>(k);
   return i < kKindNames.size() ? kKindNames[i] : "unknown";

@@ -72,6 +72,34 @@ struct DecodeResult {
 // record is reported instead of silently mis-decoded.
 DecodeResult decode(const void* data, std::size_t size);
 
+// The members of gp_ioctl_info an ioctl event carries, one bit each: what its
+// handler in bpf/lifecycle.bpf.c fills; the rest of the struct stays 0.
+//   ioctl_create_queue   qid gpu_id queue_type priority percent ring_addr ring_size
+//   ioctl_update_queue   qid priority percent ring_addr ring_size
+//   ioctl_destroy_begin, ioctl_destroy_queue   qid
+//   ioctl_dbg_trap       dbg_op dbg_target_pid, dbg_target_tgid when known
+//                        (non-zero), and what the op's args carry:
+//                          enable              arg0 (exception mask)
+//                          suspend_queues      dbg_num_queues dbg_grace arg0
+//                          resume_queues       dbg_num_queues
+//                          get_queue_snapshot  dbg_num_queues arg0
+// Any other kind: none (it has no ioctl payload). One kIo* bit per field:
+inline constexpr std::uint32_t kIoQid = 1u << 0;
+inline constexpr std::uint32_t kIoGpuId = 1u << 1;
+inline constexpr std::uint32_t kIoQueueType = 1u << 2;
+inline constexpr std::uint32_t kIoPriority = 1u << 3;
+inline constexpr std::uint32_t kIoPercent = 1u << 4;
+inline constexpr std::uint32_t kIoRingAddr = 1u << 5;
+inline constexpr std::uint32_t kIoRingSize = 1u << 6;
+inline constexpr std::uint32_t kIoDbgOp = 1u << 7;
+inline constexpr std::uint32_t kIoDbgTargetPid = 1u << 8;
+inline constexpr std::uint32_t kIoDbgTargetTgid = 1u << 9;
+inline constexpr std::uint32_t kIoDbgNumQueues = 1u << 10;
+inline constexpr std::uint32_t kIoDbgGrace = 1u << 11;
+inline constexpr std::uint32_t kIoArg0 = 1u << 12;
+inline constexpr unsigned kIoctlFieldCount = 13;
+std::uint32_t ioctl_fields(const gp_event& raw);
+
 std::string_view to_string(EventKind k);
 std::string_view to_string(Cause c);
 std::string_view to_string(DecodeError e);

@@ -74,6 +74,10 @@ for line in 2 3; do
   n=$(sed -n "${line}p" "$GP_TMP/dbg-events.jsonl" | jq .ioctl.dbg_num_queues)
   [ "$n" = 3 ] || fail "SUSPEND/RESUME event carries dbg_num_queues $n, expected 3"
 done
+# Each op's event carries the fields of that op and no other (trace/README.md, "ioctl").
+keys=$(jq -r '.ioctl | keys | join(",")' "$GP_TMP/dbg-events.jsonl" | xargs)
+[ "$keys" = "dbg_exception_mask,dbg_op,dbg_target_pid dbg_exception_mask,dbg_grace,dbg_num_queues,dbg_op,dbg_target_pid dbg_num_queues,dbg_op,dbg_target_pid dbg_op,dbg_target_pid" ] ||
+  fail "the ENABLE/SUSPEND/RESUME/DISABLE events carry the ioctl keys [$keys]"
 # DBG_TRAP ENABLE looks the target up through kfd_create_process(), which
 # returns the existing process: that is not a second creation.
 n=$(count_events process_create "$tpid")
