@@ -4,9 +4,6 @@
 #include <array>
 #include <vector>
 
-#include "base/host_paths.h"
-#include "base/proc.h"
-
 namespace gp {
 namespace {
 
@@ -236,12 +233,6 @@ CgroupIdentity parse_cgroup(std::string_view text) {
     }
   }
   return best;
-}
-
-CgroupIdentity cgroup_identity_of(pid_t pid) {
-  std::string text;
-  if (!read_text_file(proc_root() + "/" + std::to_string(pid) + "/cgroup", text)) return {};
-  return parse_cgroup(text);
 }
 
 }  // namespace gp

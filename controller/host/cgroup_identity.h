@@ -2,8 +2,6 @@
 // Shared by the metrics (pod_uid / container_id labels) and the agent's classifier.
 #pragma once
 
-#include <sys/types.h>
-
 #include <string>
 #include <string_view>
 
@@ -29,9 +27,5 @@ CgroupIdentity parse_cgroup(std::string_view text);
 
 // Parses one cgroup path (the third field of a line).
 CgroupIdentity parse_cgroup_path(std::string_view path);
-
-// parse_cgroup of /proc/PID/cgroup (under proc_root(), so tests can fake it);
-// an empty identity when the process is gone.
-CgroupIdentity cgroup_identity_of(pid_t pid);
 
 }  // namespace gp

@@ -5,12 +5,24 @@
 #include <tuple>
 
 #include "base/clock.h"
+#include "base/host_paths.h"
 #include "base/proc.h"
 #include "host/cgroup_identity.h"
 #include "latency/stats.h"
 #include "trace/event.h"
 
 namespace gp::metrics {
+
+namespace {
+
+// /proc/PID/cgroup under proc_root() (tests fake it); nothing when the process is gone.
+CgroupIdentity cgroup_of(std::uint32_t pid) {
+  std::string text;
+  if (!read_text_file(proc_root() + "/" + std::to_string(pid) + "/cgroup", text)) return {};
+  return parse_cgroup(text);
+}
+
+}  // namespace
 
 MapProcessFacts::MapProcessFacts(RoleOf role, std::uint64_t min_interval_ns)
     : role_(std::move(role)), min_interval_ns_(min_interval_ns) {}
@@ -47,7 +59,7 @@ void MapProcessFacts::refresh(const QueueMap& map, bool force) {
       id = std::move(old->second);
     } else {
       id.comm = comm_of(static_cast<pid_t>(f.pid)).value_or("?");
-      const CgroupIdentity cg = cgroup_identity_of(static_cast<pid_t>(f.pid));
+      const CgroupIdentity cg = cgroup_of(f.pid);
       id.pod_uid = cg.pod_uid;
       id.container_id = cg.container_id;
       if (role_) std::tie(id.role, id.rule) = role_(f.pid);
