@@ -117,7 +117,7 @@ class Yaml(unittest.TestCase):
         names = [r["name"] for r in policy["rules"]]
         self.assertEqual(len(names), len(set(names)))
         for r in policy["rules"]:
-            self.assertIn(r["class"], ("online", "offline", "ignored"))
+            self.assertIn(r["role"], ("online", "offline", "ignored"))
 
 
 @unittest.skipUnless(BUILD and os.access(BINARY, os.X_OK), "GP_BUILD_DIR has no gpreempt-bpf binary")
