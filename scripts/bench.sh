@@ -126,8 +126,8 @@ jq -r '
     ($all.pipeline | map(select(.paced))[0] as $q
       | ["kernel-to-map us at 10k ev/s p50/p99/p99.9", "\(r($q.p50_us)) / \(r($q.p99_us)) / \(r($q.p999_us))", "p99 <= 100"]),
     ["RSS with 10,000 queues, MB", "\(r($all.memory.rss_kb / 1024))", "<= 30"],
-    ($all.metrics | ["metrics: one scrape, \(.processes) processes / \(.queues) queues (\(.series) series), us p50 / p99 / max",
-      "\(.scrape_us.p50 | round) / \(.scrape_us.p99 | round) / \(.scrape_us.max | round)", "< 1000"]),
+    ($all.metrics | ["metrics: one scrape, \(.processes) processes / \(.queues) queues (\(.series) series), us min / p50 / p99",
+      "\(.scrape_us.min | round) / \(.scrape_us.p50 | round) / \(.scrape_us.p99 | round)", "< 1000"]),
     ($all.metrics | ["metrics: RSS of the process holding them, after scraping (peak), MB",
       "\(r(.rss_kb.scraped / 1024)) (\(r(.rss_kb.peak / 1024)))", "<= 50"]),
     ($all.metrics | ["metrics: CPU of the idle process, % of one core (\(.idle_seconds) s, \(.idle_scrapes) scrapes)",
