@@ -139,7 +139,7 @@ class Server {
     ++claims_;
     if (!book_.acquire(holder, monotonic_ns()))
       return fmt::format("ok held claims={}", book_.size());
-    auto ops = ctl_.suspend_all(src_.map());
+    auto ops = ctl_.suspend_all(src_.map(), {SuspendTrigger::Ctl, monotonic_ns()});
     const OpTally t = tally_ops(ops);
     ++suspensions_;
     if (t.issued) suspends_.add(t.slowest_ioctl_ns);
