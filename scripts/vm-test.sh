@@ -243,7 +243,7 @@ run_units() {
 main() {
   parse_args "$@"
   # Missing tools are a failed run, not a skipped one.
-  (require_tools qemu-system-x86_64 busybox cpio depmod modprobe xz zstd jq timeout ldd strip apt-get dpkg &&
+  (require_tools qemu-system-x86_64 busybox cpio modinfo xz zstd jq timeout ldd strip apt-get dpkg &&
     busybox_static >/dev/null) || fatal "the VM tier cannot run on this machine (see the error above)"
   mkdir -p "$GP_CACHE/runs"
   # One VM run at a time per cache: two TCG guests on a small machine only

@@ -5,7 +5,7 @@ GP_REPO_ROOT=${GP_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 GP_CACHE=${GP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpreempt-bpf}
 GP_BUILD_DIR=${GP_BUILD_DIR:-$GP_REPO_ROOT/build}
 GP_ALL_KERNELS=(6.1 6.12 7.2)
-# depmod/modprobe live in /usr/sbin, which a non-root PATH may lack.
+# modinfo (kmod) lives in /usr/sbin, which a non-root PATH may lack.
 export PATH=$PATH:/usr/sbin:/sbin
 
 die() {
@@ -26,7 +26,7 @@ require_tools() {
     case $tool in
       qemu-system-x86_64) pkg=qemu-system-x86 ;;
       busybox) pkg=busybox-static ;;
-      depmod | modprobe) pkg=kmod ;;
+      depmod | modprobe | modinfo) pkg=kmod ;;
       cpio) pkg=cpio ;;
       xz) pkg=xz-utils ;;
       zstd) pkg=zstd ;;

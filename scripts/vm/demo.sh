@@ -19,7 +19,7 @@ main() {
     echo "amdgpu is loaded on this host: running gpreempt-bpf watch directly (Ctrl-C to stop)"
     exec "$bin" watch
   fi
-  require_tools qemu-system-x86_64 cpio depmod modprobe xz zstd jq timeout
+  require_tools qemu-system-x86_64 cpio modinfo xz zstd jq timeout
   echo "No AMD GPU driver on this host: booting Debian's $kernel kernel with the real amdgpu.ko under qemu."
   mkdir -p "$GP_CACHE"
   exec 9>"$GP_CACHE/vm.lock"
