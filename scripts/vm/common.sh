@@ -84,6 +84,7 @@ select_scenarios() {
   dir=$(scenario_dir)
   shopt -s nullglob extglob  # --scenario '@(doctor|no-loss)' selects several
   for f in "$dir"/$glob.sh; do
+    [[ -f $f ]] || continue  # a GLOB without wildcards is kept as it is
     matched=$((matched + 1))
     only=$(sed -n 's/^# gp-kernels: *//p' "$f" | head -n1)
     [[ -z $only || " $only " == *" $k "* ]] || continue
