@@ -15,8 +15,10 @@
 # Env: GP_BUILD_DIR (default build/), GP_VM_TIMEOUT (default 240 s), GP_VM_SMP
 #      (vCPUs, default 2), GP_DEMO_CONSOLE (also write the raw console log
 #      there), GP_VM_LOCKED=1 (the caller holds $GP_CACHE/vm.lock already),
-#      GP_FIRST_RUN_T0 and GP_BUILD_SECONDS (set by scripts/setup.sh --run:
-#      the first-event line then counts from setup.sh's start).
+#      GP_FIRST_RUN_T0, GP_BUILD_SECONDS and GP_PREFETCH_NOTE (set by
+#      scripts/setup.sh --run: the first-event line then counts from
+#      setup.sh's start, and its breakdown includes the build and the kernel
+#      fetch that ran beside it).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -41,7 +43,13 @@ breakdown() {
   local parts=() out
   [[ -n ${GP_BUILD_SECONDS:-} ]] && parts+=("build ${GP_BUILD_SECONDS} s")
   step() { [[ -n $2 && -n $3 ]] && parts+=("$1 $(secs "$2" "$3") s"); }
-  step "kernel fetch" "$T_FETCH0" "$T_FETCH1"
+  if [[ -n ${GP_PREFETCH_NOTE:-} ]]; then
+    # setup.sh --run fetched the kernel beside the build; here it was cached.
+    parts+=("$GP_PREFETCH_NOTE")
+    step "kernel cache check" "$T_FETCH0" "$T_FETCH1"
+  else
+    step "kernel fetch" "$T_FETCH0" "$T_FETCH1"
+  fi
   step initramfs "$T_FETCH1" "$T_QEMU"
   step boot "$T_QEMU" "$T_BOOT"
   step "amdgpu load" "$T_BOOT" "$T_MODULES"
