@@ -71,7 +71,12 @@ build() {
   else
     say "building into $BUILD_DIR"
   fi
-  cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  # Ninja for a new build directory: it keeps both cores busy to the end
+  # (make builds its goals one after the other). An existing one keeps its
+  # generator: cmake refuses to switch.
+  local generator=()
+  [[ ! -f $BUILD_DIR/CMakeCache.txt ]] && command -v ninja >/dev/null && generator=(-G Ninja)
+  cmake -S "$REPO" -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$BUILD_DIR" -j"$(nproc)" "${targets[@]}"
   t1=${EPOCHREALTIME//[!0-9]/}
   BUILD_SECONDS=$(secs "$t0" "$t1")
