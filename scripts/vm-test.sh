@@ -150,7 +150,7 @@ run_unit() {
     -accel tcg,thread=multi -cpu max -smp "${GP_VM_SMP:-1}" -m 4096 \
     -nographic -no-reboot -nodefaults -serial stdio \
     -kernel "$(cat "$kdir/vmlinuz")" -initrd "$initrd" \
-    -append "console=ttyS0 panic=-1 rdinit=/init" </dev/null 2>&1 | tr -d '\r' >"$log"
+    -append "$GP_VM_CMDLINE" </dev/null 2>&1 | tr -d '\r' >"$log"
   rc=${PIPESTATUS[0]}
   set -e
   t1=$(date +%s.%N)

@@ -5,6 +5,13 @@ GP_REPO_ROOT=${GP_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 GP_CACHE=${GP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpreempt-bpf}
 GP_BUILD_DIR=${GP_BUILD_DIR:-$GP_REPO_ROOT/build}
 GP_ALL_KERNELS=(6.1 6.12 7.2)
+# The guest kernel's command line (vm-test.sh, demo.sh). no_timer_check: at
+# boot the kernel checks that timer interrupts arrive through the IO-APIC,
+# counting on the vCPU to run while it waits; a TCG guest on a host with a
+# load of 15+ on 2 cores failed that check and panicked ("IO-APIC + timer
+# doesn't work!"). A KVM guest's kvmclock turns the check off the same way.
+# shellcheck disable=SC2034 # used by the scripts that source this one
+GP_VM_CMDLINE="console=ttyS0 panic=-1 rdinit=/init no_timer_check"
 # modinfo (kmod) lives in /usr/sbin, which a non-root PATH may lack.
 export PATH=$PATH:/usr/sbin:/sbin
 

@@ -34,7 +34,7 @@ secs() { printf '%d.%d' $((($2 - $1) / 1000000)) $((($2 - $1) % 1000000 / 100000
 
 T_START=${GP_FIRST_RUN_T0:-$(now_us)}
 T_FETCH0="" T_FETCH1="" T_QEMU="" T_BOOT="" T_MODULES="" T_WATCH="" T_ATTACH="" T_FIRST=""
-GUEST_RESULT=""
+GUEST_RESULT="" PANIC=""
 declare -A FIRST_SEEN=()
 
 # The breakdown of the time to the first event on the screen: each step
@@ -80,6 +80,10 @@ show_console() {
         echo "[guest] amdgpu + dependencies: ${rest%% *} modules in ${line##*seconds=} s"
         ;;
       "GP-RESULT load-amdgpu FAIL"*) echo "[guest] $line" ;;
+      *"Kernel panic"*)
+        PANIC=${line#*\] }
+        echo "[guest] $PANIC"
+        ;;
       "GP-RESULT demo "*)
         GUEST_RESULT=${line#GP-RESULT demo }
         [[ $GUEST_RESULT == PASS* ]] || echo "[guest] demo failed: $line"
@@ -110,6 +114,7 @@ show_console() {
 # Why the demo failed, or nothing: every expected event within the deadline.
 verdict() {
   local kind late=() missing=()
+  [[ -z $PANIC ]] || { echo "the guest kernel panicked: $PANIC"; return; }
   [[ -n $T_WATCH ]] || { echo "the guest never started watch${GUEST_RESULT:+ (demo: $GUEST_RESULT)}"; return; }
   [[ -n $T_ATTACH ]] || { echo "watch never attached${GUEST_RESULT:+ (demo: $GUEST_RESULT)}"; return; }
   for kind in "${EXPECTED[@]}"; do
@@ -171,7 +176,7 @@ main() {
     -accel tcg,thread=multi -cpu max -smp "${GP_VM_SMP:-2}" -m 4096 \
     -nographic -no-reboot -nodefaults -serial stdio \
     -kernel "$(cat "$kdir/vmlinuz")" -initrd "$work/initrd.cpio" \
-    -append "console=ttyS0 panic=-1 rdinit=/init quiet" </dev/null 2>&1 |
+    -append "$GP_VM_CMDLINE quiet" </dev/null 2>&1 |
     tee "${GP_DEMO_CONSOLE:-/dev/null}" | show_console  # (no tr -d '\r': it buffers)
   rc=${PIPESTATUS[0]}
   set -e
