@@ -4,7 +4,10 @@
 # inside each VM and report one line per case:
 #   PASS <kernel> <scenario>
 #   FAIL <kernel> <scenario>: <why>
-# and a final "N passed, M failed" line. Exits non-zero if anything failed or
+# and a final "N passed, M failed" line. With 6.12 it also boots the demo
+# (scripts/vm/demo.sh --check, the main job of scripts/setup.sh --run on a host
+# without a GPU) in a VM of its own, side by side: case "6.12 demo", selected
+# by --scenario like a scenario named "demo". Exits non-zero if anything failed or
 # could not run (no qemu, download failed, guest crashed...): never skips.
 #
 # Usage: scripts/vm-test.sh [--kernel 6.1|6.12|7.2|all]... [--scenario GLOB] [--keep] [--no-build] [--jobs N] [--shards K:N]...
@@ -15,7 +18,7 @@
 #               (repeatable; default 6.12:2, the kernel with the debug-API
 #               scenarios; balanced by each scenario's "# gp-cost:" header).
 #               6.12:1 turns it off.
-#   --scenario  run only tests/vm/scenarios/GLOB.sh (default *)
+#   --scenario  run only tests/vm/scenarios/GLOB.sh (default *; "demo" matches the demo)
 #   --keep      keep the work directory (initramfs, console logs)
 #   --no-build  do not build; require gpreempt-bpf and kfd-client in the build dir
 # Env: GP_BUILD_DIR (default build/), GP_SCENARIO_TIMEOUT (seconds per scenario
@@ -147,7 +150,7 @@ run_unit() {
     -accel tcg,thread=multi -cpu max -smp "${GP_VM_SMP:-1}" -m 4096 \
     -nographic -no-reboot -nodefaults -serial stdio \
     -kernel "$(cat "$kdir/vmlinuz")" -initrd "$initrd" \
-    -append "console=ttyS0 panic=-1 rdinit=/init" </dev/null 2>&1 | tr -d '\r' >"$log"
+    -append "$GP_VM_CMDLINE" </dev/null 2>&1 | tr -d '\r' >"$log"
   rc=${PIPESTATUS[0]}
   set -e
   t1=$(date +%s.%N)
@@ -187,26 +190,63 @@ run_unit() {
   grep '^GP-INFO' "$log" | sed "s/^GP-INFO /INFO $unit /" || true
 }
 
+# The demo as a test (case "6.12 demo"): scripts/vm/demo.sh --check boots its
+# own VM and fails unless kfd-client's events are on its screen within 60 s of
+# the guest starting watch. Its output is shown when it fails.
+run_demo() {
+  local out=$WORK/demo.out rc=0 line t0 t1
+  t0=$(date +%s.%N)
+  # This run holds vm.lock; demo.sh must not wait for it.
+  GP_VM_LOCKED=1 GP_VM_SMP=${GP_VM_SMP:-1} GP_DEMO_CONSOLE=$WORK/demo.console.log \
+    "$GP_REPO_ROOT/scripts/vm/demo.sh" --check >"$out" 2>&1 || rc=$?
+  t1=$(date +%s.%N)
+  line=$(grep -E '^(PASS|FAIL) 6\.12 demo' "$out" | tail -n1 || true)
+  if [[ $line == "PASS 6.12 demo" && $rc == 0 ]]; then
+    report PASS 6.12 demo
+  else
+    line=${line#FAIL 6.12 demo: }
+    report FAIL 6.12 demo "${line:-scripts/vm/demo.sh --check exited with $rc without a result}; output: $out"
+    tail -n 40 "$out" | sed 's/^/    /'
+    KEEP=1
+  fi
+  printf 'TIME demo %.1f s (%s)\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" \
+    "$(sed -n 's/^.*==> \(time to the \)\{0,1\}//p' "$out" | sed 's/\x1b\[[0-9;]*m//g' | grep -v '^every ' | tail -n1)"
+}
+
 # The VMs to boot, one "KERNEL UNIT GLOB" line each, costliest first so the
 # long ones start at once: a kernel with N shards becomes N VMs (KERNEL#1..N),
 # each with an extglob naming its share; shards that would be empty are not
 # booted. An unsharded kernel keeps its plain name (console log KERNEL.console.log).
 plan_units() {
-  local k n i list total shard
-  for k in "${KERNELS[@]}"; do
-    list=$(select_scenarios "$k" "$GLOB") || exit 1
-    n=${SHARDS[$k]:-1}
-    total=$(grep -c . <<<"$list")
-    ((n <= total)) || n=$total
-    if ((n <= 1)); then
-      echo "$(total_cost <<<"$list") $k $k $GLOB"
-      continue
+  local k n i list total shard f files=0 kernels=("${KERNELS[@]}")
+  shopt -s nullglob extglob
+  # (A GLOB without wildcards names a file that may not exist.)
+  for f in "$(scenario_dir)"/$GLOB.sh; do
+    [[ -f $f ]] && files=$((files + 1))
+  done
+  {
+    # "demo": its VM spends ~30 s of guest time after amdgpu is loaded.
+    # shellcheck disable=SC2053 # GLOB is a pattern
+    if [[ " ${KERNELS[*]} " == *" 6.12 "* && demo == $GLOB ]]; then
+      echo "30 6.12 demo demo"
+      # Only the demo asked for (--scenario demo): no scenario VM.
+      ((files)) || kernels=()
     fi
-    for ((i = 1; i <= n; i++)); do
-      shard=$(shard_scenarios "$i" "$n" <<<"$list")
-      echo "$(total_cost <<<"$shard") $k $k#$i @($(cut -d' ' -f1 <<<"$shard" | paste -sd'|'))"
+    for k in "${kernels[@]}"; do
+      list=$(select_scenarios "$k" "$GLOB") || exit 1
+      n=${SHARDS[$k]:-1}
+      total=$(grep -c . <<<"$list")
+      ((n <= total)) || n=$total
+      if ((n <= 1)); then
+        echo "$(total_cost <<<"$list") $k $k $GLOB"
+        continue
+      fi
+      for ((i = 1; i <= n; i++)); do
+        shard=$(shard_scenarios "$i" "$n" <<<"$list")
+        echo "$(total_cost <<<"$shard") $k $k#$i @($(cut -d' ' -f1 <<<"$shard" | paste -sd'|'))"
+      done
     done
-  done | sort -k1,1nr | cut -d' ' -f2-
+  } | sort -k1,1nr | cut -d' ' -f2-
 }
 
 # Boot the VMs, up to JOBS at a time. Each one's lines go to its own file
@@ -224,7 +264,11 @@ run_units() {
     log "booting $unit"
     (
       PASSED=0 FAILED=0 KEEP=0
-      run_unit "$k" "$unit" "$glob" >"$WORK/$unit.report" 2>&1
+      if [[ $unit == demo ]]; then
+        run_demo >"$WORK/$unit.report" 2>&1
+      else
+        run_unit "$k" "$unit" "$glob" >"$WORK/$unit.report" 2>&1
+      fi
       ((KEEP == 0)) || touch "$WORK/keep"
       cat "$WORK/$unit.report"
     ) &
@@ -243,7 +287,7 @@ run_units() {
 main() {
   parse_args "$@"
   # Missing tools are a failed run, not a skipped one.
-  (require_tools qemu-system-x86_64 busybox cpio depmod modprobe xz zstd jq timeout ldd strip apt-get dpkg &&
+  (require_tools qemu-system-x86_64 busybox cpio modinfo xz zstd jq timeout ldd strip apt-get dpkg &&
     busybox_static >/dev/null) || fatal "the VM tier cannot run on this machine (see the error above)"
   mkdir -p "$GP_CACHE/runs"
   # One VM run at a time per cache: two TCG guests on a small machine only

@@ -275,6 +275,18 @@ fetch_one() {
   done)
 }
 
+# One fetch of a kernel at a time per cache: scripts/setup.sh --run fetches
+# the demo's kernel beside the build, outside vm.lock, and a VM test run may
+# fetch the same one; both rm -rf and unpack the same directory.
+fetch_locked() {
+  local lock
+  mkdir -p "$GP_CACHE/kernels"
+  exec {lock}>"$GP_CACHE/kernels/.$1.lock"
+  flock "$lock"
+  fetch_one "$1"
+  exec {lock}>&-
+}
+
 main() {
   local args=() k
   while (($#)); do
@@ -288,7 +300,7 @@ main() {
   ((${#args[@]})) || args=(all)
   require_tools apt-get apt-cache dpkg dpkg-deb timeout
   for k in $(expand_kernels "${args[@]}"); do
-    fetch_one "$k"
+    fetch_locked "$k"
   done
 }
 

@@ -16,9 +16,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Decompressed modules, in load order, are cached per kernel release:
-# depmod + modprobe + xz on ~20 modules costs seconds we need not pay twice.
+# finding and decompressing ~20 modules costs seconds we need not pay twice.
 stage_modules() {
-  local k=$1 kdir kver base out stage lock line path name params
+  local k=$1 kdir kver moddir out stage lock
   kdir=$(kernel_dir "$k")
   [[ -f $kdir/complete ]] || die "kernel $k is not fetched; run scripts/vm/fetch-kernels.sh $k"
   kver=$(cat "$kdir/kver")
@@ -34,47 +34,79 @@ stage_modules() {
     echo "$out"
     return 0
   fi
-  # depmod/modprobe -b/-d want BASE/lib/modules/KVER; merged-/usr packages
-  # (7.x) ship usr/lib/modules.
-  if [[ -d $kdir/root/lib/modules/$kver ]]; then
-    base=$kdir/root
-  elif [[ -d $kdir/root/usr/lib/modules/$kver ]]; then
-    base=$kdir/root/usr
-  else
-    die "no lib/modules/$kver under $kdir/root"
-  fi
-  # The .debs ship no modules.dep (it is made at install time).
-  depmod -b "$base" "$kver" || die "depmod -b $base $kver failed"
+  # The module tree is lib/modules (6.x) or usr/lib/modules (merged /usr, 7.x).
+  moddir=$kdir/root/lib/modules/$kver
+  [[ -d $moddir ]] || moddir=$kdir/root/usr/lib/modules/$kver
+  [[ -d $moddir ]] || die "no lib/modules/$kver under $kdir/root"
   stage=$(mktemp -d "$GP_CACHE/modstage/$k/.stage.XXXXXX")
   : >"$stage/order"
-  # -C /dev/null: the host's /etc/modprobe.d must not add options.
-  while read -r line; do
-    case $line in
-      insmod\ *)
-        read -r _ path params <<<"$line"
-        name=$(basename "$path")
-        name=${name%.xz}
-        name=${name%.zst}
-        name=${name%.gz}
-        case $path in
-          *.xz) xz -dc "$path" >"$stage/$name" ;;
-          *.zst) zstd -qdc "$path" >"$stage/$name" ;;
-          *.gz) gzip -dc "$path" >"$stage/$name" ;;
-          *) cp "$path" "$stage/$name" ;;
-        esac
-        echo "$name${params:+ $params}" >>"$stage/order"
-        ;;
-      builtin\ *) ;;
-      *) die "unexpected modprobe output for $k: $line" ;;
-    esac
-  done < <(modprobe -C /dev/null -d "$base" -S "$kver" --show-depends amdgpu ||
-    die "modprobe --show-depends amdgpu failed for $kver")
-  tail -n1 "$stage/order" | grep -q '^amdgpu\.ko' || die "amdgpu.ko is not the last module in the load order for $kver"
+  stage_closure "$moddir" "$stage" amdgpu
+  tail -n1 "$stage/order" | grep -q '^amdgpu\.ko$' || die "amdgpu.ko is not the last module in the load order for $kver"
   cp "$kdir/packages" "$stage/packages"
   touch "$stage/complete"
   rm -rf "$out"
   mv "$stage" "$out"
   echo "$out"
+}
+
+# Decompress module $3 and every module it needs into $2, and append their
+# file names to $2/order, dependencies first (the order insmod needs). What a
+# module needs is its own modinfo "depends" (modpost's record of the modules
+# whose symbols it uses) and "softdep" pre:/post: entries: what modprobe
+# --show-depends reports, without the depmod over the whole tree it needs
+# (depmod decompresses all ~4,000 modules: 18 s on 2 busy cores).
+stage_closure() {
+  local moddir=$1 stage=$2 f n
+  local -A path=() state=()
+  # Module names treat - and _ alike; files keep either.
+  while IFS= read -r f; do
+    n=${f##*/}
+    n=${n%%.ko*}
+    path[${n//-/_}]=$f
+  done < <(find "$moddir" -type f -name '*.ko*')
+  stage_visit "$3" ""
+}
+
+# $1 a module name, $2 the module that needs it ("" for the root); uses
+# stage_closure's path, state, moddir and stage.
+stage_visit() {
+  local n=${1//-/_} p file dep info pre=() post=() where=pre
+  case ${state[$n]:-} in
+    ok) return 0 ;;
+    busy) die "modules depend on each other in a cycle at $1 (in $moddir)" ;;
+  esac
+  p=${path[$n]:-}
+  if [[ -z $p ]]; then
+    # A softdep may name a module this kernel does not ship; modprobe skips it too.
+    [[ $2 == softdep ]] && return 0
+    die "module $1${2:+ (needed by $2)} is not in $moddir"
+  fi
+  state[$n]=busy
+  file=${p##*/}
+  file=${file%.xz}
+  file=${file%.zst}
+  file=${file%.gz}
+  case $p in
+    *.xz) xz -dc "$p" >"$stage/$file" ;;
+    *.zst) zstd -qdc "$p" >"$stage/$file" ;;
+    *.gz) gzip -dc "$p" >"$stage/$file" ;;
+    *) cp "$p" "$stage/$file" ;;
+  esac || die "decompressing $p failed"
+  info=$(modinfo -F depends "$stage/$file") || die "modinfo $stage/$file failed"
+  for dep in ${info//,/ }; do
+    stage_visit "$dep" "$1"
+  done
+  for dep in $(modinfo -F softdep "$stage/$file"); do
+    case $dep in
+      pre:) where=pre ;;
+      post:) where=post ;;
+      *) if [[ $where == pre ]]; then pre+=("$dep"); else post+=("$dep"); fi ;;
+    esac
+  done
+  for dep in "${pre[@]}"; do stage_visit "$dep" softdep; done
+  echo "$file" >>"$stage/order"
+  state[$n]=ok
+  for dep in "${post[@]}"; do stage_visit "$dep" softdep; done
 }
 
 # Copy a host executable and everything ldd says it loads (including the
@@ -121,9 +153,9 @@ find_build_binary() {
 
 main() {
   (($# >= 2)) || die "usage: mkinitramfs.sh KERNEL OUTPUT.cpio [SCENARIO_GLOB]"
-  local k=$1 output=$2 glob=${3:-*} mods bb applet bin name
+  local k=$1 output=$2 glob=${3:-*} mods bb bin name
   expand_kernels "$k" >/dev/null
-  require_tools depmod modprobe cpio xz zstd ldd jq strip
+  require_tools modinfo cpio xz zstd ldd jq strip
   mods=$(stage_modules "$k")
   STAGE=$(mktemp -d "${TMPDIR:-/tmp}/gp-initramfs.XXXXXX")
   trap 'rm -rf "$STAGE"' EXIT
@@ -132,9 +164,11 @@ main() {
   mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,gp/scenarios,gp/modules}
   bb=$(busybox_static)
   cp "$bb" "$stage/bin/busybox"
-  for applet in $("$bb" --list); do
-    [[ -e $stage/bin/$applet ]] || ln -s busybox "$stage/bin/$applet"
-  done
+  # One symlink per applet, made by one process: a fork of ln for each of
+  # ~270 applets took 4.5 s on 2 busy cores. (perl-base is Essential in Debian.)
+  # shellcheck disable=SC2016 # perl's variables, not the shell's
+  "$bb" --list | perl -e '$d = shift; chomp, -e "$d/$_" || symlink("busybox", "$d/$_") || die "symlink $d/$_: $!\n" for <STDIN>' "$stage/bin" ||
+    die "making the busybox applet links failed"
   install -m 0755 "$GP_REPO_ROOT/scripts/vm/guest-init.sh" "$stage/init"
   install -m 0644 "$GP_REPO_ROOT/tests/vm/lib.sh" "$stage/gp/lib.sh"
   # The hardware validation kit, run as a user would (scenario hw-validate-*).

@@ -118,20 +118,29 @@ doctor_json() {
   return "$(cat "$_d.rc")"
 }
 
-# Start `gpreempt-bpf watch --json` in the background and wait until it has
-# attached (first line type=attach). Extra arguments go to watch.
-watch_start() {
-  need gpreempt-bpf jq
-  _ws=$(since)
+# Start `gpreempt-bpf watch ARGS` in the background, its output in $WATCH_OUT
+# (with GP_WATCH_ECHO=1 also on stdout as it comes: the demo shows it), and
+# wait until it has attached. Its first line is that signal in both formats:
+# watch writes it once every program is attached. Fails if watch exits first.
+watch_spawn() {
+  need gpreempt-bpf
   # Emptied here, not by the redirection below: that one happens in the
   # child, and until it runs the loop would read the previous watch's lines.
   : >"$WATCH_OUT"
-  gpreempt-bpf watch --json "$@" >>"$WATCH_OUT" 2>"$WATCH_OUT.err" &
+  if [ "${GP_WATCH_ECHO:-0}" = 1 ]; then
+    rm -f "$GP_TMP/watch.fifo"
+    mkfifo "$GP_TMP/watch.fifo" || fail "mkfifo $GP_TMP/watch.fifo failed"
+    tee -a "$WATCH_OUT" <"$GP_TMP/watch.fifo" &
+    bg_track $!
+    gpreempt-bpf watch "$@" >"$GP_TMP/watch.fifo" 2>"$WATCH_OUT.err" &
+  else
+    gpreempt-bpf watch "$@" >>"$WATCH_OUT" 2>"$WATCH_OUT.err" &
+  fi
   WATCH_PID=$!
   _i=0
   while [ "$_i" -lt 600 ]; do
     if [ -s "$WATCH_OUT" ] && head -n1 "$WATCH_OUT" | grep -q .; then
-      break
+      return 0
     fi
     if ! kill -0 "$WATCH_PID" 2>/dev/null; then
       wait "$WATCH_PID"
@@ -143,6 +152,15 @@ watch_start() {
     sleep 0.1
     _i=$((_i + 1))
   done
+  fail "gpreempt-bpf watch printed nothing within 60 s of starting: $(last_line "$WATCH_OUT.err")"
+}
+
+# Start `gpreempt-bpf watch --json` in the background and wait until it has
+# attached (first line type=attach). Extra arguments go to watch.
+watch_start() {
+  need gpreempt-bpf jq
+  _ws=$(since)
+  watch_spawn --json "$@"
   _type=$(head -n1 "$WATCH_OUT" | jq -r '.type' 2>/dev/null)
   [ "$_type" = attach ] || fail "watch: first line is not {\"type\":\"attach\"...} but: $(head -c 300 "$WATCH_OUT")"
   echo "[$(since)s] watch attached (started at ${_ws}s): $(head -n1 "$WATCH_OUT" | jq -c '{attached: (.attached | length), missing_optional: [.missing_optional[]?.symbol]}')"
