@@ -7,7 +7,7 @@
 //    "queue":{...}}
 //
 // Exactly one payload object follows the common fields, chosen by
-// payload_of(): "queue", "ioctl", "process" or "preempt". 64-bit kernel and
+// payload_of(): "queue", "ioctl", "process", "preempt" or "kfd_ioctl" (watch --ioctls). 64-bit kernel and
 // user addresses are hex strings ("0x7f12..."): JSON numbers are doubles in
 // most readers and would silently lose the low bits.
 #pragma once
@@ -29,7 +29,7 @@ class EventJsonError : public std::runtime_error {
 };
 
 // Which union member of gp_event an event carries (and so which JSON object).
-enum class Payload { Queue, Ioctl, Process, Preempt };
+enum class Payload { Queue, Ioctl, Process, Preempt, KfdIoctl };
 
 // GP_EVF_HAS_QUEUE always means "q is filled"; otherwise the kind decides.
 // A preempt_victim carries its queue (HAS_QUEUE) and the seq of its preempt in
