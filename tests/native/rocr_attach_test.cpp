@@ -233,6 +233,8 @@ struct Case {
   Setting setting;
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.label << "/" << setting_name(c.setting); }
+
 class RocrAttach : public ::testing::TestWithParam<Case> {};
 
 TEST_P(RocrAttach, TheDoorbellProbeAttachesToTheRealRuntimeAndCountsItsStore) {
