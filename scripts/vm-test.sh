@@ -84,10 +84,10 @@ build() {
       fatal "cmake configure of $GP_BUILD_DIR failed (log above); run scripts/setup.sh first"
     }
   fi
-  log "building kfd-client"
-  cmake --build "$GP_BUILD_DIR" -j2 --target kfd-client >"$WORK/build-kfd-client.log" 2>&1 || {
+  log "building kfd-client and hsa-probe"
+  cmake --build "$GP_BUILD_DIR" -j2 --target kfd-client hsa-probe >"$WORK/build-kfd-client.log" 2>&1 || {
     tail -n 30 "$WORK/build-kfd-client.log" >&2
-    fatal "building kfd-client failed (log above)"
+    fatal "building kfd-client or hsa-probe failed (log above)"
   }
   log "building gpreempt-bpf"
   if ! cmake --build "$GP_BUILD_DIR" -j2 --target gpreempt-bpf >"$WORK/build-gpreempt-bpf.log" 2>&1; then
@@ -305,6 +305,10 @@ main() {
   printf 'TIME build %.1f s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')"
   t0=$t1
   "$GP_REPO_ROOT/scripts/vm/fetch-kernels.sh" "${KERNELS[@]}" || fatal "fetching the kernels failed (error above)"
+  # Debian's real ROCm runtimes, for the scenarios that run them (rocr-*).
+  if scenarios_need rocr "$GLOB"; then
+    "$GP_REPO_ROOT/scripts/vm/fetch-rocr.sh" all || fatal "fetching the real ROCm runtimes failed (error above)"
+  fi
   t1=$(date +%s.%N)
   printf 'TIME fetch %.1f s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')"
   run_units

@@ -203,6 +203,9 @@ void add_watch(CLI::App& app, Selected& sel) {
   cmd->add_option("--duration", o->duration_s, "stop after this many seconds (0 = until Ctrl-C)");
   cmd->add_option("-o,--output", o->output, "write to FILE instead of stdout");
   add_metrics_option(cmd, o->metrics_listen);
+  cmd->add_flag("--ioctls", o->session.all_ioctls,
+                "also every /dev/kfd ioctl, whatever the command (kfd_ioctl events: caller, request, decoded "
+                "arguments, result; one more probe, on the KFD ioctl dispatcher)");
   add_session_options(cmd, o->session, o->ringbuf_kb);
   cmd->callback([o, &sel] { sel.run = [o] { return run_watch(*o); }; });
 }

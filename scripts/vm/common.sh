@@ -41,7 +41,9 @@ require_tools() {
       dpkg | dpkg-deb) pkg=dpkg ;;
       ldd) pkg=libc-bin ;;
       timeout) pkg=coreutils ;;
-      strip) pkg=binutils ;;
+      strip | readelf) pkg=binutils ;;
+      flock) pkg=util-linux ;;
+      realpath) pkg=coreutils ;;
       *) pkg="(the package that ships $tool)" ;;
     esac
     missing+=("$tool (apt-get install $pkg)")
@@ -99,6 +101,17 @@ select_scenarios() {
     echo "$(basename "$f" .sh) ${cost:-10}"
   done
   ((matched > 0)) || die "no scenario matches '$glob' in $dir/"
+}
+
+# Whether any scenario matching GLOB has the header "# gp-needs: ... WHAT ..."
+# (rocr: Debian's real ROCm runtimes, scripts/vm/fetch-rocr.sh).
+scenarios_need() {
+  local what=$1 glob=$2 f
+  shopt -s nullglob extglob
+  for f in "$(scenario_dir)"/$glob.sh; do
+    grep -qE "^# gp-needs:.*\b$what\b" "$f" && return 0
+  done
+  return 1
 }
 
 # Split "NAME COST" lines (stdin) into N shards, longest first onto the least

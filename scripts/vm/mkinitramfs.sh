@@ -7,6 +7,8 @@
 # Usage: scripts/vm/mkinitramfs.sh KERNEL OUTPUT.cpio [SCENARIO_GLOB]
 #   KERNEL         6.1 | 6.12 | 7.2 (fetched by fetch-kernels.sh)
 #   SCENARIO_GLOB  which tests/vm/scenarios/*.sh to include (default: *)
+# Scenarios with the header "# gp-needs: rocr" also get Debian's real ROCm
+# runtimes (scripts/vm/fetch-rocr.sh) and hsa-probe: see stage_rocr.
 # Env: GP_BUILD_DIR (default build/), GP_VM_EXTRA_BINS (more host binaries to
 #      copy into /usr/bin, e.g. bpftool for diagnostics), GP_VM_SCENARIO_DIR
 #      (take the scenarios from another directory, for ad-hoc experiments),
@@ -151,6 +153,96 @@ find_build_binary() {
   find "$GP_BUILD_DIR" -maxdepth 4 -type f -name "$name" -perm -u+x -print -quit 2>/dev/null
 }
 
+# Real ROCm runtimes (scripts/vm/fetch-rocr.sh) for the scenarios that say
+# "# gp-needs: rocr": per label, only the loader and the objects libhsa loads
+# (runtime-files), at their root-relative paths under /gp/rocr/LABEL/, a file
+# identical to one of another label hard-linked to it (cpio stores it once),
+# /gp/rocr/LABEL/run (PROG under that label's loader and libraries) and
+# /gp/rocr/labels ("label version" per line); hsa-probe in /usr/bin.
+# The tree is built once per fixture state under $GP_CACHE/rocrstage/ (the
+# shards of a run share it) and copied in with its hard links.
+build_rocr_tree() {
+  local out=$1 label kdir rel dest sum libpath
+  local -A staged=()
+  mkdir -p "$out/gp/rocr"
+  : >"$out/gp/rocr/labels"
+  for label in bookworm trixie sid experimental; do
+    kdir=$GP_CACHE/rocr/$label
+    while read -r rel; do
+      dest=$out/gp/rocr/$label/$rel
+      mkdir -p "$(dirname "$dest")"
+      if [[ -L $kdir/root/$rel ]]; then
+        cp -P "$kdir/root/$rel" "$dest"
+        continue
+      fi
+      sum=$(sha256sum "$kdir/root/$rel" | cut -d' ' -f1)
+      if [[ -n ${staged[$sum]:-} ]]; then
+        ln "$out/${staged[$sum]}" "$dest"
+      else
+        cp "$kdir/root/$rel" "$dest"
+        staged[$sum]=gp/rocr/$label/$rel
+      fi
+    done <"$kdir/runtime-files"
+    cp "$kdir/version" "$kdir/libhsa" "$kdir/loader" "$kdir/libpath" "$out/gp/rocr/$label/"
+    libpath=$(sed "s|[^:]*|/gp/rocr/$label/&|g" "$kdir/libpath")
+    {
+      echo '#!/bin/sh'
+      echo "# ROCr $(cat "$kdir/version") ($label): PROG under its suite's own loader and libraries."
+      echo "export HSA_PROBE_LIB=/gp/rocr/$label/$(cat "$kdir/libhsa")"
+      echo "exec /gp/rocr/$label/$(cat "$kdir/loader") --library-path $libpath \"\$@\""
+    } >"$out/gp/rocr/$label/run"
+    chmod +x "$out/gp/rocr/$label/run"
+    echo "$label $(cat "$kdir/version")" >>"$out/gp/rocr/labels"
+  done
+}
+
+stage_rocr() {
+  local stage=$1 k=$2 label bin key dir tmp lock t0
+  t0=$(date +%s.%N)
+  bin=$(find_build_binary hsa-probe)
+  [[ -n $bin ]] || die "hsa-probe not built in $GP_BUILD_DIR (cmake --build $GP_BUILD_DIR --target hsa-probe)"
+  copy_with_libs "$bin" /usr/bin/hsa-probe "$stage"
+  for label in bookworm trixie sid experimental; do
+    [[ -f $GP_CACHE/rocr/$label/complete ]] ||
+      die "the ROCr fixture '$label' is not fetched; run scripts/vm/fetch-rocr.sh $label"
+  done
+  key=$(for label in bookworm trixie sid experimental; do
+    cat "$GP_CACHE/rocr/$label/complete" "$GP_CACHE/rocr/$label/packages" "$GP_CACHE/rocr/$label/runtime-files"
+  done | cat - "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)
+  dir=$GP_CACHE/rocrstage/$key
+  mkdir -p "$GP_CACHE/rocrstage"
+  exec {lock}>"$GP_CACHE/rocrstage/.lock"
+  flock "$lock"
+  if [[ ! -f $dir/complete ]]; then
+    tmp=$(mktemp -d "$GP_CACHE/rocrstage/.build.XXXXXX")
+    build_rocr_tree "$tmp"
+    du -sb "$tmp/gp" | cut -f1 >"$tmp/bytes"
+    touch "$tmp/complete"
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+    # Older trees (another fixture state) are dead weight.
+    find "$GP_CACHE/rocrstage" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -exec rm -rf {} +
+  fi
+  exec {lock}>&-
+  cp -a "$dir/gp/rocr" "$stage/gp/"
+  # A runtime file identical to a host library already here (bookworm's libc,
+  # libstdc++... are Debian 12's, copied for gpreempt-bpf): one copy.
+  local sum path f
+  local -A host=()
+  while read -r sum path; do host[$sum]=$path; done < <(find "$stage/lib" "$stage/usr/lib" -path "$stage/gp" -prune \
+    -o -type f -name '*.so*' -print0 2>/dev/null | xargs -0 -r cksum | awk '{ print $1 "-" $2, $3 }')
+  while read -r sum f; do
+    if [[ -n ${host[$sum]:-} ]] && cmp -s "${host[$sum]}" "$f"; then ln -f "${host[$sum]}" "$f"; fi
+  done < <(find "$stage/gp/rocr" -type f -name '*.so*' -print0 | xargs -0 -r cksum | awk '{ print $1 "-" $2, $3 }')
+  # What they add: the files whose data nothing outside /gp/rocr already holds.
+  local added
+  added=$(find "$stage" -type f -printf '%i %s %p\n' | awk -v r="$stage/gp/rocr/" '
+    index($3, r) == 1 { size[$1] = $2; next } { outside[$1] = 1 }
+    END { for (i in size) if (!(i in outside)) s += size[i]; print int(s / 1024) }')
+  log "$k: real ROCm runtimes: +$added KiB in the initramfs (each file stored once)," \
+    "staged in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+}
+
 main() {
   (($# >= 2)) || die "usage: mkinitramfs.sh KERNEL OUTPUT.cpio [SCENARIO_GLOB]"
   local k=$1 output=$2 glob=${3:-*} mods bb bin name
@@ -199,14 +291,16 @@ main() {
     copy_with_libs "$bin" "/usr/bin/$(basename "$bin")" "$stage"
   done
 
-  local dir selected
+  local dir selected rocr=0
   dir=$(scenario_dir)
   selected=$(select_scenarios "$k" "$glob") || exit 1
   while read -r name _; do
     [[ -n $name ]] || continue
     install -m 0755 "$dir/$name.sh" "$stage/gp/scenarios/$name.sh"
+    grep -q '^# gp-needs:.*\brocr\b' "$dir/$name.sh" && rocr=1
     echo "$name"
   done <<<"$selected"
+  ((rocr == 0)) || stage_rocr "$stage" "$k"
 
   mkdir -p "$(dirname "$output")"
   # Uncompressed: unpacking is a memcpy, decompressing under TCG is not.

@@ -226,3 +226,52 @@ summary_field() {
 client_errname() {
   op_field "$1" "$2" 'if .rc < 0 then .errname else "OK" end'
 }
+
+# ---- Debian's real ROCm runtimes (scenarios with "# gp-needs: rocr") ----
+# scripts/vm/mkinitramfs.sh stages each fetched ROCr (scripts/vm/fetch-rocr.sh)
+# under /gp/rocr/LABEL/ with its suite's loader and libraries, and hsa-probe
+# (tests/vm/hsa_probe.c) in /usr/bin. docs/rocm-runtime.md has what each did.
+
+# The labels, one per line: bookworm (ROCr 5.2.3), trixie, sid, experimental.
+rocr_labels() {
+  [ -s /gp/rocr/labels ] ||
+    fail "no real ROCm runtime in this initramfs: the scenario needs the header '# gp-needs: rocr' (and scripts/vm/fetch-rocr.sh must have fetched them)"
+  cut -d' ' -f1 /gp/rocr/labels
+}
+rocr_version() { cat "/gp/rocr/$1/version"; }
+# libhsa as the probe's maps show it (the loader opens the soname link, maps
+# names the file).
+rocr_libhsa() { readlink -f "/gp/rocr/$1/$(cat "/gp/rocr/$1/libhsa")"; }
+
+# rocr_start FD LABEL OUT [hsa-probe ARGS...]: hsa-probe under LABEL's runtime
+# in the background (stdout to OUT, stderr to OUT.err), its stdin a FIFO this
+# shell keeps open as fd FD (3..9): `echo store >&FD`; rocr_end FD tells it to
+# stop holding. Sets ROCR_PID.
+rocr_start() {
+  _fd=$1 _label=$2 _out=$3
+  shift 3
+  rm -f "$_out.in"
+  mkfifo "$_out.in"
+  eval "exec $_fd<>\"$_out.in\""
+  "/gp/rocr/$_label/run" /usr/bin/hsa-probe "$@" <"$_out.in" >"$_out" 2>"$_out.err" &
+  ROCR_PID=$!
+  bg_track $ROCR_PID
+}
+rocr_end() {
+  echo end >&"$1"
+}
+
+# The probe's JSON line for step $2 in file $1 (the first one).
+probe_step() {
+  grep -F "\"step\":\"$2\"" "$1" | head -n1
+}
+
+# Wait up to $2 s for process $1 to end; false if it did not.
+wait_gone() {
+  _i=0
+  while kill -0 "$1" 2>/dev/null && [ "$_i" -lt $(($2 * 10)) ]; do
+    sleep 0.1
+    _i=$((_i + 1))
+  done
+  ! kill -0 "$1" 2>/dev/null
+}
