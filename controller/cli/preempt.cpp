@@ -47,17 +47,6 @@ struct PreemptOptions {
   std::uint32_t ringbuf_kb = 8192;
 };
 
-class SessionSource final : public EventSource {
- public:
-  explicit SessionSource(Session& s) : s_(s) {}
-  int ready_fd() const override { return s_.ready_fd(); }
-  void pump() override { s_.poll(0); }
-  const QueueMap& map() const override { return s_.map(); }
-
- private:
-  Session& s_;
-};
-
 void validate_online(PreemptOptions& o, bool serve_given, bool cycles_given) {
   if (serve_given || cycles_given)
     throw UserError("--online-pid is the automatic mode; --serve and --cycles are other modes: choose one "
