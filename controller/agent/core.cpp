@@ -182,7 +182,7 @@ void AgentCore::add_process(pid_t pid, std::uint64_t now) {
   rebuild_watched();
   HoldResult r = apply_holds(now);  // it joins a GPU that is claimed now: held at once
   if (!r.parts.empty() || !r.ok)
-    log(fmt::format("{}: joins a suspended GPU: {}{}", who(ref), r.text(),
+    log(fmt::format("joins a suspended GPU: {}{}", r.text(),
                     r.ok ? "" : fmt::format(" FAILED: {}", fmt::join(r.failures, "; "))));
   dirty_state_ = true;
 }
@@ -363,7 +363,7 @@ void AgentCore::after_pump(std::uint64_t now) {
       HoldResult r;
       m->pending = false;
       hold(*m, now, r);
-      if (m->held) log(fmt::format("{}: held now that it has queues: {}", who(*m), r.text()));
+      if (m->held) log(fmt::format("held now that it has queues: {}", r.text()));
     }
 }
 
@@ -408,7 +408,7 @@ bool AgentCore::hold(Member& m, std::uint64_t now, HoldResult& r) {
     // Its runtime is not enabled yet (a process just created): it has no
     // queues, and is held as soon as the map shows one.
     m.pending = true;
-    r.parts.push_back(fmt::format("{}: {}; held as soon as it has queues", who(m), rep.refused));
+    r.parts.push_back(fmt::format("{}: {}; held as soon as it is", who(m), rep.refused));
     return true;
   }
   const OpTally t = tally_ops(ops);
@@ -598,7 +598,7 @@ void AgentCore::tick(std::uint64_t now) {
         HoldResult r;
         m->pending = false;
         hold(*m, now, r);
-        if (m->held) log(fmt::format("{}: held now that its runtime is enabled: {}", who(*m), r.text()));
+        if (m->held) log(fmt::format("held now that its runtime is enabled: {}", r.text()));
         dirty_state_ = true;
       }
   }

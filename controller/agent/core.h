@@ -111,6 +111,7 @@ class AgentCore final : public EventSink {
   void finish(std::uint64_t now);
 
   const Policy& policy() const { return policy_; }
+  std::uint64_t started_ns() const { return t0_; }  // the time base of the log lines
 
  private:
   struct Member;

@@ -36,10 +36,10 @@ bool same(const std::vector<WatchedQueue>& a, const std::vector<WatchedQueue>& b
 class AgentLoop {
  public:
   AgentLoop(AgentCore& core, EventSource& src, const AgentLoopOptions& o, std::FILE* out)
-      : core_(core), src_(src), o_(o), out_(out), t0_(monotonic_ns()),
+      : core_(core), src_(src), o_(o), out_(out), t0_(core.started_ns()),
         pacer_(PacerConfig{static_cast<std::uint64_t>(std::max(1, o.poll_us)) * 1'000, 20'000'000,
                            o.cpu_budget_pct / 100.0, 20'000'000},
-               t0_, thread_cpu_ns()) {}
+               monotonic_ns(), thread_cpu_ns()) {}
 
   ~AgentLoop() {
     for (auto& [pid, fd] : pidfds_)
@@ -107,6 +107,9 @@ class AgentLoop {
         now = monotonic_ns();
         for (const auto& r : reads) core_.on_read(r, now);
       }
+      // What rang while this round was busy (an attach can take a while)
+      // counts before the idle time is judged.
+      take_doorbells(monotonic_ns());
       core_.tick(monotonic_ns());
       if (o_.server)
         o_.server->serve([&](std::string_view line) { return core_.handle(parse_request(line), monotonic_ns()); });
