@@ -134,6 +134,10 @@ int run_agent(AgentCliOptions& o) {
     throw UserError("--cpu-budget is a percentage of one core: more than 0, at most 100", 2);
   finish_session_options(o.session, o.ringbuf_kb);
   o.agent.read_only = o.read_only;
+  if (::geteuid() != 0)
+    throw UserError(o.read_only ? "agent must run as root: it loads BPF programs (even --read-only). Run it with sudo."
+                                : "agent must run as root: it loads BPF programs, ptrace-attaches to offline processes "
+                                  "and uses the KFD debug ioctls. Run it with sudo.");
   if (!o.read_only) {
     check_host(PreflightPaths{host_path("/proc"), host_path("/sys/class/kfd/kfd/proc"),
                               host_path("/sys/module/amdgpu/parameters/sched_policy")},
@@ -145,7 +149,13 @@ int run_agent(AgentCliOptions& o) {
   std::unique_ptr<ControlServer> server;
   if (!o.socket.empty()) server = std::make_unique<ControlServer>(o.socket, socket_mode, &replaced);
   std::unique_ptr<KfdDevice> kfd;
-  if (!o.read_only) kfd = KfdDevice::open("/dev/kfd");
+  if (!o.read_only) {
+    try {
+      kfd = KfdDevice::open("/dev/kfd");
+    } catch (const UserError& e) {
+      throw UserError(fmt::format("{}; `agent --read-only` classifies and reports without it", e.what()), e.code);
+    }
+  }
   install_stop_signals();
   o.session.instance = "agent";
   Session session(o.session);

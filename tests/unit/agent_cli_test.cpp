@@ -2,6 +2,7 @@
 // nothing attached (each case fails before the tracing session exists).
 // And --check-policy on a fake /proc and KFD tree.
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,9 +24,9 @@ struct Result {
   std::string out;
 };
 
-Result run(const std::string& args) {
+Result run_prefixed(const std::string& prefix, const std::string& args) {
   Result r;
-  std::string cmd = GP_BINARY " " + args + " 2>&1";
+  std::string cmd = prefix + " " GP_BINARY " " + args + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf{};
@@ -33,6 +34,12 @@ Result run(const std::string& args) {
   int st = ::pclose(p);
   r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
   return r;
+}
+
+Result run(const std::string& args) { return run_prefixed("", args); }
+
+Result run_as_nobody(const std::string& args) {
+  return run_prefixed("setpriv --reuid=65534 --regid=65534 --clear-groups", args);
 }
 
 bool has(const Result& r, const std::string& s) { return r.out.find(s) != std::string::npos; }
@@ -172,4 +179,14 @@ TEST(AgentCli, CheckPolicyPrintsEachKfdProcessesRoleAndRule) {
     }
   }
   EXPECT_EQ(lines, 3);
+}
+
+TEST(AgentCli, NotRootIsRefusedBeforeAnythingIsAttached) {
+  if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv (util-linux) missing";
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to nobody";
+  TempFile good("good.yaml", kGood);
+  chmod(good.path().c_str(), 0644);
+  auto r = run_as_nobody("agent --policy " + good.path());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_TRUE(has(r, "agent must run as root")) << r.out;
 }
