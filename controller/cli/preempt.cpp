@@ -49,21 +49,6 @@ struct PreemptOptions {
   std::string metrics_listen;  // --metrics-listen ADDR:PORT
 };
 
-class SessionSource final : public EventSource {
- public:
-  SessionSource(Session& s, metrics::MapMetrics* m) : s_(s), metrics_(m) {}
-  int ready_fd() const override { return s_.ready_fd(); }
-  void pump() override {
-    s_.poll(0);
-    if (metrics_) metrics_->refresh(s_.map());  // on the loop's thread, like the map itself
-  }
-  const QueueMap& map() const override { return s_.map(); }
-
- private:
-  Session& s_;
-  metrics::MapMetrics* metrics_;
-};
-
 void validate_online(PreemptOptions& o, bool serve_given, bool cycles_given) {
   if (serve_given || cycles_given)
     throw UserError("--online-pid is the automatic mode; --serve and --cycles are other modes: choose one "
@@ -149,7 +134,9 @@ int run_preempt(PreemptOptions& o, bool serve_given, bool cycles_given) {
     session.add_sink(&metrics->sink());
     ctl.set_observer(&metrics->observer());
   }
-  SessionSource src(session, metrics.get());
+  SessionSource src(session, [m = metrics.get()](const QueueMap& map) {
+    if (m) m->refresh(map);
+  });
   const auto& ar = session.attach_report();
   fmt::print("Attached {} probes on kernel {}; KFD {}.{}; the map lists {} queue(s).\n", ar.attached(),
              ar.kernel, kfd->version().major, kfd->version().minor, session.map().size());

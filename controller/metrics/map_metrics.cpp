@@ -7,7 +7,7 @@
 #include "base/clock.h"
 #include "base/host_paths.h"
 #include "base/proc.h"
-#include "host/cgroup_identity.h"
+#include "classify/cgroup_identity.h"
 #include "latency/stats.h"
 #include "trace/event.h"
 

@@ -24,7 +24,7 @@ struct ProcessFacts {
   std::string comm;
   std::string role;              // "online" | "offline" | "ignored"; "" when nothing classifies (watch)
   std::string rule;              // the policy rule that gave the role; "" without a policy
-  std::string pod_uid;           // from /proc/PID/cgroup (host/cgroup_identity.h); "" if not a pod
+  std::string pod_uid;           // from /proc/PID/cgroup (classify/cgroup_identity.h); "" if not a pod
   std::string container_id;      // 64 hex; "" if not in a container
   std::vector<std::uint32_t> kfd_gpu_ids;  // GPUs the process uses (at least those it has queues on)
   std::vector<QueueCount> queues;          // live queues per (GPU, type)

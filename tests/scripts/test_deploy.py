@@ -21,16 +21,6 @@ DEPLOY = os.path.join(REPO, "deploy")
 BUILD = os.environ.get("GP_BUILD_DIR", "")
 BINARY = os.path.join(BUILD, "gpreempt-bpf")
 
-# PENDING THE AGENT MERGE (issue 20 part 1). Until `gpreempt-bpf agent` exists, the
-# DaemonSet's and the agent unit's arguments are checked against the options that
-# `watch` shares with it (--metrics-listen), the rest must be in PENDING_AGENT_OPTIONS,
-# and the ConfigMap's policy is not run through `agent --check-policy`.
-# LEAD: once the agent is on main, set AGENT_MERGED = True (the test fails until then
-# if the binary has an agent and this still says False).
-AGENT_MERGED = False
-PENDING_AGENT_OPTIONS = {"--policy", "--socket"}
-
-
 def run(*cmd, check=True):
     return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=120)
 
@@ -72,13 +62,6 @@ def check_args(test, where, args):
     """args = [subcommand, options...] as the binary will get them."""
     sub, opts = args[0], [a for a in args[1:] if a.startswith("-")]
     have = subcommands()
-    if sub == "agent" and not AGENT_MERGED:
-        test.assertNotIn("agent", have, "the binary has `agent` now: set AGENT_MERGED = True in " + __file__)
-        known = help_options("watch")
-        for o in opts:
-            if o not in known:
-                test.assertIn(o, PENDING_AGENT_OPTIONS, f"{where}: {o} is neither a watch option nor a pending one")
-        return
     test.assertIn(sub, have, f"{where}: `{sub}` is not a subcommand of gpreempt-bpf")
     known = help_options(sub)
     for o in opts:
@@ -187,8 +170,6 @@ class AgainstTheBinary(unittest.TestCase):
             self.assertEqual(listen_port(argv[1:]), 9464)
             self.assertIn("127.0.0.1:", exec_start, f"{u}: a host unit listens on loopback only")
 
-    @unittest.skipUnless(AGENT_MERGED, "PENDING THE AGENT MERGE: `agent --check-policy` does not exist yet "
-                                       "(set AGENT_MERGED = True in tests/scripts/test_deploy.py)")
     def test_configmap_policy_passes_agent_check_policy(self):
         ((_, cm),) = k8s("ConfigMap")
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:

@@ -155,13 +155,16 @@ Result run(const std::string& args) {
 
 // Bad input from the command line: the port check comes before any other
 // check or acquisition, so the message is about the port and nothing was attached.
-TEST(MetricsCli, PortInUseStopsWatchAndPreemptBeforeAnythingIsAttached) {
+TEST(MetricsCli, PortInUseStopsWatchPreemptAndAgentBeforeAnythingIsAttached) {
   BusyPort busy;
   ASSERT_NE(busy.port, 0);
   const std::string listen = "--metrics-listen 127.0.0.1:" + std::to_string(busy.port);
+  // The agent's --read-only skips the amdgpu preflight, so its first acquisition is the port.
+  const std::string policy = GP_TEST_DATA_DIR "/../../deploy/policy.yaml";
   for (const std::string& cmd :
        {"watch " + listen, "watch --json " + listen,
-        "preempt --offline-pid " + std::to_string(::getpid()) + " --online-pid 1 " + listen}) {
+        "preempt --offline-pid " + std::to_string(::getpid()) + " --online-pid 1 " + listen,
+        "agent --read-only --policy " + policy + " " + listen}) {
     const Result r = run(cmd);
     EXPECT_EQ(r.code, 1) << cmd << "\n" << r.out;
     EXPECT_NE(r.out.find("already in use"), std::string::npos) << cmd << "\n" << r.out;
@@ -178,7 +181,7 @@ TEST(MetricsCli, BadAddressIsAUsageError) {
 }
 
 TEST(MetricsCli, HelpShowsTheOption) {
-  for (const char* cmd : {"watch --help", "preempt --help"}) {
+  for (const char* cmd : {"watch --help", "preempt --help", "agent --help"}) {
     const Result r = run(cmd);
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_NE(r.out.find("--metrics-listen ADDR:PORT"), std::string::npos) << cmd << "\n" << r.out;

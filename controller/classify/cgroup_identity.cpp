@@ -1,4 +1,4 @@
-#include "host/cgroup_identity.h"
+#include "classify/cgroup_identity.h"
 
 #include <algorithm>
 #include <array>
