@@ -7,8 +7,9 @@
 # and a final "N passed, M failed" line. Exits non-zero if anything failed or
 # could not run (no qemu, download failed, guest crashed...): never skips.
 #
-# Usage: scripts/vm-test.sh [--kernel 6.1|6.12|7.2|all]... [--scenario GLOB] [--keep] [--no-build] [--jobs N] [--shards K:N]...
-#   --kernel    kernels to boot (repeatable; default all)
+# Usage: scripts/vm-test.sh [--kernel 6.1|6.12|7.2|7.3|all]... [--scenario GLOB] [--keep] [--no-build] [--jobs N] [--shards K:N]...
+#   --kernel    kernels to boot (repeatable; default all = 6.1 6.12 7.2;
+#               7.3, trixie-backports' newest line, is opt-in)
 #   --jobs      VMs booted at once (default: all of them; a TCG guest mostly
 #               keeps one host core busy, so on 2 cores the kernels overlap)
 #   --shards    split kernel K's scenarios over N VMs booted side by side
@@ -54,7 +55,7 @@ parse_args() {
       --no-build) BUILD=0 ;;
       --jobs) JOBS=${2:?--jobs needs a number}; shift ;;
       --shards)
-        [[ ${2:-} =~ ^(6\.1|6\.12|7\.2):([1-9])$ ]] || { echo "--shards needs KERNEL:N, e.g. 6.12:2" >&2; usage 64; }
+        [[ ${2:-} =~ ^(6\.1|6\.12|7\.2|7\.3):([1-9])$ ]] || { echo "--shards needs KERNEL:N, e.g. 6.12:2" >&2; usage 64; }
         SHARDS[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
         shift
         ;;

@@ -4,6 +4,8 @@
 GP_REPO_ROOT=${GP_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 GP_CACHE=${GP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpreempt-bpf}
 GP_BUILD_DIR=${GP_BUILD_DIR:-$GP_REPO_ROOT/build}
+# 7.3 (trixie-backports' newest line) is opt-in: booted only when named
+# (--kernel 7.3), never by "all" (docs/kernels.md, "The newest kernel line").
 GP_ALL_KERNELS=(6.1 6.12 7.2)
 # depmod/modprobe live in /usr/sbin, which a non-root PATH may lack.
 export PATH=$PATH:/usr/sbin:/sbin
@@ -63,8 +65,8 @@ expand_kernels() {
   for k in "$@"; do
     case $k in
       all) printf '%s\n' "${GP_ALL_KERNELS[@]}" ;;
-      6.1 | 6.12 | 7.2) echo "$k" ;;
-      *) die "unknown kernel '$k' (use 6.1, 6.12, 7.2 or all)" ;;
+      6.1 | 6.12 | 7.2 | 7.3) echo "$k" ;;
+      *) die "unknown kernel '$k' (use 6.1, 6.12, 7.2, 7.3 or all; all = ${GP_ALL_KERNELS[*]})" ;;
     esac
   done
 }

@@ -5,7 +5,7 @@
 # scenario scripts, scripts/hw-validate.sh and /init (scripts/vm/guest-init.sh).
 #
 # Usage: scripts/vm/mkinitramfs.sh KERNEL OUTPUT.cpio [SCENARIO_GLOB]
-#   KERNEL         6.1 | 6.12 | 7.2 (fetched by fetch-kernels.sh)
+#   KERNEL         6.1 | 6.12 | 7.2 | 7.3 (fetched by fetch-kernels.sh)
 #   SCENARIO_GLOB  which tests/vm/scenarios/*.sh to include (default: *)
 # Env: GP_BUILD_DIR (default build/), GP_VM_EXTRA_BINS (more host binaries to
 #      copy into /usr/bin, e.g. bpftool for diagnostics), GP_VM_SCENARIO_DIR

@@ -4,7 +4,7 @@
 # shellcheck shell=sh
 
 set -u
-: "${GP_KVER:?GP_KVER must be 6.1, 6.12 or 7.2}"
+: "${GP_KVER:?GP_KVER must be 6.1, 6.12, 7.2 or 7.3}"
 GP_NAME=$(basename "$0" .sh)
 GP_TMP=/tmp/$GP_NAME
 mkdir -p "$GP_TMP"
@@ -31,12 +31,12 @@ expected_kfd_version() {
   case $GP_KVER in
     6.1) echo 1.11 ;;
     6.12) echo 1.17 ;;
-    7.2) echo 1.23 ;;
+    7.2 | 7.3) echo 1.23 ;;
     *) fail "unknown GP_KVER $GP_KVER" ;;
   esac
 }
 has_debug_api() { [ "$GP_KVER" != 6.1 ]; }
-kfd_open_works() { [ "$GP_KVER" != 7.2 ]; }
+kfd_open_works() { case $GP_KVER in 7.*) false ;; *) true ;; esac; }
 
 need() {
   for b in "$@"; do

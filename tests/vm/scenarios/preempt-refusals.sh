@@ -42,10 +42,10 @@ case $GP_KVER in
     untouched "$tpid"
     echo "6.1: preempt refused (no debug API), target untouched"
     ;;
-  7.2)
+  7.2 | 7.3)
     refuses "cannot open /dev/kfd: .*EINVAL" --offline-pid "$plain" --cycles 1
     untouched "$plain"
-    echo "7.2: preempt refused (/dev/kfd cannot be opened without a GPU), target untouched"
+    echo "$GP_KVER: preempt refused (/dev/kfd cannot be opened without a GPU), target untouched"
     ;;
   6.12)
     refuses "is not a KFD process" --offline-pid "$plain" --cycles 1
