@@ -125,6 +125,17 @@ show_output() {
   ' "$log" | tail -n 40
 }
 
+# CPU seconds (user + system) used so far by this shell's finished children:
+# around one VM, what its qemu cost, which on a shared host says more than
+# its wall time. Sets the variable named $1 (not in $(...): a subshell has
+# no children yet).
+children_cpu() {
+  local f=$WORK/.times.$BASHPID
+  times >"$f"
+  printf -v "$1" '%s' "$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$f")"
+  rm -f "$f"
+}
+
 # Boot one VM (a kernel, or one shard of its scenarios) and turn its console
 # log into PASS/FAIL lines (runs in a subshell when VMs overlap: its lines are
 # counted by the caller). $1 kernel, $2 unit name (the kernel, or KERNEL#I for
@@ -142,6 +153,8 @@ run_unit() {
   mapfile -t scenarios <"$WORK/$unit.scenarios"
   # Each scenario is bounded inside the guest; this bounds a hung guest.
   local vm_timeout=${GP_VM_TIMEOUT:-$((120 + ${#scenarios[@]} * (SCENARIO_TIMEOUT + 5)))}
+  local cpu0 cpu1
+  children_cpu cpu0
   t0=$(date +%s.%N)
   set +e
   timeout --kill-after=10 "$vm_timeout" qemu-system-x86_64 \
@@ -152,6 +165,9 @@ run_unit() {
   rc=${PIPESTATUS[0]}
   set -e
   t1=$(date +%s.%N)
+  children_cpu cpu1
+  local cpu
+  cpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.0f", b - a }')
   local why=""
   if ((rc == 124 || rc == 137)); then
     why="VM timed out after ${vm_timeout}s"
@@ -182,9 +198,9 @@ run_unit() {
   local modules boot_s
   modules=$(sed -n 's/^GP-MODULES loaded=\([0-9]*\) seconds=\(.*\)/\1 modules in \2 s/p' "$log" | head -n1)
   boot_s=$(sed -n 's/^GP-BOOT .*uptime=\([0-9.]*\).*/\1/p' "$log" | head -n1)
-  printf 'TIME %s %.1f s (%s; %d scenarios; /init started at %s s; %s)\n' "$unit" \
+  printf 'TIME %s %.1f s (%s; %d scenarios; /init started at %s s; %s; qemu cpu %s s)\n' "$unit" \
     "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" "$(cat "$kdir/kver")" "${#scenarios[@]}" "${boot_s:-?}" \
-    "${modules:-modules not loaded}"
+    "${modules:-modules not loaded}" "$cpu"
   grep '^GP-INFO' "$log" | sed "s/^GP-INFO /INFO $unit /" || true
 }
 
