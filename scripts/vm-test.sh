@@ -7,7 +7,14 @@
 # and a final "N passed, M failed" line. Exits non-zero if anything failed or
 # could not run (no qemu, download failed, guest crashed...): never skips.
 #
-# Usage: scripts/vm-test.sh [--kernel 6.1|6.12|7.2|7.3|all]... [--scenario GLOB] [--keep] [--no-build] [--jobs N] [--shards K:N]...
+# 7.x refuses open("/dev/kfd") without a GPU node, so each 7.x kernel boots
+# twice: "7.2" runs every scenario as Debian ships it (the refusal branches),
+# "7.2+shim" also loads the TEST-ONLY tests/vm/kfd-open-shim module
+# (kfd_gpu_node_num() returns 1 instead of 0) and runs the scenarios headed
+# "# gp-shim: yes|only" on their real paths; its cases print as
+# "PASS 7.2+shim <scenario>".
+#
+# Usage: scripts/vm-test.sh [--kernel 6.1|6.12|7.2|7.3|all]... [--scenario GLOB] [--keep] [--no-build] [--no-shim] [--jobs N] [--shards K:N]...
 #   --kernel    kernels to boot (repeatable; default all = 6.1 6.12 7.2;
 #               7.3, trixie-backports' newest line, is opt-in)
 #   --jobs      VMs booted at once (default: all of them; a TCG guest mostly
@@ -19,6 +26,7 @@
 #   --scenario  run only tests/vm/scenarios/GLOB.sh (default *)
 #   --keep      keep the work directory (initramfs, console logs)
 #   --no-build  do not build; require gpreempt-bpf and kfd-client in the build dir
+#   --no-shim   do not boot the 7.x "+shim" VMs (only the refusal branches run on 7.x)
 # Env: GP_BUILD_DIR (default build/), GP_SCENARIO_TIMEOUT (seconds per scenario
 #      inside the guest, default 120), GP_VM_TIMEOUT (seconds per VM; default
 #      120 for boot and modules + the scenario timeout for each scenario),
@@ -36,6 +44,8 @@ KEEP=0
 BUILD=1
 JOBS=0
 declare -A SHARDS=([6.12]=2)
+SHIM=1
+declare -A SHIM_KO=()
 PASSED=0
 FAILED=0
 
@@ -53,6 +63,7 @@ parse_args() {
       --scenario=*) GLOB=${1#*=} ;;
       --keep) KEEP=1 ;;
       --no-build) BUILD=0 ;;
+      --no-shim) SHIM=0 ;;
       --jobs) JOBS=${2:?--jobs needs a number}; shift ;;
       --shards)
         [[ ${2:-} =~ ^(6\.1|6\.12|7\.2|7\.3):([1-9])$ ]] || { echo "--shards needs KERNEL:N, e.g. 6.12:2" >&2; usage 64; }
@@ -93,6 +104,39 @@ build() {
     echo "BUILD FAILED: gpreempt-bpf (scenarios that need it will FAIL)" >&2
     rm -f "$GP_BUILD_DIR/gpreempt-bpf"
   fi
+}
+
+# Whether kernel K gets a "K+shim" VM: 7.x gates open("/dev/kfd") on a GPU
+# node (kfd_gpu_node_num() > 0), which the test-only kfd_open_shim lifts.
+shim_vm() {
+  ((SHIM == 1)) && [[ $1 == 7.* ]]
+}
+
+# Build tests/vm/kfd-open-shim for every kernel that boots a "+shim" VM,
+# against that kernel's own headers (cached: about a second when nothing
+# changed). A failed build is reported by the VM's cases, not skipped.
+build_shims() {
+  local k ko slog
+  for k in "${KERNELS[@]}"; do
+    shim_vm "$k" || continue
+    [[ -n $(select_scenarios "$k" "$GLOB" shim) ]] || continue
+    slog=$WORK/shim-$k.log
+    if ko=$("$GP_REPO_ROOT/tests/vm/kfd-open-shim/build.sh" "$k" 2>"$slog" | tail -n1) && [[ -f $ko ]]; then
+      SHIM_KO[$k]=$ko
+      # What the build mapped from the kernel's compiler to the host's.
+      awk -v k="$k" '
+        /^== / { sub(/^== /, ""); print "SHIM " k " " $0; next }
+        /^   (kernel|host) compiler:/ { sub(/^   /, ""); print "SHIM " k " " $0; next }
+        /^   flags (MAPPED|DROPPED)/ { on = 1; sub(/^   /, ""); sub(/ by the gcc wrapper.*/, ""); what = $0; next }
+        /^   [a-z]/ { on = 0 }
+        on && /^     / { sub(/^ +/, ""); print "SHIM " k " " what ": " $0 }
+      ' "$slog"
+    else
+      tail -n 20 "$slog" >&2
+      echo "SHIM $k: building the test module kfd_open_shim FAILED (log: $slog); the $k+shim cases will FAIL"
+      KEEP=1
+    fi
+  done
 }
 
 # Setup could not be done: say so as a failed case, keep the summary line
@@ -142,11 +186,23 @@ children_cpu() {
 # shard I), $3 the scenario glob for this VM.
 run_unit() {
   local k=$1 unit=$2 glob=$3 kdir initrd log rc t0 t1 scenarios name line status reason
+  # A "K+shim" VM boots kernel K with the test-only kfd_open_shim loaded after
+  # amdgpu; its cases are reported as "K+shim".
+  local label=$k shim_ko=""
+  if [[ $unit == "$k+shim" ]]; then
+    label=$unit
+    shim_ko=${SHIM_KO[$k]:-}
+    if [[ -z $shim_ko ]]; then
+      report FAIL "$label" kfd-open-shim "the test module kfd_open_shim was not built for $k (see its build output above)"
+      KEEP=1
+      return 0
+    fi
+  fi
   kdir=$(kernel_dir "$k")
   initrd=$WORK/$unit.cpio
   log=$WORK/$unit.console.log
-  if ! GP_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT "$GP_REPO_ROOT/scripts/vm/mkinitramfs.sh" "$k" "$initrd" "$glob" >"$WORK/$unit.scenarios"; then
-    report FAIL "$k" initramfs "building the initramfs for $unit failed (error above)"
+  if ! GP_VM_SHIM_KO=$shim_ko GP_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT "$GP_REPO_ROOT/scripts/vm/mkinitramfs.sh" "$k" "$initrd" "$glob" >"$WORK/$unit.scenarios"; then
+    report FAIL "$label" initramfs "building the initramfs for $unit failed (error above)"
     KEEP=1
     return 0
   fi
@@ -178,23 +234,39 @@ run_unit() {
   fi
   # Every shard loads amdgpu; the case is named once per VM.
   local load_case=load-amdgpu
-  [[ $unit == "$k" || $unit == "$k#1" ]] || load_case="load-amdgpu@${unit#*#}"
+  [[ $unit == "$k" || $unit == "$k#1" || $unit == "$label" ]] || load_case="load-amdgpu@${unit#*#}"
   for name in "$load_case" "${scenarios[@]}"; do
     line=$(grep -m1 "^GP-RESULT ${name%@*} " "$log" || true)
     if [[ -z $line ]]; then
-      report FAIL "$k" "$name" "no result: ${why:-guest never ran it}; console log: $log"
+      report FAIL "$label" "$name" "no result: ${why:-guest never ran it}; console log: $log"
       KEEP=1
       continue
     fi
     read -r _ _ status _ reason <<<"$line"
     if [[ $status == PASS ]]; then
-      report PASS "$k" "$name"
+      report PASS "$label" "$name"
     else
-      report FAIL "$k" "$name" "$reason"
+      report FAIL "$label" "$name" "$reason"
       show_output "$log" "${name%@*}"
       KEEP=1
     fi
   done
+  # The shim changes kfd_gpu_node_num()'s answer and nothing else: after all
+  # scenarios the kernel carries the test module's own taint (N, with O and E:
+  # out of tree, unsigned) and no other (no W = no WARN fired, no D = no oops).
+  if [[ -n $shim_ko ]]; then
+    local taint
+    taint=$(sed -n 's/^GP-INFO tainted=\([0-9]*\)$/\1/p' "$log" | tail -n1)
+    if [[ -z $taint ]]; then
+      report FAIL "$label" kernel-taint "no taint reported after the scenarios: ${why:-see $log}"
+      KEEP=1
+    elif ((taint != 0x43000)); then
+      report FAIL "$label" kernel-taint "tainted=$taint ($(printf '0x%x' "$taint")), expected 0x43000 = O+E+N (the test module's own) and nothing else"
+      KEEP=1
+    else
+      report PASS "$label" kernel-taint
+    fi
+  fi
   local modules boot_s
   modules=$(sed -n 's/^GP-MODULES loaded=\([0-9]*\) seconds=\(.*\)/\1 modules in \2 s/p' "$log" | head -n1)
   boot_s=$(sed -n 's/^GP-BOOT .*uptime=\([0-9.]*\).*/\1/p' "$log" | head -n1)
@@ -223,6 +295,12 @@ plan_units() {
       shard=$(shard_scenarios "$i" "$n" <<<"$list")
       echo "$(total_cost <<<"$shard") $k $k#$i @($(cut -d' ' -f1 <<<"$shard" | paste -sd'|'))"
     done
+    # 7.x: one more VM with the test-only kfd_open_shim, for the scenarios
+    # headed "# gp-shim: yes|only" (none selected: no VM).
+    if shim_vm "$k"; then
+      list=$(select_scenarios "$k" "$GLOB" shim) || exit 1
+      [[ -z $list ]] || echo "$(total_cost <<<"$list") $k $k+shim @($(cut -d' ' -f1 <<<"$list" | paste -sd'|'))"
+    fi
   done | sort -k1,1nr | cut -d' ' -f2-
 }
 
@@ -280,6 +358,10 @@ main() {
   "$GP_REPO_ROOT/scripts/vm/fetch-kernels.sh" "${KERNELS[@]}" || fatal "fetching the kernels failed (error above)"
   t1=$(date +%s.%N)
   printf 'TIME fetch %.1f s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')"
+  t0=$t1
+  build_shims
+  t1=$(date +%s.%N)
+  printf 'TIME shim %.1f s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')"
   run_units
   if ((KEEP)); then
     echo "work directory kept: $WORK"
