@@ -289,12 +289,12 @@ plan_units() {
     ((n <= total)) || n=$total
     if ((n <= 1)); then
       echo "$(total_cost <<<"$list") $k $k $GLOB"
-      continue
+    else
+      for ((i = 1; i <= n; i++)); do
+        shard=$(shard_scenarios "$i" "$n" <<<"$list")
+        echo "$(total_cost <<<"$shard") $k $k#$i @($(cut -d' ' -f1 <<<"$shard" | paste -sd'|'))"
+      done
     fi
-    for ((i = 1; i <= n; i++)); do
-      shard=$(shard_scenarios "$i" "$n" <<<"$list")
-      echo "$(total_cost <<<"$shard") $k $k#$i @($(cut -d' ' -f1 <<<"$shard" | paste -sd'|'))"
-    done
     # 7.x: one more VM with the test-only kfd_open_shim, for the scenarios
     # headed "# gp-shim: yes|only" (none selected: no VM).
     if shim_vm "$k"; then
