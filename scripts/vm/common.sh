@@ -4,6 +4,8 @@
 GP_REPO_ROOT=${GP_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 GP_CACHE=${GP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpreempt-bpf}
 GP_BUILD_DIR=${GP_BUILD_DIR:-$GP_REPO_ROOT/build}
+# 7.3 (trixie-backports' newest line) is opt-in: booted only when named
+# (--kernel 7.3), never by "all" (docs/kernels.md, "The newest kernel line").
 GP_ALL_KERNELS=(6.1 6.12 7.2)
 # The guest kernel's command line (vm-test.sh, demo.sh). no_timer_check: at
 # boot the kernel checks that timer interrupts arrive through the IO-APIC,
@@ -72,8 +74,8 @@ expand_kernels() {
   for k in "$@"; do
     case $k in
       all) printf '%s\n' "${GP_ALL_KERNELS[@]}" ;;
-      6.1 | 6.12 | 7.2) echo "$k" ;;
-      *) die "unknown kernel '$k' (use 6.1, 6.12, 7.2 or all)" ;;
+      6.1 | 6.12 | 7.2 | 7.3) echo "$k" ;;
+      *) die "unknown kernel '$k' (use 6.1, 6.12, 7.2, 7.3 or all; all = ${GP_ALL_KERNELS[*]})" ;;
     esac
   done
 }
@@ -81,6 +83,10 @@ expand_kernels() {
 # The scenarios one kernel runs: tests/vm/scenarios/GLOB.sh (or
 # $GP_VM_SCENARIO_DIR) minus those whose "# gp-kernels: LIST" header names
 # other kernels (a proof that needs one kernel is not paid for three times).
+# With a third argument "shim": the scenarios of that kernel's "+shim" VM
+# (test-only kfd_open_shim loaded), those headed "# gp-shim: yes" (they run
+# in both VMs: refusal without the shim, real paths with it) or
+# "# gp-shim: only"; without it, all but the "only" ones.
 # Prints "NAME COST" per line; COST is the "# gp-cost: SECONDS" header (time on
 # 6.12 under TCG, used to balance shards; default 10). Fails if GLOB matches
 # no scenario at all.
@@ -89,7 +95,7 @@ scenario_dir() {
 }
 
 select_scenarios() {
-  local k=$1 glob=$2 f only cost matched=0 dir
+  local k=$1 glob=$2 vm=${3:-plain} f only cost matched=0 dir shim
   dir=$(scenario_dir)
   shopt -s nullglob extglob  # --scenario '@(doctor|no-loss)' selects several
   for f in "$dir"/$glob.sh; do
@@ -97,6 +103,12 @@ select_scenarios() {
     matched=$((matched + 1))
     only=$(sed -n 's/^# gp-kernels: *//p' "$f" | head -n1)
     [[ -z $only || " $only " == *" $k "* ]] || continue
+    shim=$(sed -n 's/^# gp-shim: *\([a-z]*\).*/\1/p' "$f" | head -n1)
+    if [[ $vm == shim ]]; then
+      [[ $shim == yes || $shim == only ]] || continue
+    else
+      [[ $shim != only ]] || continue
+    fi
     cost=$(sed -n 's/^# gp-cost: *\([0-9]*\).*/\1/p' "$f" | head -n1)
     echo "$(basename "$f" .sh) ${cost:-10}"
   done

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fetch the stock Debian kernels the VM tier boots (6.1 from bookworm, 6.12
-# from trixie, 7.2 from sid), by package name, through a PRIVATE apt
+# from trixie, 7.2 from sid; opt-in 7.3 from trixie-backports), by package name, through a PRIVATE apt
 # configuration: its own sources, lists, cache and (empty) dpkg status, and
 # none of the host's apt.conf.d hooks. The host's apt state is never read for
 # resolution and never written; nothing is installed. The archive URIs are
 # copied at run time from the host's own apt sources, so no registry host name
 # lives in this repository.
 #
-# Usage: scripts/vm/fetch-kernels.sh [--refresh] [6.1|6.12|7.2|all]...
+# Usage: scripts/vm/fetch-kernels.sh [--refresh] [6.1|6.12|7.2|7.3|all]...
 #   --refresh  re-resolve package names even when a kernel is cached
 # Result per kernel, under ${XDG_CACHE_HOME:-~/.cache}/gpreempt-bpf/kernels/K/:
 #   root/      the unpacked packages (dpkg -x)
@@ -29,6 +29,8 @@ suites_for() {
     6.1) echo "main:bookworm security:bookworm-security" ;;
     6.12) echo "main:trixie" ;;
     7.2) echo "main:sid" ;;
+    # trixie-backports' newest line (opt-in, not in "all": docs/kernels.md).
+    7.3) echo "main:trixie main:trixie-backports" ;;
   esac
 }
 
@@ -41,6 +43,7 @@ image_regex_for() {
     # (linux-binary-unsigned-*) from the modules (linux-modules-*).
     6.12) echo '^linux-image-6\.12\.[0-9]+\+deb[0-9]+-amd64-unsigned$' ;;
     7.2) echo '^linux-binary-unsigned-7\.2\.[0-9]+\+deb[0-9]+-amd64$' ;;
+    7.3) echo '^linux-binary-unsigned-7\.3\.[0-9]+\+deb[0-9]+-amd64$' ;;
   esac
 }
 

@@ -5,14 +5,17 @@
 # scenario scripts, scripts/hw-validate.sh and /init (scripts/vm/guest-init.sh).
 #
 # Usage: scripts/vm/mkinitramfs.sh KERNEL OUTPUT.cpio [SCENARIO_GLOB]
-#   KERNEL         6.1 | 6.12 | 7.2 (fetched by fetch-kernels.sh)
+#   KERNEL         6.1 | 6.12 | 7.2 | 7.3 (fetched by fetch-kernels.sh)
 #   SCENARIO_GLOB  which tests/vm/scenarios/*.sh to include (default: *)
 # Scenarios with the header "# gp-needs: rocr" also get Debian's real ROCm
 # runtimes (scripts/vm/fetch-rocr.sh) and hsa-probe: see stage_rocr.
 # Env: GP_BUILD_DIR (default build/), GP_VM_EXTRA_BINS (more host binaries to
 #      copy into /usr/bin, e.g. bpftool for diagnostics), GP_VM_SCENARIO_DIR
 #      (take the scenarios from another directory, for ad-hoc experiments),
-#      GP_SCENARIO_TIMEOUT (seconds one scenario may take in the guest, default 120).
+#      GP_SCENARIO_TIMEOUT (seconds one scenario may take in the guest, default 120),
+#      GP_VM_SHIM_KO (a "+shim" VM: the TEST-ONLY kfd_open_shim.ko built by
+#      tests/vm/kfd-open-shim/build.sh for this kernel; loaded right after
+#      amdgpu with test_only=1, and the "# gp-shim:" scenarios are selected).
 # Prints the names of the included scenarios, one per line, on stdout.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -268,6 +271,19 @@ main() {
   echo "$k" >"$stage/gp/kernel"
   echo "${GP_SCENARIO_TIMEOUT:-120}" >"$stage/gp/scenario-timeout"
   cp "$mods"/*.ko "$mods/order" "$stage/gp/modules/"
+  local vm=plain
+  if [[ -n ${GP_VM_SHIM_KO:-} ]]; then
+    # TEST ONLY, never outside a test guest: kfd_gpu_node_num() returns 1
+    # instead of 0, so /dev/kfd opens without a GPU (tests/vm/kfd-open-shim).
+    # Loaded as part of the load-amdgpu case; /gp/shim tells lib.sh that this
+    # VM must have it (a scenario then never falls back to a refusal branch).
+    [[ -f $GP_VM_SHIM_KO && $(basename "$GP_VM_SHIM_KO") == kfd_open_shim.ko ]] ||
+      die "GP_VM_SHIM_KO=$GP_VM_SHIM_KO is not a kfd_open_shim.ko"
+    cp "$GP_VM_SHIM_KO" "$stage/gp/modules/kfd_open_shim.ko"
+    echo "kfd_open_shim.ko test_only=1" >>"$stage/gp/modules/order"
+    echo "$GP_VM_SHIM_KO" >"$stage/gp/shim"
+    vm=shim
+  fi
 
   # Binaries under test. kfd-client is part of this tier and must exist;
   # gpreempt-bpf missing is recorded so the scenarios fail saying so.
@@ -293,7 +309,7 @@ main() {
 
   local dir selected rocr=0
   dir=$(scenario_dir)
-  selected=$(select_scenarios "$k" "$glob") || exit 1
+  selected=$(select_scenarios "$k" "$glob" "$vm") || exit 1
   while read -r name _; do
     [[ -n $name ]] || continue
     install -m 0755 "$dir/$name.sh" "$stage/gp/scenarios/$name.sh"

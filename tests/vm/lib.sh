@@ -4,7 +4,7 @@
 # shellcheck shell=sh
 
 set -u
-: "${GP_KVER:?GP_KVER must be 6.1, 6.12 or 7.2}"
+: "${GP_KVER:?GP_KVER must be 6.1, 6.12, 7.2 or 7.3}"
 GP_NAME=$(basename "$0" .sh)
 GP_TMP=/tmp/$GP_NAME
 mkdir -p "$GP_TMP"
@@ -31,12 +31,22 @@ expected_kfd_version() {
   case $GP_KVER in
     6.1) echo 1.11 ;;
     6.12) echo 1.17 ;;
-    7.2) echo 1.23 ;;
+    7.2 | 7.3) echo 1.23 ;;
     *) fail "unknown GP_KVER $GP_KVER" ;;
   esac
 }
 has_debug_api() { [ "$GP_KVER" != 6.1 ]; }
-kfd_open_works() { [ "$GP_KVER" != 7.2 ]; }
+# The 7.x "+shim" VMs load kfd_open_shim, a TEST-ONLY module
+# (tests/vm/kfd-open-shim) that makes kfd_gpu_node_num() return 1 instead of
+# 0: there /dev/kfd opens without a GPU, as on 6.12, and the scenarios take
+# their real paths. Without it 7.x refuses, and the scenarios assert that.
+shim_loaded() { [ -d /sys/module/kfd_open_shim ]; }
+kfd_open_works() {
+  case $GP_KVER in
+    7.*) shim_loaded ;;
+    *) true ;;
+  esac
+}
 
 need() {
   for b in "$@"; do
@@ -56,6 +66,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT
+
+# A "+shim" VM (/gp/shim) without the shim loaded would take the refusal
+# branches and pass for the wrong reason: fail instead.
+if [ -e /gp/shim ] && ! shim_loaded; then
+  fail "this VM must have the test module kfd_open_shim loaded (see its load-amdgpu case), and it is not"
+fi
 
 last_line() {
   grep -v '^[[:space:]]*$' "$1" | tail -n1
