@@ -170,8 +170,14 @@ class Analyzer {
                               r.io.ring_size, r.ret < 0 ? ": " + errno_name(r.ret) : std::string()));
         break;
       case EventKind::IoctlDbgTrap:
-        if (r.io.dbg_op == 6 || r.io.dbg_op == 7)  // suspend_queues / resume_queues
-          lifecycle(ts, dbg_trap_op_name(r.io.dbg_op).data(), r.io.dbg_target_tgid ? r.io.dbg_target_tgid : r.tgid,
+        // suspend_queues / resume_queues act on the target: its tgid when the
+        // event has it, else the pid the ioctl named (the debugger passes the
+        // target's tgid there); r.tgid is the debugger, never the target.
+        if (r.io.dbg_op == 6 || r.io.dbg_op == 7)
+          lifecycle(ts, dbg_trap_op_name(r.io.dbg_op).data(),
+                    r.io.dbg_target_tgid ? r.io.dbg_target_tgid
+                    : r.io.dbg_target_pid ? r.io.dbg_target_pid
+                                          : r.tgid,
                     std::nullopt, 0,
                     fmt::format("{} queue(s) by pid {}: {}", r.io.dbg_num_queues, r.acting_tgid,
                                 r.ret < 0 ? errno_name(r.ret) : fmt::format("{} done", r.ret)));

@@ -128,6 +128,29 @@ TEST(TraceReportFacts, Exp3ConcurrentSuspendChurnAndCollateral) {
                                              "terminate 5002", "sweep 5002"}));
 }
 
+// The lifecycle line of a debugger's SUSPEND belongs to its target. The BPF
+// side fills dbg_target_pid (the ioctl's argument) but not always the tgid:
+// then the pid is the target, not the event's own pid (the debugger).
+TEST(TraceReportFacts, DebugSuspendWithoutTargetTgidIsTheTargets) {
+  Trace t = load("trace_exp3_concurrent.jsonl");
+  int changed = 0;
+  for (auto& e : t.events)
+    if (e.kind() == EventKind::IoctlDbgTrap) {
+      ASSERT_EQ(e.raw.io.dbg_target_pid, 5002u);
+      e.raw.io.dbg_target_tgid = 0;
+      ++changed;
+    }
+  ASSERT_GT(changed, 0);
+  const TraceAnalysis a = analyze(t);
+  int suspends = 0;
+  for (const auto& e : a.lifecycle)
+    if (e.what == "suspend_queues") {
+      EXPECT_EQ(e.pid, 5002u) << "attributed to the debugger (6000)";
+      ++suspends;
+    }
+  EXPECT_EQ(suspends, 1);
+}
+
 TEST(TraceReportFacts, Exp2IdsAcrossRuns) {
   std::vector<Trace> traces;
   for (const char* f : {"trace_exp2_model_a_run1.jsonl", "trace_exp2_model_a_run2.jsonl",

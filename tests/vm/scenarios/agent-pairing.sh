@@ -90,7 +90,8 @@ jany "$GP_TMP/check.jsonl" ".pid == $ipid and .role == \"ignored\" and .rule == 
   fail "--check-policy: the ignored process"
 [ "$(tracer_of "$apid")" = 0 ] || fail "--check-policy attached to something"
 
-gpreempt-bpf agent --policy "$GP_TMP/policy.yaml" --socket "$sock" --idle-ms 1000 --min-hold-ms 100 >"$out" 2>&1 &
+gpreempt-bpf agent --policy "$GP_TMP/policy.yaml" --socket "$sock" --idle-ms 1000 --min-hold-ms 100 \
+  --metrics-listen 127.0.0.1:9464 >"$out" 2>&1 &
 agent=$!
 bg_track $agent
 wait_line "$out" 90 "KFD process\(es\) at start" || { cat "$out"; fail "the agent did not start: $(last_line "$out")"; }
@@ -119,6 +120,19 @@ wait_line "$out" 30 "GPU 0: suspend \(online pid $opid queue 0x[0-9a-f]+: doorbe
   { cat "$out"; fail "the doorbell did not suspend the offline process"; }
 wait_count "$out" 30 "GPU 0: resume \(idle for [0-9.]+ ms\): pid $apid" 1 || { cat "$out"; fail "no resume after idle"; }
 echo "[$(since)s] doorbell -> suspend, idle -> resume"
+
+# The metrics endpoint, read inside the guest: the agent's roles, rules and pod
+# identity per process, and the doorbell suspension it just made.
+wget -q -O "$GP_TMP/metrics" http://127.0.0.1:9464/metrics || fail "no metrics at 127.0.0.1:9464"
+m() { grep -qE "$1" "$GP_TMP/metrics" || { cat "$GP_TMP/metrics"; fail "metrics: no line matching $1"; }; }
+m '^gpreempt_build_info\{.*command="agent".*\} 1$'
+m "^gpreempt_kfd_process_info\\{.*pid=\"$opid\",comm=\"kfd-client\",role=\"online\",rule=\"env-online\".*\\} 1$"
+m "^gpreempt_kfd_process_info\\{.*pid=\"$apid\",comm=\"kfd-client\",role=\"offline\",rule=\"besteffort-pods\",pod_uid=\"1e597579-417e-482f-bf65-5fe170c3aebd\",container_id=\"$cid\".*\\} 1$"
+m "^gpreempt_offline_suspended\\{.*pid=\"$apid\".*\\} 0$"
+m '^gpreempt_suspend_total\{.*trigger="doorbell".*\} [1-9][0-9]*$'
+m '^gpreempt_probe_attached\{.*\} 1$'
+grep -q "pid=\"$ipid\".*role=\"offline\"" "$GP_TMP/metrics" && fail "metrics: the ignored process as offline"
+echo "[$(since)s] metrics: roles, rules, pod identity and the doorbell suspension served"
 
 # A new offline process while the online side is busy: attached before its
 # hsa_init (RUNTIME_ENABLE waits for the agent's answer), then held.
