@@ -90,6 +90,8 @@ jany "$GP_TMP/check.jsonl" ".pid == $ipid and .role == \"ignored\" and .rule == 
   fail "--check-policy: the ignored process"
 [ "$(tracer_of "$apid")" = 0 ] || fail "--check-policy attached to something"
 
+# The guest's loopback is down until someone brings it up: the metrics listen there.
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up || fail "cannot bring the loopback interface up"
 gpreempt-bpf agent --policy "$GP_TMP/policy.yaml" --socket "$sock" --idle-ms 1000 --min-hold-ms 100 \
   --metrics-listen 127.0.0.1:9464 >"$out" 2>&1 &
 agent=$!
