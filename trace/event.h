@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bpf/events.h"
 
@@ -30,6 +31,7 @@ enum class EventKind : std::uint32_t {
   Preempt = GP_EV_PREEMPT,
   PreemptVictim = GP_EV_PREEMPT_VICTIM,
   IoctlDestroyBegin = GP_EV_IOCTL_DESTROY_BEGIN,
+  KfdIoctl = GP_EV_KFD_IOCTL,
 };
 
 enum class Cause : std::uint32_t {
@@ -111,6 +113,21 @@ std::optional<std::uint8_t> queue_type_from_name(std::string_view s);
 std::string_view queue_format_name(std::uint8_t gp_qfmt);       // "pm4", "aql"
 std::string_view ioctl_queue_type_name(std::uint32_t kfd_ioc_type);  // uapi numbering
 std::string_view dbg_trap_op_name(std::uint32_t op);
+// A /dev/kfd ioctl command by its nr (uapi kfd_ioctl.h, AMDKFD_IOC_*): "GET_VERSION",
+// "RUNTIME_ENABLE", ...; "unknown" for a number the upstream table does not have.
+std::string_view kfd_ioctl_name(std::uint32_t nr);
+// Whether cmd is a KFD request ('K') whose nr has a name.
+bool kfd_ioctl_known(std::uint32_t cmd);
+// The argument fields of a GP_EV_KFD_IOCTL whose command has a known layout
+// (GET_VERSION, GET_CLOCK_COUNTERS, the event ioctls, GET_PROCESS_APERTURES_NEW,
+// SET_XNACK_MODE, RUNTIME_ENABLE), read from its data, in uapi order; empty
+// for other commands or when too few bytes were read.
+struct KfdIoctlField {
+  std::string_view name;
+  std::uint64_t value;
+  enum class Fmt { Dec, Hex, Signed } fmt;
+};
+std::vector<KfdIoctlField> kfd_ioctl_fields(const gp_kfd_ioctl_info& k);
 std::string queue_flags_string(std::uint8_t flags);              // "active|evicted"
 std::string errno_name(int ret);                                 // -22 -> "EINVAL"
 

@@ -2,6 +2,8 @@
 
 #include <array>
 #include <bit>
+#include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -284,6 +286,56 @@ void ioctl_from_json(const json& j, int version, gp_event& r) {
   read_ioctl(f, want, version, r.io);
 }
 
+// One /dev/kfd ioctl (watch --ioctls). The request's parts and the decoded
+// argument fields are derived from cmd and data; only cmd, arg and data are
+// read back.
+json kfd_ioctl_to_json(const gp_kfd_ioctl_info& k) {
+  // _IOC_WRITE (1): user space writes the argument to KFD; _IOC_READ (2): KFD writes it back.
+  static constexpr std::array<std::string_view, 4> kDir = {"none", "in", "out", "inout"};
+  const std::uint32_t nr = k.cmd & 0xff;
+  std::string data;
+  for (std::uint32_t i = 0; i < k.data_len && i < GP_KFD_IOCTL_DATA; ++i) data += fmt::format("{:02x}", k.data[i]);
+  json j = {
+      {"cmd", fmt::format("{:#x}", k.cmd)},
+      {"nr", nr},
+      {"name", kfd_ioctl_known(k.cmd) ? json(std::string(kfd_ioctl_name(nr))) : json(nullptr)},
+      {"dir", kDir[k.cmd >> 30]},
+      {"size", (k.cmd >> 16) & 0x3fff},
+      {"arg", hex_u64(k.arg)},
+      {"data", data},
+  };
+  json args = json::object();
+  for (const auto& f : kfd_ioctl_fields(k)) {
+    using F = KfdIoctlField::Fmt;
+    args[std::string(f.name)] = f.fmt == F::Hex      ? json(hex_u64(f.value))
+                                : f.fmt == F::Signed ? json(static_cast<std::int64_t>(f.value))
+                                                     : json(f.value);
+  }
+  if (!args.empty()) j["args"] = std::move(args);
+  return j;
+}
+
+gp_kfd_ioctl_info kfd_ioctl_from_json(const json& j) {
+  Fields f(j, "kfd_ioctl");
+  gp_kfd_ioctl_info k{};
+  const std::uint64_t cmd = f.hex("cmd");
+  if (cmd > std::numeric_limits<std::uint32_t>::max()) f.fail("cmd", "more than 32 bits");
+  k.cmd = static_cast<std::uint32_t>(cmd);
+  k.arg = f.hex("arg");
+  const std::string& data = f.string("data");
+  if (data.size() % 2 || data.size() > 2 * GP_KFD_IOCTL_DATA)
+    f.fail("data", fmt::format("expected at most {} bytes as hex digit pairs", GP_KFD_IOCTL_DATA));
+  for (std::size_t i = 0; i < data.size(); i += 2) {
+    unsigned byte = 0;
+    if (std::sscanf(data.c_str() + i, "%2x", &byte) != 1 || !std::isxdigit(static_cast<unsigned char>(data[i])) ||
+        !std::isxdigit(static_cast<unsigned char>(data[i + 1])))
+      f.fail("data", "not hex");
+    k.data[i / 2] = static_cast<std::uint8_t>(byte);
+  }
+  k.data_len = static_cast<std::uint16_t>(data.size() / 2);
+  return k;
+}
+
 json process_to_json(const gp_process_info& p) {
   return {
       {"proc", hex_u64(p.proc_kptr)}, {"pasid", p.pasid},           {"gpu_id", p.gpu_id},
@@ -406,6 +458,8 @@ Payload payload_of(const gp_event& raw) {
     case EventKind::Preempt:
     case EventKind::PreemptVictim:
       return Payload::Preempt;
+    case EventKind::KfdIoctl:
+      return Payload::KfdIoctl;
   }
   return Payload::Preempt;  // unreachable for decoded events
 }
@@ -482,6 +536,7 @@ json to_json(const Event& ev) {
     case Payload::Ioctl: j["ioctl"] = ioctl_to_json(r); break;
     case Payload::Process: j["process"] = process_to_json(r.proc); break;
     case Payload::Preempt: j["preempt"] = preempt_to_json(r.pre); break;
+    case Payload::KfdIoctl: j["kfd_ioctl"] = kfd_ioctl_to_json(r.kio); break;
   }
   return j;
 }
@@ -512,8 +567,8 @@ Event event_from_json(const json& j, int version) {
 
   // Exactly the payload the kind uses; another one present means the line was
   // written by something else than to_json (or edited by hand): refuse it.
-  static constexpr std::array<std::string_view, 4> kPayloadKeys = {"queue", "ioctl", "process",
-                                                                   "preempt"};
+  static constexpr std::array<std::string_view, 5> kPayloadKeys = {"queue", "ioctl", "process",
+                                                                   "preempt", "kfd_ioctl"};
   Payload want = payload_of(r);
   for (std::size_t i = 0; i < kPayloadKeys.size(); ++i)
     if (static_cast<Payload>(i) != want && f.has(kPayloadKeys[i]))
@@ -523,6 +578,7 @@ Event event_from_json(const json& j, int version) {
     case Payload::Ioctl: ioctl_from_json(f.at("ioctl"), version, r); break;
     case Payload::Process: r.proc = process_from_json(f.at("process")); break;
     case Payload::Preempt: r.pre = preempt_from_json(f.at("preempt")); break;
+    case Payload::KfdIoctl: r.kio = kfd_ioctl_from_json(f.at("kfd_ioctl")); break;
   }
 
   DecodeResult checked = decode(&r, sizeof r);

@@ -9,8 +9,9 @@
 //    "queue":{...}}
 //
 // Exactly one payload object follows the common fields, chosen by
-// payload_of(): "queue", "ioctl", "process" or "preempt". The "ioctl" object
-// holds only the fields that ioctl has (trace/event.h: ioctl_fields), e.g.
+// payload_of(): "queue", "ioctl", "process", "preempt" or "kfd_ioctl" (watch
+// --ioctls). The "ioctl" object holds only the fields that ioctl has
+// (trace/event.h: ioctl_fields), e.g.
 //   ioctl_destroy_queue  "ioctl":{"qid":3}
 // 64-bit kernel and user addresses are hex strings ("0x7f12..."): JSON numbers
 // are doubles in most readers and would silently lose the low bits.
@@ -34,7 +35,7 @@ class EventJsonError : public std::runtime_error {
 };
 
 // Which union member of gp_event an event carries (and so which JSON object).
-enum class Payload { Queue, Ioctl, Process, Preempt };
+enum class Payload { Queue, Ioctl, Process, Preempt, KfdIoctl };
 
 // GP_EVF_HAS_QUEUE always means "q is filled"; otherwise the kind decides.
 // A preempt_victim carries its queue (HAS_QUEUE) and the seq of its preempt in

@@ -27,7 +27,7 @@
 
 namespace gp {
 
-std::string find_hsa_runtime(std::string_view maps) {
+std::optional<HsaMapping> find_hsa_mapping(std::string_view maps) {
   std::size_t pos = 0;
   while (pos < maps.size()) {
     std::size_t end = maps.find('\n', pos);
@@ -40,9 +40,27 @@ std::string find_hsa_runtime(std::string_view maps) {
     std::string_view path = line.substr(slash);
     if (path.ends_with(" (deleted)")) continue;
     const auto base = path.substr(path.rfind('/') + 1);
-    if (base.starts_with("libhsa-runtime64.so")) return std::string(path);
+    if (!base.starts_with("libhsa-runtime64.so")) continue;
+    HsaMapping m;
+    m.path = std::string(path);
+    std::istringstream fields{std::string(line.substr(0, slash))};
+    std::string perms, offset, dev;
+    fields >> m.range >> perms >> offset >> dev >> m.inode;
+    return m;
   }
-  return {};
+  return std::nullopt;
+}
+
+std::string find_hsa_runtime(std::string_view maps) {
+  auto m = find_hsa_mapping(maps);
+  return m ? m->path : std::string();
+}
+
+std::string uprobe_target(pid_t pid, const HsaMapping& m) {
+  std::string rooted = fmt::format("/proc/{}/root{}", pid, m.path);
+  struct stat st {};
+  if (::stat(rooted.c_str(), &st) == 0 && st.st_ino == m.inode) return rooted;
+  return fmt::format("/proc/{}/map_files/{}", pid, m.range);
 }
 
 std::size_t elf_function_offset(const std::string& path, std::string_view name) {
@@ -219,20 +237,20 @@ std::string DoorbellProbe::attach(pid_t pid) {
   if (!f) return fmt::format("cannot read /proc/{}/maps: {}", pid, std::strerror(errno));
   std::stringstream ss;
   ss << f.rdbuf();
-  const std::string lib = find_hsa_runtime(ss.str());
-  if (lib.empty()) return "no libhsa-runtime64 is mapped in it (yet)";
+  const auto mapping = find_hsa_mapping(ss.str());
+  if (!mapping) return "no libhsa-runtime64 is mapped in it (yet)";
+  const std::string& lib = mapping->path;
 
   std::uint32_t slot = 0;
   while (impl_->slot_pid.count(slot)) ++slot;
   if (slot >= GP_DOORBELL_SLOTS) return fmt::format("more than {} online processes", GP_DOORBELL_SLOTS);
 
-  // Through the process's root, so a runtime inside a container resolves to
-  // the same inode the process mapped.
-  const std::string path = fmt::format("/proc/{}/root{}", pid, lib);
+  // The inode the process mapped, whatever its root and mount namespace.
+  const std::string path = uprobe_target(pid, *mapping);
   Proc p;
   p.slot = slot;
   p.library = lib;
-  p.uprobe_path = path;
+  p.file = path;
   if (uprobes_in_)  // else insert_uprobes() links it
     if (std::string why = link_uprobes(pid, p); !why.empty()) return why;
   std::memset(&impl_->slot(slot), 0, sizeof(gp_doorbell_slot));
@@ -251,14 +269,14 @@ std::string DoorbellProbe::link_uprobes(pid_t pid, Proc& p) {
   bpf_program* progs[] = {impl_->skel->progs.gp_doorbell_screlease, impl_->skel->progs.gp_doorbell_relaxed};
   static_assert(std::size(progs) == std::size(kDoorbellFunctions));
   if (p.offsets.empty())
-    for (const char* fn : kDoorbellFunctions) p.offsets.push_back(elf_function_offset(p.uprobe_path, fn));
+    for (const char* fn : kDoorbellFunctions) p.offsets.push_back(elf_function_offset(p.file, fn));
   for (std::size_t i = 0; i < std::size(progs); ++i) {
     // By the offset found once; by name (libbpf parses the ELF) if our reader could not.
     // The cookie: the generation the BPF program counts (gp_uprobe_gen in bpf/doorbell.bpf.c).
     LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = impl_->generation());
     if (!p.offsets[i]) uo.func_name = kDoorbellFunctions[i];
     libbpf_log_clear();
-    bpf_link* link = bpf_program__attach_uprobe_opts(progs[i], pid, p.uprobe_path.c_str(), p.offsets[i], &uo);
+    bpf_link* link = bpf_program__attach_uprobe_opts(progs[i], pid, p.file.c_str(), p.offsets[i], &uo);
     if (!link) {
       const int e = errno;
       unlink_uprobes(p);
@@ -327,6 +345,11 @@ UprobeArmingStats DoorbellProbe::arming_stats() const {
 std::string DoorbellProbe::library(pid_t pid) const {
   auto it = procs_.find(pid);
   return it == procs_.end() ? std::string() : it->second.library;
+}
+
+std::string DoorbellProbe::attached_file(pid_t pid) const {
+  auto it = procs_.find(pid);
+  return it == procs_.end() ? std::string() : it->second.file;
 }
 
 int DoorbellProbe::ready_fd() const { return ring_buffer__epoll_fd(impl_->rb); }

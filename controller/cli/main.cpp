@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   gp::cli::add_latency(app, sel);
   gp::cli::add_record(app, sel);
   gp::cli::add_report(app, sel);
+  gp::cli::add_agent(app, sel);
 
   try {
     app.parse(argc, argv);

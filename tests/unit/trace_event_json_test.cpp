@@ -20,7 +20,7 @@ const EventKind kAllKinds[] = {
     EventKind::IoctlCreateQueue, EventKind::IoctlDestroyQueue, EventKind::IoctlUpdateQueue,
     EventKind::IoctlDbgTrap,   EventKind::ProcessCreate,     EventKind::ProcessRelease,
     EventKind::ProcessFree,    EventKind::Preempt,           EventKind::PreemptVictim,
-    EventKind::IoctlDestroyBegin,
+    EventKind::IoctlDestroyBegin, EventKind::KfdIoctl,
 };
 
 std::string error_of(const json& j, int version = trace::kTraceFormatVersion) {
@@ -40,6 +40,50 @@ TEST(TraceEventJson, RoundTripIsByteExactForEveryKind) {
     Event out = event_from_json(json::parse(to_json(in).dump()));
     EXPECT_EQ(0, std::memcmp(&in.raw, &out.raw, sizeof(gp_event)));
   }
+}
+
+TEST(TraceEventJson, AKfdIoctlShowsItsRequestAndDecodedArguments) {
+  json j = to_json(full_event(EventKind::KfdIoctl));
+  EXPECT_EQ(j["kind"], "kfd_ioctl");
+  const json& k = j["kfd_ioctl"];
+  EXPECT_EQ(k["cmd"], "0xc0104b25");
+  EXPECT_EQ(k["nr"], 0x25);
+  EXPECT_EQ(k["name"], "RUNTIME_ENABLE");
+  EXPECT_EQ(k["dir"], "inout");
+  EXPECT_EQ(k["size"], 16);
+  EXPECT_EQ(k["arg"], "0x7ffd12345670");
+  EXPECT_EQ(k["data"], "1122334455667788" "0100000003000000");
+  EXPECT_EQ(k["args"]["r_debug"], "0x8877665544332211");
+  EXPECT_EQ(k["args"]["mode_mask"], "0x1");
+  EXPECT_EQ(k["args"]["capabilities_mask"], "0x3");
+  for (const char* other : {"queue", "ioctl", "process", "preempt"}) EXPECT_FALSE(j.contains(other)) << other;
+
+  // A request KFD has no name for (ROCr 5.2's out-of-tree DBG_TRAP number):
+  // its number, no name, no decoded arguments.
+  Event ev = full_event(EventKind::KfdIoctl);
+  ev.raw.kio.cmd = 0xc0184b82;
+  j = to_json(ev);
+  EXPECT_TRUE(j["kfd_ioctl"]["name"].is_null());
+  EXPECT_EQ(j["kfd_ioctl"]["nr"], 0x82);
+  EXPECT_FALSE(j["kfd_ioctl"].contains("args"));
+  Event back = event_from_json(json::parse(j.dump()));
+  EXPECT_EQ(0, std::memcmp(&ev.raw, &back.raw, sizeof(gp_event)));
+
+  // Too few bytes read for the layout: nothing decoded.
+  ev = full_event(EventKind::KfdIoctl);
+  ev.raw.kio.data_len = 8;
+  std::memset(ev.raw.kio.data + 8, 0, GP_KFD_IOCTL_DATA - 8);
+  EXPECT_FALSE(to_json(ev)["kfd_ioctl"].contains("args"));
+}
+
+TEST(TraceEventJson, AKfdIoctlWithBadDataIsRefused) {
+  json j = to_json(full_event(EventKind::KfdIoctl));
+  j["kfd_ioctl"]["data"] = "123";
+  EXPECT_THROW(event_from_json(j), EventJsonError);
+  j["kfd_ioctl"]["data"] = "zz";
+  EXPECT_THROW(event_from_json(j), EventJsonError);
+  j["kfd_ioctl"]["data"] = std::string(2 * GP_KFD_IOCTL_DATA + 2, '0');
+  EXPECT_THROW(event_from_json(j), EventJsonError);
 }
 
 TEST(TraceEventJson, PreemptVictimCarriesItsQueueAndSeqInAux) {

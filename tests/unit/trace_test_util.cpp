@@ -70,6 +70,15 @@ Event full_event(EventKind kind, std::uint64_t ts_ns) {
     case EventKind::ProcessFree:
       r.proc = {0xffff888076543200, 0x8001, 48301, 2, 0, 12, {}};
       break;
+    case EventKind::KfdIoctl:
+      // RUNTIME_ENABLE: r_debug, mode_mask 1, capabilities 0x3.
+      r.kio.cmd = 0xc0104b25;
+      r.kio.arg = 0x7ffd12345670;
+      r.kio.data_len = 16;
+      for (int i = 0; i < 8; ++i) r.kio.data[i] = static_cast<std::uint8_t>(0x11 * (i + 1));
+      r.kio.data[8] = 1;
+      r.kio.data[12] = 3;
+      break;
     case EventKind::Preempt:
     case EventKind::PreemptVictim:
       r.pre = {ts_ns - 5, 1000, 2000, 350000, 380000, 9000, 48301, 2, 0xffffffff, -62, 3, 99, 4242, 7, 1, 1, 1, 1,

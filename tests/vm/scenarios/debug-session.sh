@@ -1,9 +1,11 @@
 #!/bin/sh
 # gp-cost: 19  (seconds on 6.12 under TCG, for balancing shards)
+# gp-shim: yes  (also in the 7.x+shim VM, test-only kfd_open_shim loaded)
 # (e) The KFD debug-session flow: a client ptrace-seizes a second one (which
 # did RUNTIME_ENABLE like a ROCm process) and issues ENABLE, SUSPEND, RESUME
 # and DISABLE; each shows up as an event with the right target pid and count.
-# 6.1 has no debug API (ENOTTY); 7.x cannot open /dev/kfd without a GPU.
+# 6.1 has no debug API (ENOTTY); 7.x cannot open /dev/kfd without a GPU
+# (EINVAL), unless the test-only kfd_open_shim is loaded (the 7.x+shim VM).
 . /gp/lib.sh
 need gpreempt-bpf kfd-client jq
 
