@@ -28,6 +28,11 @@ DoorbellArming::Snapshot DoorbellArming::snapshot() const {
 
 void DoorbellArming::after_round(bool suspended) {
   if (!enabled_ || !suspended || !probe_->uprobes_in()) return;
+  // One removal in the kernel at a time: each takes 130-220 ms here, and
+  // suspensions can come faster; handing over more would queue links without
+  // bound (all still trapping, stale ones counted once per link). Until it is
+  // done they stay in, as with --keep-doorbell-uprobes.
+  if (probe_->removals_pending()) return;
   probe_->remove_uprobes();
   // After the hand-over: what the online processes submit from here on is
   // what the uprobes no longer see (less what they still see in the removal's

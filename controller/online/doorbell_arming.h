@@ -6,7 +6,8 @@
 // suspension ends on idleness, which the safety-net poll of the dispatch ids
 // sees. Yet each probed store costs the online process a trap. So:
 //   - at the end of every round of the loop, if suspended: out
-//     (asynchronous; the stores stop trapping within an RCU grace period);
+//     (asynchronous; the stores stop trapping within an RCU grace period),
+//     unless the previous removal is still under way in the kernel;
 //   - before a round's reads, when the detector would resume now: in
 //     (synchronous), then the reads and the tick look once more, so a store
 //     during the insertion shows in the write ids and one after it in the

@@ -390,10 +390,29 @@ int main(int argc, char** argv) {
     spin.reset();
     h->stop();
 
+    // Only submissions that found the offline job running (no suspension
+    // before them, or the last one already resumed) have a detection
+    // latency; one made while it was still suspended (a suspension that
+    // lasted past the next submission, e.g. a resume waiting for the uprobes
+    // to be put back) is counted apart, not paired with a later suspension.
+    const auto kfd_sus = h->kfd.suspends(), kfd_res = h->kfd.resumes();
+    auto running_at = [&](std::uint64_t t) {
+      std::uint64_t last = 0;
+      for (auto k : kfd_sus)
+        if (k < t) last = k;
+      if (!last) return true;
+      for (auto r : kfd_res)
+        if (r > last && r < t) return true;
+      return false;
+    };
     std::vector<std::uint64_t> submits, stores;
+    std::size_t in_suspension = 0;
     for (std::uint32_t i = 0; i < on.submits(); ++i) {
-      submits.push_back(on.submit_ns(i));
       if (row.doorbell) stores.push_back(on.store_ns(i));
+      if (running_at(on.submit_ns(i)))
+        submits.push_back(on.submit_ns(i));
+      else
+        ++in_suspension;
     }
     auto total = gp::test::detection_latencies(submits, h->kfd.suspends());
     auto decided = gp::test::detection_latencies(submits, h->report.suspend_at_ns);
@@ -407,9 +426,9 @@ int main(int argc, char** argv) {
         }
     const auto& exact = h->report.detector.detection_doorbell;
     const auto& arm = h->report.doorbell_arming;
-    std::string door;
+    std::string door = fmt::format("{} made while suspended", in_suspension);
     if (!exact.empty())
-      door = fmt::format("store->decision p50 {:.1f} p99 {:.1f} us (n={})", exact.percentile_us(50),
+      door += fmt::format("; store->decision p50 {:.1f} p99 {:.1f} us (n={})", exact.percentile_us(50),
                          exact.percentile_us(99), exact.count());
     if (arm.enabled && arm.uprobes.insertions)
       door += fmt::format("; out/in {}/{}, put back {:.2f} ms mean {:.2f} max ({:.3f} ms CPU each); probed "
@@ -434,7 +453,7 @@ int main(int argc, char** argv) {
   fmt::print("detect: poll = polling only; door = doorbell uprobes, taken out while suspended (-keep: kept in; "
              "+pin: online process on CPU 1; +busy: every CPU running a nice-19 spinner; +rt: --rt-priority 50; "
              "+cpu: the loop follows the doorbell's CPU)\n");
-  fmt::print("p50/p99/p99.9/max: submission -> SUSPEND ioctl entry (each submission comes after a resume); det: "
+  fmt::print("n: submissions that found the offline job running (those made while it was still suspended are counted in the last column); p50/p99/p99.9/max: submission -> SUSPEND ioctl entry; det: "
              "submission -> the loop's decision; ioctl: decision -> ioctl entry (same thread: the loop runs on the "
              "target's tracer thread); CPU: the loop thread's, of one core; store50/99: the online thread's store "
              "call, us\n");
