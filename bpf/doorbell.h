@@ -34,7 +34,13 @@ struct gp_doorbell_slot {
 	gp_u64 other;       /* stores to signals of other kinds (filtered out) */
 	gp_u64 last_queue;  /* amd_queue_t address of the last doorbell */
 	gp_u64 last_value;  /* the value stored (the write index) */
-	gp_u64 pad[3];      /* one cache line per slot */
+	gp_u64 last_cpu;    /* the CPU the last doorbell was stored on */
+	/* Stores trapped while the uprobes were being taken out (runs of links
+	 * of an older generation, see gp_uprobe_gen in doorbell.bpf.c): counted
+	 * here, not as doorbells or other stores. One store runs every such link
+	 * still attached, so with two removals pending this counts it twice. */
+	gp_u64 stale;
+	gp_u64 pad[1];      /* one cache line per slot */
 };
 
 /* Sent (with a wake-up) only while user space has armed the probe: the first
@@ -45,6 +51,8 @@ struct gp_doorbell_event {
 	gp_u64 value;
 	gp_u32 tgid;
 	gp_u32 slot;
+	gp_u32 cpu;  /* the CPU of the store: where the ring buffer's wake-up starts */
+	gp_u32 pad;
 };
 
 #endif

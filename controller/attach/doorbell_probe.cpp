@@ -2,16 +2,26 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "attach/libbpf_log.h"
+#include "base/clock.h"
 #include "bpf/doorbell.h"
 #include "bpf/gp_doorbell.skel.h"
 
@@ -53,13 +63,126 @@ std::string uprobe_target(pid_t pid, const HsaMapping& m) {
   return fmt::format("/proc/{}/map_files/{}", pid, m.range);
 }
 
+std::size_t elf_function_offset(const std::string& path, std::string_view name) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct stat st {};
+  void* map = ::fstat(fd, &st) == 0 && st.st_size > static_cast<off_t>(sizeof(Elf64_Ehdr))
+                  ? ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0)
+                  : MAP_FAILED;
+  ::close(fd);
+  if (map == MAP_FAILED) return 0;
+  const auto size = static_cast<std::size_t>(st.st_size);
+  const auto* base = static_cast<const unsigned char*>(map);
+  const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(base);
+  std::size_t found = 0;
+  auto fits = [&](std::uint64_t off, std::uint64_t len) { return off <= size && len <= size - off; };
+  if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
+      eh->e_shentsize == sizeof(Elf64_Shdr) && fits(eh->e_shoff, std::uint64_t{eh->e_shnum} * sizeof(Elf64_Shdr))) {
+    const auto* sh = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff);
+    for (unsigned i = 0; i < eh->e_shnum && !found; ++i) {
+      if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum || sh[i].sh_entsize != sizeof(Elf64_Sym)) continue;
+      const Elf64_Shdr& strs = sh[sh[i].sh_link];
+      if (!fits(sh[i].sh_offset, sh[i].sh_size) || !fits(strs.sh_offset, strs.sh_size)) continue;
+      const auto* syms = reinterpret_cast<const Elf64_Sym*>(base + sh[i].sh_offset);
+      const char* names = reinterpret_cast<const char*>(base + strs.sh_offset);
+      for (std::size_t k = 0; k < sh[i].sh_size / sizeof(Elf64_Sym); ++k) {
+        const Elf64_Sym& sym = syms[k];
+        if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF || sym.st_shndx >= eh->e_shnum ||
+            sym.st_name >= strs.sh_size)
+          continue;
+        const char* n = names + sym.st_name;
+        if (std::string_view(n, ::strnlen(n, strs.sh_size - sym.st_name)) != name) continue;
+        const Elf64_Shdr& in = sh[sym.st_shndx];
+        if (sym.st_value >= in.sh_addr) found = sym.st_value - in.sh_addr + in.sh_offset;
+        break;
+      }
+    }
+  }
+  ::munmap(map, size);
+  return found;
+}
+
+// Destroys bpf_links on its own thread: a uprobe link's destruction waits for
+// RCU grace periods (tens of ms on a loaded VM), which the controller's loop
+// must not. A breakpoint still traps until its link is gone here.
+class DoorbellLinkReaper {
+ public:
+  ~DoorbellLinkReaper() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  // timed: count the batch in times() (a removal, not a detach).
+  void destroy(std::vector<void*> links, bool timed = false) {
+    if (links.empty()) return;
+    {
+      std::lock_guard lk(mu_);
+      pending_ += links.size();
+      batches_.push_back({monotonic_ns(), timed, std::move(links)});
+      if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    }
+    cv_.notify_all();
+  }
+  std::size_t pending() const {
+    std::lock_guard lk(mu_);
+    return pending_;
+  }
+  // Timed batches destroyed: their count, total and longest hand-over -> done.
+  void times(std::uint64_t* n, std::uint64_t* total, std::uint64_t* max) const {
+    std::lock_guard lk(mu_);
+    *n = done_;
+    *total = total_ns_;
+    *max = max_ns_;
+  }
+
+ private:
+  struct Batch {
+    std::uint64_t at = 0;
+    bool timed = false;
+    std::vector<void*> links;
+  };
+  void run() {
+    std::unique_lock lk(mu_);
+    for (;;) {
+      cv_.wait(lk, [this] { return stop_ || !batches_.empty(); });
+      if (batches_.empty()) return;  // stop_, nothing left
+      Batch b = std::move(batches_.front());
+      batches_.pop_front();
+      lk.unlock();
+      for (void* l : b.links) bpf_link__destroy(static_cast<bpf_link*>(l));
+      const std::uint64_t took = monotonic_ns() - b.at;
+      lk.lock();
+      pending_ -= b.links.size();
+      if (!b.timed) continue;
+      ++done_;
+      total_ns_ += took;
+      max_ns_ = std::max(max_ns_, took);
+    }
+  }
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch> batches_;
+  std::size_t pending_ = 0;
+  std::uint64_t done_ = 0, total_ns_ = 0, max_ns_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 struct DoorbellProbe::Impl {
   gp_doorbell* skel = nullptr;
   ring_buffer* rb = nullptr;
   std::vector<DoorbellObservation> pending;
   std::map<std::uint32_t, pid_t> slot_pid;
+  std::unique_ptr<DoorbellLinkReaper> reaper = std::make_unique<DoorbellLinkReaper>();
+  UprobeArmingStats stats;
 
   ~Impl() {
+    reaper.reset();  // every link destroyed before the programs they run
     if (rb) ring_buffer__free(rb);
     if (skel) gp_doorbell__destroy(skel);
   }
@@ -69,11 +192,15 @@ struct DoorbellProbe::Impl {
     if (size < sizeof(gp_doorbell_event)) return 0;
     gp_doorbell_event e;
     std::memcpy(&e, data, sizeof(e));
-    self->pending.push_back({static_cast<pid_t>(e.tgid), e.ts_ns, e.queue, e.value});
+    self->pending.push_back({static_cast<pid_t>(e.tgid), e.ts_ns, e.queue, e.value, static_cast<int>(e.cpu)});
     return 0;
   }
 
   gp_doorbell_slot& slot(std::uint32_t i) { return skel->bss->gp_slots[i]; }
+  std::uint64_t generation() const { return __atomic_load_n(&skel->bss->gp_uprobe_gen, __ATOMIC_ACQUIRE); }
+  // Before the links are handed over (out: the old ones stop counting at
+  // once) and before new ones are made (in: only they count).
+  void next_generation() { __atomic_add_fetch(&skel->bss->gp_uprobe_gen, 1, __ATOMIC_ACQ_REL); }
 };
 
 DoorbellProbe::DoorbellProbe(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -124,23 +251,13 @@ std::string DoorbellProbe::attach(pid_t pid) {
   p.slot = slot;
   p.library = lib;
   p.file = path;
-  bpf_program* progs[] = {impl_->skel->progs.gp_doorbell_screlease, impl_->skel->progs.gp_doorbell_relaxed};
-  for (std::size_t i = 0; i < std::size(progs); ++i) {
-    LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = kDoorbellFunctions[i]);
-    libbpf_log_clear();
-    bpf_link* link = bpf_program__attach_uprobe_opts(progs[i], pid, path.c_str(), 0, &uo);
-    if (!link) {
-      const int e = errno;
-      for (void* l : p.links) bpf_link__destroy(static_cast<bpf_link*>(l));
-      return fmt::format("cannot attach a uprobe to {} in {}: {}", kDoorbellFunctions[i], lib, std::strerror(e));
-    }
-    p.links.push_back(link);
-  }
+  if (uprobes_in_)  // else insert_uprobes() links it
+    if (std::string why = link_uprobes(pid, p); !why.empty()) return why;
   std::memset(&impl_->slot(slot), 0, sizeof(gp_doorbell_slot));
   const std::uint32_t key = static_cast<std::uint32_t>(pid);
   if (bpf_map__update_elem(impl_->skel->maps.gp_online_slot, &key, sizeof(key), &slot, sizeof(slot), BPF_ANY)) {
     const int e = errno;
-    for (void* l : p.links) bpf_link__destroy(static_cast<bpf_link*>(l));
+    unlink_uprobes(p);
     return fmt::format("cannot register pid {} with the doorbell probe: {}", pid, std::strerror(e));
   }
   impl_->slot_pid[slot] = pid;
@@ -148,14 +265,81 @@ std::string DoorbellProbe::attach(pid_t pid) {
   return {};
 }
 
+std::string DoorbellProbe::link_uprobes(pid_t pid, Proc& p) {
+  bpf_program* progs[] = {impl_->skel->progs.gp_doorbell_screlease, impl_->skel->progs.gp_doorbell_relaxed};
+  static_assert(std::size(progs) == std::size(kDoorbellFunctions));
+  if (p.offsets.empty())
+    for (const char* fn : kDoorbellFunctions) p.offsets.push_back(elf_function_offset(p.file, fn));
+  for (std::size_t i = 0; i < std::size(progs); ++i) {
+    // By the offset found once; by name (libbpf parses the ELF) if our reader could not.
+    // The cookie: the generation the BPF program counts (gp_uprobe_gen in bpf/doorbell.bpf.c).
+    LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = impl_->generation());
+    if (!p.offsets[i]) uo.func_name = kDoorbellFunctions[i];
+    libbpf_log_clear();
+    bpf_link* link = bpf_program__attach_uprobe_opts(progs[i], pid, p.file.c_str(), p.offsets[i], &uo);
+    if (!link) {
+      const int e = errno;
+      unlink_uprobes(p);
+      return fmt::format("cannot attach a uprobe to {} in {}: {}", kDoorbellFunctions[i], p.library, std::strerror(e));
+    }
+    p.links.push_back(link);
+  }
+  return {};
+}
+
+void DoorbellProbe::unlink_uprobes(Proc& p) {
+  impl_->reaper->destroy(std::move(p.links));
+  p.links.clear();
+}
+
 void DoorbellProbe::detach(pid_t pid) {
   auto it = procs_.find(pid);
   if (it == procs_.end()) return;
   const std::uint32_t key = static_cast<std::uint32_t>(pid);
   bpf_map__delete_elem(impl_->skel->maps.gp_online_slot, &key, sizeof(key), 0);
-  for (void* l : it->second.links) bpf_link__destroy(static_cast<bpf_link*>(l));
+  unlink_uprobes(it->second);
   impl_->slot_pid.erase(it->second.slot);
   procs_.erase(it);
+}
+
+void DoorbellProbe::remove_uprobes() {
+  if (!uprobes_in_) return;
+  uprobes_in_ = false;
+  impl_->next_generation();  // odd: out
+  std::vector<void*> all;
+  for (auto& [pid, p] : procs_) {
+    all.insert(all.end(), p.links.begin(), p.links.end());
+    p.links.clear();
+  }
+  impl_->reaper->destroy(std::move(all), /*timed=*/true);
+  ++impl_->stats.removals;
+}
+
+std::vector<std::pair<pid_t, std::string>> DoorbellProbe::insert_uprobes() {
+  std::vector<std::pair<pid_t, std::string>> failed;
+  if (uprobes_in_) return failed;
+  const std::uint64_t t0 = monotonic_ns(), cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+  uprobes_in_ = true;
+  impl_->next_generation();  // even: in, and the links made now carry it
+  for (auto& [pid, p] : procs_)
+    if (p.links.empty())
+      if (std::string why = link_uprobes(pid, p); !why.empty()) failed.emplace_back(pid, std::move(why));
+  for (const auto& [pid, why] : failed) detach(pid);
+  const std::uint64_t took = monotonic_ns() - t0;
+  auto& st = impl_->stats;
+  ++st.insertions;
+  st.insert_ns_total += took;
+  st.insert_ns_max = std::max(st.insert_ns_max, took);
+  st.insert_cpu_ns_total += clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+  return failed;
+}
+
+std::size_t DoorbellProbe::removals_pending() const { return impl_->reaper->pending(); }
+
+UprobeArmingStats DoorbellProbe::arming_stats() const {
+  UprobeArmingStats st = impl_->stats;
+  impl_->reaper->times(&st.removals_done, &st.remove_ns_total, &st.remove_ns_max);
+  return st;
 }
 
 std::string DoorbellProbe::library(pid_t pid) const {
@@ -193,6 +377,8 @@ DoorbellCounts DoorbellProbe::counts(pid_t pid) const {
   c.other = __atomic_load_n(&s.other, __ATOMIC_RELAXED);
   c.last_queue = __atomic_load_n(&s.last_queue, __ATOMIC_RELAXED);
   c.last_value = __atomic_load_n(&s.last_value, __ATOMIC_RELAXED);
+  c.stale = __atomic_load_n(&s.stale, __ATOMIC_RELAXED);
+  if (c.doorbells) c.last_cpu = static_cast<int>(__atomic_load_n(&s.last_cpu, __ATOMIC_RELAXED));
   return c;
 }
 
@@ -202,7 +388,7 @@ std::optional<DoorbellObservation> DoorbellProbe::take_new(pid_t pid) {
   const auto c = counts(pid);
   if (c.doorbells == it->second.seen) return std::nullopt;
   it->second.seen = c.doorbells;
-  return DoorbellObservation{pid, c.last_ns, c.last_queue, c.last_value};
+  return DoorbellObservation{pid, c.last_ns, c.last_queue, c.last_value, c.last_cpu};
 }
 
 }  // namespace gp

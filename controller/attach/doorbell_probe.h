@@ -12,10 +12,20 @@
 // which the controller reads through the skeleton's mmap with no system call
 // (how it knows the online process is still busy while suspended, and what
 // closes the window between a wake-up and re-arming).
+//
+// The uprobes themselves can be taken out and put back (remove_uprobes,
+// insert_uprobes) while the processes stay watched: every probed store costs
+// the online process a trap, and while every offline target is suspended a
+// doorbell changes nothing (controller/online/doorbell_arming.h decides when).
+// Both cost the kernel an RCU grace period (the breakpoint is written under
+// uprobes' dup_mmap_sem, a percpu rw-semaphore): a removal runs on a helper
+// thread the caller does not wait for; an insertion is synchronous, so a
+// store right after it is heard.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -31,10 +41,27 @@ struct DoorbellObservation {
   std::uint64_t at_ns = 0;  // bpf_ktime_get_ns of the store: CLOCK_MONOTONIC
   std::uint64_t queue = 0;  // amd_queue_t address
   std::uint64_t value = 0;  // the index stored
+  int cpu = -1;             // the CPU the store ran on
 };
 
 struct DoorbellCounts {
   std::uint64_t last_ns = 0, doorbells = 0, other = 0, last_queue = 0, last_value = 0;
+  int last_cpu = -1;  // the CPU of the last doorbell (-1: none yet)
+  // Stores trapped while the uprobes were being taken out (bpf/doorbell.h):
+  // neither doorbells nor other, and not decided on.
+  std::uint64_t stale = 0;
+};
+
+// What taking the uprobes out and putting them back cost (DoorbellProbe).
+struct UprobeArmingStats {
+  std::uint64_t removals = 0, insertions = 0;
+  std::uint64_t insert_ns_total = 0, insert_ns_max = 0;  // insert_uprobes(), the caller's wait
+  std::uint64_t insert_cpu_ns_total = 0;  // the caller's CPU time in them (part of the loop's CPU)
+  // Removals the helper thread finished, and how long each took from the
+  // hand-over until its last link was destroyed: an upper bound on when the
+  // stores stopped trapping (the kernel removes the breakpoint before its
+  // last grace period).
+  std::uint64_t removals_done = 0, remove_ns_total = 0, remove_ns_max = 0;
 };
 
 // One mapping of the libhsa-runtime64 shared object, from /proc/PID/maps.
@@ -87,6 +114,21 @@ class DoorbellProbe {
   std::optional<DoorbellObservation> take_new(pid_t pid);
   DoorbellCounts counts(pid_t pid) const;
 
+  // Takes every watched process's uprobes out: their stores stop trapping
+  // within one RCU grace period (the links are destroyed on a helper thread).
+  // The processes stay watched: slots, counts and the pid map are kept, and
+  // attach() of a new process only registers it until insert_uprobes().
+  void remove_uprobes();
+  // Puts them back, synchronously (by the function offsets found at attach:
+  // no ELF parse). A process whose uprobes cannot be put back (it exited,
+  // unmapped the runtime) is detached; returns those with why.
+  std::vector<std::pair<pid_t, std::string>> insert_uprobes();
+  bool uprobes_in() const { return uprobes_in_.load(std::memory_order_acquire); }  // any thread
+  // Links handed to the helper thread and not destroyed yet (their
+  // breakpoints may still trap). Any thread.
+  std::size_t removals_pending() const;
+  UprobeArmingStats arming_stats() const;
+
  private:
   struct Impl;
   struct Proc {
@@ -95,11 +137,20 @@ class DoorbellProbe {
     std::string file;          // what the uprobes were attached through
     std::vector<void*> links;  // bpf_link*
     std::uint64_t seen = 0;    // the slot's doorbell count at the last take_new
+    std::vector<std::size_t> offsets;  // of kDoorbellFunctions in it (0: not resolved)
   };
   explicit DoorbellProbe(std::unique_ptr<Impl> impl);
+  // Attaches kDoorbellFunctions in p (by offset once known, else by name); "" or why not.
+  std::string link_uprobes(pid_t pid, Proc& p);
+  void unlink_uprobes(Proc& p);  // to the helper thread
 
   std::unique_ptr<Impl> impl_;
   std::map<pid_t, Proc> procs_;
+  std::atomic<bool> uprobes_in_{true};
 };
+
+// The file offset of an exported function in an ELF shared object (its
+// dynamic symbol's address, through the section holding it); 0 if absent.
+std::size_t elf_function_offset(const std::string& path, std::string_view name);
 
 }  // namespace gp

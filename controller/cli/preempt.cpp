@@ -43,6 +43,7 @@ struct PreemptOptions {
   std::vector<std::uint32_t> extra_qids;
   std::vector<int> online_pids;  // --online-pid: automatic mode
   bool no_doorbell = false;      // --no-doorbell: polling only
+  bool keep_doorbell_uprobes = false;  // --keep-doorbell-uprobes: not taken out while suspended
   AutoOptions auto_opts;
   SessionOptions session;
   std::uint32_t ringbuf_kb = 8192;
@@ -173,6 +174,7 @@ int run_preempt(PreemptOptions& o, bool serve_given, bool cycles_given) {
                                    &why);
     if (!doorbell) fmt::print("note: no doorbell uprobes ({}); detection polls the queue pointers only\n", why);
     o.auto_opts.doorbell = doorbell.get();
+    o.auto_opts.doorbell_disarm = !o.keep_doorbell_uprobes;
   }
 
   int rc = !o.auto_opts.online.empty() ? run_auto(ctl, src, o.auto_opts, stdout)
@@ -226,6 +228,9 @@ void add_preempt(CLI::App& app, Selected& sel) {
       ->capture_default_str();
   cmd->add_flag("--no-doorbell", o->no_doorbell,
                "with --online-pid: no uprobes on the online processes' ROCm runtime; detect by polling only");
+  cmd->add_flag("--keep-doorbell-uprobes", o->keep_doorbell_uprobes,
+               "with --online-pid: keep the doorbell uprobes in while the offline job is suspended (by "
+               "default they are taken out then, and put back before each resume, which waits for it)");
   cmd->add_option("--rt-priority", o->auto_opts.rt_priority,
                   "with --online-pid: run the detection loop SCHED_FIFO at this priority (1-99; 0 = normal), "
                   "so a doorbell's wake-up preempts other work on a busy host")

@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/stop_signal.h"
 #include "host/cpu_latency_request.h"
+#include "online/cpu_follow.h"
 #include "online/poller.h"
 #include "preempt/cycles.h"
 #include "preempt/ptrace_tracer.h"
@@ -214,6 +215,7 @@ class AutoLoop {
         next_refresh = now + refresh_ns();
       }
 
+      arming_.before_reads(det_, monotonic_ns());
       const auto& reads = reader_.read_all();
       now = monotonic_ns();
       for (const auto& r : reads) {
@@ -227,6 +229,7 @@ class AutoLoop {
         if (det_.fallen_back()) break;
       }
       act(det_.tick(monotonic_ns()), monotonic_ns());
+      arming_.after_round(det_.suspended());
       pacer_.update(monotonic_ns(), thread_cpu_ns());
     }
     return LoopEnd::Stopped;
@@ -245,10 +248,11 @@ class AutoLoop {
     fmt::print(out_, "suspended {:.3f} s: offline duty cycle {}\n", static_cast<double>(suspended) / 1e9,
                wall ? pct(1.0 - static_cast<double>(suspended) / static_cast<double>(wall)) : "n/a");
     const auto& db = st.detection_doorbell;
-    std::uint64_t rung = 0, other = 0;
+    std::uint64_t rung = 0, other = 0, stale = 0;
     for (const auto& [pid, c] : doorbell_counts_) {
       rung += c.doorbells;
       other += c.other;
+      stale += c.stale;
     }
     if (doorbell_)
       fmt::print(out_, "doorbells: {} rung ({} other signal stores ignored), {} wake-up(s), {} suspension(s) decided by one{}\n",
@@ -258,6 +262,7 @@ class AutoLoop {
                                           "p99 {:.1f} / p99.9 {:.1f} / max {:.1f} us (n={})",
                                           db.percentile_us(50), db.percentile_us(99), db.percentile_us(99.9),
                                           db.summary().max_us, db.count()));
+    arming_.print(out_, rung + other + stale, stale);
     const auto& d = st.detection_bound;
     if (d.empty())
       fmt::print(out_, "detection latency by polling: no samples\n");
@@ -294,6 +299,8 @@ class AutoLoop {
       report->doorbell_wakeups = doorbell_wakeups_;
       report->doorbells_rung = rung;
       report->doorbell_other_stores = other;
+      report->doorbell_arming = arming_.report(rung + other + stale, stale);
+      report->loop_cpu_moves = follow_.moves();
       report->loop_tid = static_cast<pid_t>(::syscall(SYS_gettid));
       if (doorbell_)
         for (pid_t pid : o_.online)
@@ -340,6 +347,7 @@ class AutoLoop {
     for (const auto& o : doorbell_->drain()) {
       ++doorbell_wakeups_;
       act(det_.doorbell(o.pid, o.queue, o.value, o.at_ns, now), now);
+      follow_.saw(o.cpu);
     }
     if (wants_wakeup()) doorbell_->arm();
     for (pid_t pid : o_.online) {
@@ -347,6 +355,7 @@ class AutoLoop {
       if (auto o = doorbell_->take_new(pid)) {
         now = monotonic_ns();
         act(det_.doorbell(pid, o->queue, o->value, o->at_ns, now), now);
+        follow_.saw(o->cpu);
       }
     }
   }
@@ -394,6 +403,7 @@ class AutoLoop {
   }
 
   void resume_now(const std::string& why) {
+    arming_.before_resume();
     auto ops = ctl_.resume_all();
     const OpTally t = tally_ops(ops);
     resume_at_.push_back(monotonic_ns());
@@ -467,6 +477,8 @@ class AutoLoop {
   LatencyStats suspend_ioctl_, resume_ioctl_;
   std::vector<std::uint64_t> suspend_at_, resume_at_;
   std::uint64_t failed_ = 0;
+  DoorbellArming arming_{doorbell_, o_.doorbell_disarm, reader_, [this](const std::string& l) { log(l); }};
+  SubmitCpuFollower follow_{o_.follow_submit_cpu && doorbell_ != nullptr};
 };
 
 // The loop, its statistics and why it ended, on whichever thread runs it.

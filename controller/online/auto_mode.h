@@ -20,6 +20,7 @@
 
 #include "attach/doorbell_probe.h"
 #include "online/detector.h"
+#include "online/doorbell_arming.h"
 #include "preempt/controller.h"
 #include "preempt/serve.h"
 
@@ -39,6 +40,8 @@ struct AutoOptions {
   // or they could not load).
   DoorbellProbe* doorbell = nullptr;
   int doorbell_poll_ms = 5;  // the poll interval's floor while every online process has a probe
+  bool doorbell_disarm = true;  // uprobes out while every offline target is suspended (online/doorbell_arming.h)
+  bool follow_submit_cpu = false;  // experimental: the loop on the last doorbell's CPU (online/cpu_follow.h)
   int rt_priority = 0;       // --rt-priority: SCHED_FIFO priority of the loop thread (0: normal)
   int idle_latency_us = -1;  // --idle-latency-us: PM QoS bound on idle CPUs' exit latency (-1: none)
   const std::atomic<bool>* stop = nullptr;  // tests: ends the loop like a stop signal
@@ -61,6 +64,8 @@ struct AutoReport {
   std::uint64_t doorbell_wakeups = 0;  // ring-buffer records drained
   std::uint64_t doorbells_rung = 0;    // doorbell stores the uprobes saw
   std::uint64_t doorbell_other_stores = 0;  // stores to other signals, ignored
+  DoorbellArmingReport doorbell_arming;     // probed / unprobed stores, the uprobes' removals and insertions
+  std::uint64_t loop_cpu_moves = 0;         // follow_submit_cpu: times the loop moved to a doorbell's CPU
   pid_t loop_tid = 0;  // the thread the loop ran on (the first target's tracer thread)
 };
 

@@ -130,10 +130,14 @@ DetectorAction OnlineDetector::resume(std::uint64_t now, std::string why) {
   return DetectorAction::Resume;
 }
 
+bool OnlineDetector::resume_due(std::uint64_t now) const {
+  if (state_ != State::Suspended) return false;
+  if (now - last_demand_ns_ < cfg_.idle_ns || now - suspended_since_ < cfg_.min_hold_ns) return false;
+  return !any_pending();
+}
+
 DetectorAction OnlineDetector::tick(std::uint64_t now) {
-  if (state_ != State::Suspended) return DetectorAction::None;
-  if (now - last_demand_ns_ < cfg_.idle_ns || now - suspended_since_ < cfg_.min_hold_ns) return DetectorAction::None;
-  if (any_pending()) return DetectorAction::None;
+  if (!resume_due(now)) return DetectorAction::None;
   return resume(now, fmt::format("idle for {:.1f} ms", static_cast<double>(now - last_demand_ns_) / 1e6));
 }
 

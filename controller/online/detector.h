@@ -97,6 +97,10 @@ class OnlineDetector {
 
   // When tick() may next decide something; 0 when nothing is pending.
   std::uint64_t next_deadline() const;
+  // tick(now) would resume on what has been observed so far (suspended, idle
+  // and held long enough, no packets waiting): the caller's last chance to
+  // prepare for the resume (put the doorbell uprobes back) and to look again.
+  bool resume_due(std::uint64_t now) const;
   bool suspended() const { return state_ == State::Suspended; }
   bool fallen_back() const { return state_ == State::FallenBack; }
   std::size_t processes() const { return procs_.size(); }

@@ -6,14 +6,28 @@
  * hardware_doorbell_ptr points at (a GPU's doorbell page on hardware, plain
  * memory here); any other kind's to its value. Nothing else of ROCm is here.
  *
- * Shaped like ROCR's exported entry points (core/common/hsa_table_interface.cpp:
- * each forwards through the API table, coreApiTable->hsa_signal_store_*_fn),
- * so the probed first instruction is a RIP-relative load, as in ROCR: the
- * kernel single-steps it out of line, which is what the uprobe's cost to
- * the online process measured by the benchmark includes.
+ * The exported entry points are written in assembly, byte for byte the shape
+ * of Debian's real builds (docs/performance.md, "Prologue shapes"): ROCR's
+ * hsa_table_interface.cpp forwards each call through its API table, so the
+ * entry is a RIP-relative load of the table pointer and a tail jump through
+ * the table (hsa_signal_store_relaxed at +0x158, _screlease at +0x160, the
+ * same offsets from 5.2 to 7.2):
+ *
+ *   GP_HSA_PROLOGUE=6 (6.1.2, 6.4.3, 7.2.4; the default build):
+ *       endbr64 ; mov rax,[rip+table] ; jmp [rax+0x160]
+ *   GP_HSA_PROLOGUE=5 (5.2.3, bookworm; built as fake-rocm-5.2.3/):
+ *       mov rax,[rip+table] ; jmp [rax+0x160]
+ *
+ * The probed first instruction is what the uprobe's cost to the online
+ * process depends on (the kernel emulates some instructions and single-steps
+ * others out of line), so the benchmark measures both shapes.
  */
 #include <stddef.h>
 #include <stdint.h>
+
+#ifndef GP_HSA_PROLOGUE
+#define GP_HSA_PROLOGUE 6
+#endif
 
 typedef struct {
 	uint64_t handle;
@@ -58,20 +72,34 @@ static void store_relaxed(hsa_signal_t s, hsa_signal_value_t v)
 	store(s, v, __ATOMIC_RELAXED);
 }
 
+/* ROCR's CoreApiTable as far as the two stores: their slots where ROCR has them. */
 struct api_table {
-	void (*hsa_signal_store_relaxed_fn)(hsa_signal_t, hsa_signal_value_t);
-	void (*hsa_signal_store_screlease_fn)(hsa_signal_t, hsa_signal_value_t);
+	void *before[0x158 / sizeof(void *)];
+	void (*hsa_signal_store_relaxed_fn)(hsa_signal_t, hsa_signal_value_t);   /* +0x158 */
+	void (*hsa_signal_store_screlease_fn)(hsa_signal_t, hsa_signal_value_t); /* +0x160 */
 };
-static struct api_table core_api = { store_relaxed, store_screlease };
-/* Not const, like ROCR's (tools may replace entries): the compiler must load it. */
-struct api_table *volatile core_api_table = &core_api;
+_Static_assert(offsetof(struct api_table, hsa_signal_store_relaxed_fn) == 0x158, "ROCR's table offset");
+_Static_assert(offsetof(struct api_table, hsa_signal_store_screlease_fn) == 0x160, "ROCR's table offset");
+static struct api_table core_api = {.hsa_signal_store_relaxed_fn = store_relaxed,
+				    .hsa_signal_store_screlease_fn = store_screlease};
+/* Not const, like ROCR's (tools may replace it); hidden, so the entry loads it
+ * RIP-relative in one instruction, as ROCR's does (no GOT). */
+__attribute__((visibility("hidden"), used)) struct api_table *gp_core_api_table = &core_api;
 
-__attribute__((visibility("default"))) void hsa_signal_store_screlease(hsa_signal_t s, hsa_signal_value_t v)
-{
-	core_api_table->hsa_signal_store_screlease_fn(s, v);
-}
+#if GP_HSA_PROLOGUE >= 6
+#define GP_ENDBR "endbr64\n"
+#else
+#define GP_ENDBR ""
+#endif
 
-__attribute__((visibility("default"))) void hsa_signal_store_relaxed(hsa_signal_t s, hsa_signal_value_t v)
-{
-	core_api_table->hsa_signal_store_relaxed_fn(s, v);
-}
+#define GP_ENTRY(name, slot)                                   \
+	".globl " #name "\n"                                   \
+	".type " #name ", @function\n"                         \
+	".p2align 4\n" #name ":\n" GP_ENDBR                    \
+	"mov gp_core_api_table(%rip), %rax\n"                  \
+	"jmp *" #slot "(%rax)\n"                               \
+	".size " #name ", .-" #name "\n"
+
+__asm__(".text\n"
+	GP_ENTRY(hsa_signal_store_relaxed, 0x158)
+	GP_ENTRY(hsa_signal_store_screlease, 0x160));

@@ -45,6 +45,7 @@ class StampKfd : public FakeKfd {
     return FakeKfd::suspend_queues(pid, q, g, m);
   }
   int resume_queues(pid_t pid, std::span<std::uint32_t> q) override {
+    if (on_resume) on_resume();
     const auto t = mono_ns();
     {
       std::lock_guard lk(mu_);
@@ -68,6 +69,7 @@ class StampKfd : public FakeKfd {
     return tids_;
   }
   std::atomic<bool> suspended{false};
+  std::function<void()> on_resume;  // set before the loop starts; runs on the loop's thread
 
  private:
   std::mutex mu_;

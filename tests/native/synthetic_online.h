@@ -20,8 +20,10 @@
 
 #include <dlfcn.h>
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +57,7 @@ struct SubmitPattern {
   bool exit = false;            // leave instead
   bool ring = false;            // ring the doorbell after each submission
   bool completion_only = false;  // instead of submitting: store to a completion signal (kind USER)
+  int cpu = -1;                  // >= 0: the child runs this pattern pinned to that CPU (and stays there)
 };
 
 // The stand-in runtime's two stores, loaded once in the parent (before any
@@ -89,6 +92,8 @@ struct SyntheticShared {
   SubmitPattern cmd;
   std::atomic<std::uint32_t> submits{0};
   std::uint64_t submit_ns[kMaxSubmits];
+  std::uint64_t store_ns[kMaxSubmits];  // how long each ring (the hsa_signal_store_screlease call) took
+  int store_cpu[kMaxSubmits];           // the CPU it was made on
 };
 
 inline std::uint64_t mono_ns() {
@@ -143,6 +148,18 @@ class SyntheticOnline {
   }
   std::uint32_t submits() const { return sh_->submits.load(std::memory_order_acquire); }
   std::uint64_t submit_ns(std::uint32_t i) const { return sh_->submit_ns[i]; }
+  // The online thread's side of a ringing submission: the store call's wall
+  // time (the uprobe's trap, and whatever ran on its CPU meanwhile).
+  std::uint64_t store_ns(std::uint32_t i) const { return sh_->store_ns[i % kMaxSubmits]; }
+  int store_cpu(std::uint32_t i) const { return sh_->store_cpu[i % kMaxSubmits]; }
+  // The first byte of a function of the stand-in runtime as the child sees
+  // it: 0xcc while a uprobe's breakpoint is on it.
+  std::uint8_t code_byte(HsaSignalStore fn) const {
+    std::uint8_t b = 0;
+    iovec local{&b, 1}, remote{reinterpret_cast<void*>(fn), 1};
+    if (::process_vm_readv(pid_, &local, 1, &remote, 1, 0) != 1) throw std::runtime_error("process_vm_readv");
+    return b;
+  }
 
   void kill() {
     if (pid_ <= 0) return;
@@ -168,6 +185,12 @@ class SyntheticOnline {
       seen = seq;
       const SubmitPattern p = sh_->cmd;
       if (p.exit) ::_exit(0);
+      if (p.cpu >= 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(p.cpu, &one);
+        ::sched_setaffinity(0, sizeof(one), &one);
+      }
       FakeAmdQueue& q = sh_->queues[p.queue];
       auto w = word(q, kAqlWriteIdOffset), r = word(q, kAqlReadIdOffset);
       std::uint64_t next = mono_ns();
@@ -187,7 +210,11 @@ class SyntheticOnline {
         const std::uint64_t t = mono_ns();
         sh_->submit_ns[n % kMaxSubmits] = t;
         w.store(id, std::memory_order_release);  // the producer's slot reservation
-        if (p.ring) hsa_->screlease(reinterpret_cast<std::uint64_t>(&sh_->doorbells[p.queue]), static_cast<std::int64_t>(id - 1));
+        if (p.ring) {
+          hsa_->screlease(reinterpret_cast<std::uint64_t>(&sh_->doorbells[p.queue]), static_cast<std::int64_t>(id - 1));
+          sh_->store_ns[n % kMaxSubmits] = mono_ns() - t;
+          sh_->store_cpu[n % kMaxSubmits] = ::sched_getcpu();
+        }
         sh_->submits.store(n + 1, std::memory_order_release);
         if (p.fetch_us) {
           const std::uint64_t until = mono_ns() + p.fetch_us * 1000ull;

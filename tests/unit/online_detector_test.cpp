@@ -108,6 +108,30 @@ TEST(OnlineDetector, WorkStillWaitingBlocksTheResume) {
   EXPECT_EQ(d.tick(61 * kMs), A::Resume);
 }
 
+// resume_due() says what the next tick would do, without doing it: the loop
+// puts the doorbell uprobes back when it turns true, before looking again.
+TEST(OnlineDetector, ResumeDueAnswersLikeTheTickWithoutActing) {
+  auto d = watching_one(config(10, 30));
+  EXPECT_FALSE(d.resume_due(1 * kMs)) << "running: nothing to resume";
+  ASSERT_EQ(d.observe(kOnline, kQ, 6, 6, 1 * kMs), A::Suspend);
+  for (std::uint64_t t : {10 * kMs, 30 * kMs}) {
+    EXPECT_FALSE(d.resume_due(t));
+    EXPECT_EQ(d.tick(t), A::None);
+  }
+  EXPECT_TRUE(d.resume_due(31 * kMs));
+  EXPECT_TRUE(d.resume_due(31 * kMs)) << "asking changes nothing";
+  EXPECT_TRUE(d.suspended());
+  // The second look finds a submission: no longer due, and the tick agrees.
+  EXPECT_EQ(d.observe(kOnline, kQ, 7, 6, 31 * kMs), A::None);
+  EXPECT_FALSE(d.resume_due(31 * kMs)) << "packets waiting";
+  EXPECT_EQ(d.tick(31 * kMs), A::None);
+  EXPECT_EQ(d.observe(kOnline, kQ, 7, 7, 32 * kMs), A::None);
+  EXPECT_FALSE(d.resume_due(40 * kMs)) << "idle counts from the new demand";
+  EXPECT_TRUE(d.resume_due(42 * kMs));
+  EXPECT_EQ(d.tick(42 * kMs), A::Resume);
+  EXPECT_FALSE(d.resume_due(100 * kMs));
+}
+
 TEST(OnlineDetector, BurstsWithGapsUnderIdleDoNotFlap) {
   auto d = watching_one(config(10, 20));
   std::uint64_t w = 5;
