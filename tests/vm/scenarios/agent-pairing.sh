@@ -135,6 +135,11 @@ m '^gpreempt_suspend_total\{.*trigger="doorbell".*\} [1-9][0-9]*$'
 m '^gpreempt_probe_attached\{.*\} 1$'
 grep -q "pid=\"$ipid\".*role=\"offline\"" "$GP_TMP/metrics" && fail "metrics: the ignored process as offline"
 echo "[$(since)s] metrics: roles, rules, pod identity and the doorbell suspension served"
+# The agent's resident memory with its BPF session, detector, metrics server and
+# three classified processes (the target is 50 MB; docs/performance.md).
+rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$agent/status")
+echo "agent RSS ${rss} kB"
+[ "$rss" -le 51200 ] || fail "agent RSS ${rss} kB, above 50 MB"
 
 # A new offline process while the online side is busy: attached before its
 # hsa_init (RUNTIME_ENABLE waits for the agent's answer), then held.
