@@ -117,7 +117,7 @@ enum gp_queue_format {
 /* gp_event.ev_flags */
 #define GP_EVF_HAS_QUEUE (1u << 0)   /* the q payload is filled */
 #define GP_EVF_HAS_PASID (1u << 1)
-#define GP_EVF_SECONDARY (1u << 2)   /* 7.x secondary KFD context */
+#define GP_EVF_SECONDARY (1u << 2)   /* 7.x secondary KFD context: queue, process and ioctl records */
 
 #define GP_CONTEXT_PRIMARY 0xFFFF
 
@@ -158,7 +158,8 @@ struct gp_ioctl_info {
 	gp_u32 dbg_num_queues;  /* SUSPEND/RESUME/GET_QUEUE_SNAPSHOT count */
 	gp_u32 dbg_grace;       /* SUSPEND grace period */
 	gp_u32 dbg_target_tgid; /* resolved owner of the target kfd_process, when known */
-	gp_u32 pad;
+	gp_u16 context_id;      /* with GP_EVF_SECONDARY: the caller's secondary context; else 0 */
+	gp_u16 pad;
 };
 
 /* Process-level payload (GP_EV_PROCESS_*, GP_EV_PROCESS_SWEEP, GP_EV_QPD_TERMINATE). */

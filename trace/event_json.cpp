@@ -212,6 +212,7 @@ gp_ioctl_info ioctl_from_json(const json& j) {
   io.dbg_num_queues = f.integer<std::uint32_t>("dbg_num_queues");
   io.dbg_grace = f.integer<std::uint32_t>("dbg_grace");
   io.arg0 = f.hex("arg0");
+  if (f.has("context_id")) io.context_id = f.integer<std::uint16_t>("context_id");
   return io;
 }
 
@@ -410,7 +411,11 @@ json to_json(const Event& ev) {
   if (r.ev_flags != 0) j["flags"] = flag_list(r.ev_flags, 32, event_flag_name);
   switch (payload_of(r)) {
     case Payload::Queue: j["queue"] = queue_to_json(r.q); break;
-    case Payload::Ioctl: j["ioctl"] = ioctl_to_json(r.io); break;
+    case Payload::Ioctl:
+      j["ioctl"] = ioctl_to_json(r.io);
+      // Only a secondary context's ioctl names its context (0 otherwise).
+      if (r.io.context_id != 0 || (r.ev_flags & GP_EVF_SECONDARY)) j["ioctl"]["context_id"] = r.io.context_id;
+      break;
     case Payload::Process: j["process"] = process_to_json(r.proc); break;
     case Payload::Preempt: j["preempt"] = preempt_to_json(r.pre); break;
   }

@@ -77,5 +77,27 @@ TEST(Names, FlagsAndErrnos) {
   EXPECT_EQ(dbg_trap_op_name(6), "suspend_queues");
 }
 
+// Which KFD context a record belongs to, as the BPF side fills each payload.
+TEST(EventContext, EachPayloadNamesItsContext) {
+  auto q = test::queue_event(EventKind::QueueAdd, 10, 3, 0xA);
+  EXPECT_EQ(event_context(q), GP_CONTEXT_PRIMARY);
+  q.raw.q.context_id = 2;
+  EXPECT_EQ(event_context(q), 2u);
+  // Process records always carry it (the sweep of a closed secondary context).
+  auto sweep = test::process_event(EventKind::ProcessSweep, 10, 0x3000);
+  EXPECT_TRUE(from_primary_context(sweep));
+  sweep.raw.proc.context_id = 0;
+  EXPECT_EQ(event_context(sweep), 0u);
+  // A failed kfd_create_process has no process: the caller's, a primary.
+  auto failed = test::process_event(EventKind::ProcessCreate, 10, 0);
+  failed.raw.proc.context_id = 0;
+  EXPECT_TRUE(from_primary_context(failed));
+  // ioctl records name it only when flagged secondary.
+  auto io = test::ioctl_event(EventKind::IoctlDestroyBegin, 10, 0);
+  EXPECT_TRUE(from_primary_context(io));
+  io.raw.ev_flags |= GP_EVF_SECONDARY;
+  EXPECT_EQ(event_context(io), 0u);
+}
+
 }  // namespace
 }  // namespace gp

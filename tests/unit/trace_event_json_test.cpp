@@ -32,6 +32,20 @@ TEST(TraceEventJson, RoundTripIsByteExactForEveryKind) {
   }
 }
 
+// A secondary KFD context's ioctl names its context; a primary's does not.
+TEST(TraceEventJson, AnIoctlCarriesItsContextOnlyFromASecondaryContext) {
+  Event sec = full_event(EventKind::IoctlDestroyBegin);
+  json j = to_json(sec);
+  EXPECT_EQ(j["ioctl"]["context_id"], 3);
+  EXPECT_EQ(event_context(event_from_json(j)), 3u);
+  Event pri = full_event(EventKind::IoctlDestroyBegin);
+  pri.raw.ev_flags &= ~GP_EVF_SECONDARY;
+  pri.raw.io.context_id = 0;
+  json jp = to_json(pri);
+  EXPECT_FALSE(jp["ioctl"].contains("context_id"));
+  EXPECT_EQ(event_context(event_from_json(jp)), GP_CONTEXT_PRIMARY);
+}
+
 TEST(TraceEventJson, PreemptVictimCarriesItsQueueAndSeqInAux) {
   Event v = queue_event(EventKind::PreemptVictim, 5, 4242, 3, 0xffff888000001000);
   v.raw.aux = 77;

@@ -38,7 +38,7 @@ Event full_event(EventKind kind, std::uint64_t ts_ns) {
     case EventKind::IoctlUpdateQueue:
     case EventKind::IoctlDbgTrap:
     case EventKind::IoctlDestroyBegin:
-      r.io = {0x7f0000100000, 0x8000000000000001, 1u << 20, 48301, 2, 0x0364, 9, 5, 6, 777, 4, 10, 778, 0};
+      r.io = {0x7f0000100000, 0x8000000000000001, 1u << 20, 48301, 2, 0x0364, 9, 5, 6, 777, 4, 10, 778, 3, 0};
       break;
     case EventKind::ProcessSweep:
     case EventKind::QpdTerminate:
