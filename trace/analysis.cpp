@@ -209,6 +209,7 @@ class Analyzer {
       }
       case EventKind::ProcessFree:
       case EventKind::IoctlDestroyBegin:
+      case EventKind::KfdIoctl:
         break;
     }
   }

@@ -1,15 +1,20 @@
 // One gp::Event <-> one JSON object. This is the schema of every event line in
 // a trace file and of `watch --json`, so it is versioned with the trace format
 // (trace/format.h: kTraceFormatVersion): change a key, bump the version.
+// to_json writes the current version; event_from_json reads every version
+// the reader accepts.
 //
 //   {"type":"event","ts_ns":..,"kind":"queue_add","cause":"create","pid":..,
 //    "tid":..,"acting_pid":..,"comm":"..","ret":0,"aux":0,"flags":["has_queue"],
 //    "queue":{...}}
 //
 // Exactly one payload object follows the common fields, chosen by
-// payload_of(): "queue", "ioctl", "process" or "preempt". 64-bit kernel and
-// user addresses are hex strings ("0x7f12..."): JSON numbers are doubles in
-// most readers and would silently lose the low bits.
+// payload_of(): "queue", "ioctl", "process", "preempt" or "kfd_ioctl" (watch
+// --ioctls). The "ioctl" object holds only the fields that ioctl has
+// (trace/event.h: ioctl_fields), e.g.
+//   ioctl_destroy_queue  "ioctl":{"qid":3}
+// 64-bit kernel and user addresses are hex strings ("0x7f12..."): JSON numbers
+// are doubles in most readers and would silently lose the low bits.
 #pragma once
 
 #include <stdexcept>
@@ -18,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "trace/event.h"
+#include "trace/format.h"
 
 namespace gp {
 
@@ -29,7 +35,7 @@ class EventJsonError : public std::runtime_error {
 };
 
 // Which union member of gp_event an event carries (and so which JSON object).
-enum class Payload { Queue, Ioctl, Process, Preempt };
+enum class Payload { Queue, Ioctl, Process, Preempt, KfdIoctl };
 
 // GP_EVF_HAS_QUEUE always means "q is filled"; otherwise the kind decides.
 // A preempt_victim carries its queue (HAS_QUEUE) and the seq of its preempt in
@@ -40,8 +46,11 @@ nlohmann::json to_json(const Event& ev);
 
 // Strict: every key the kind uses must be present with the right JSON type and
 // range, and the result must pass gp::decode() like a ring-buffer record.
-// Throws EventJsonError.
-Event event_from_json(const nlohmann::json& j);
+// `version` is the trace format version of the line (the file's header).
+// Version 1 wrote every ioctl field for every ioctl: those lines are read as
+// before, then the fields the ioctl does not have are dropped (0), so both
+// versions of a trace read into the same events. Throws EventJsonError.
+Event event_from_json(const nlohmann::json& j, int version = trace::kTraceFormatVersion);
 
 // The "queue" object alone (also used for the header's initial queue map).
 nlohmann::json queue_to_json(const gp_queue_info& q);

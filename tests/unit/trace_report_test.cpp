@@ -7,6 +7,7 @@
 // and review the diff: the facts tests below must still pass unchanged.
 #include <cstdlib>
 #include <fstream>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -204,6 +205,22 @@ TEST(TraceReportGolden, Exp2FourRuns) {
 }
 
 TEST(TraceReportGolden, Exp3Concurrent) { check_golden({"trace_exp3_concurrent.jsonl"}, "trace_report_exp3"); }
+
+// The version 1 fixtures of the same scenarios give the same reports. They are
+// read under the version 2 name, which the reports print.
+TEST(TraceReportGolden, Version1FilesGiveTheSameReports) {
+  for (const auto& [v1, v2, golden] :
+       {std::tuple{"trace_v1_exp1_one_model.jsonl", "trace_exp1_one_model.jsonl", "trace_report_exp1"},
+        std::tuple{"trace_v1_exp3_concurrent.jsonl", "trace_exp3_concurrent.jsonl", "trace_report_exp3"}}) {
+    SCOPED_TRACE(v1);
+    std::ifstream in(golden_path(v1), std::ios::binary);
+    Trace t = read_trace(in, v2);
+    EXPECT_EQ(t.header.version, 1);
+    std::vector<TraceAnalysis> runs{analyze(t)};
+    EXPECT_EQ(report_text(runs), read_text(golden_path(std::string(golden) + ".expected.txt")));
+    EXPECT_EQ(report_json(runs).dump(2) + "\n", read_text(golden_path(std::string(golden) + ".expected.json")));
+  }
+}
 
 }  // namespace
 }  // namespace gp::trace

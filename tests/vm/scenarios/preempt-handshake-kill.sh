@@ -1,5 +1,6 @@
 #!/bin/sh
 # gp-cost: 25  (seconds on 6.12 under TCG, for balancing shards)
+# gp-shim: yes  (also in the 7.x+shim VM, test-only kfd_open_shim loaded)
 # SIGKILL of the controller inside the runtime handshake (6.12), and what the
 # target does then. The kernel (docs/kfd-internals.md §2): the target's
 # RUNTIME_ENABLE, with a debugger attached, raises EC_PROCESS_RUNTIME (one byte

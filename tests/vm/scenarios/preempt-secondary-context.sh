@@ -1,5 +1,6 @@
 #!/bin/sh
 # gp-kernels: 7.2
+# gp-shim: only  (the 7.x+shim VM: the test-only kfd_open_shim is loaded)
 # gp-cost: 40  (estimate: one watch and one preempt attach under TCG)
 # A secondary KFD context of the target (kernels with AMDKFD_IOC_CREATE_PROCESS:
 # a second open of /dev/kfd in the same process, then CREATE_PROCESS on it)
@@ -10,15 +11,12 @@
 # that context) must not read as the target going: preempt keeps holding the
 # primary, resumes it on `ctl resume`, and ends cleanly.
 #
-# Needs the TEST-ONLY kfd_open_shim module (without a GPU node this kernel
-# refuses open(/dev/kfd)); its build and harness are in the shim's notes
-# (GP_VM_EXTRA_MODULES="7.2=<path>/kfd_open_shim.ko:test_only=1"). Without it
-# this scenario FAILS: it is not a pass.
+# Runs only in the 7.2+shim VM (tests/vm/README.md): without a GPU node this
+# kernel refuses open(/dev/kfd) unless the TEST-ONLY kfd_open_shim is loaded.
 . /gp/lib.sh
 need gpreempt-bpf kfd-client jq
 
-[ -d /sys/module/kfd_open_shim ] ||
-  fail "needs the TEST-ONLY kfd_open_shim module loaded after amdgpu (GP_VM_EXTRA_MODULES=7.2=.../kfd_open_shim.ko:test_only=1): $GP_KVER refuses open(/dev/kfd) without a GPU node"
+kfd_open_works || fail "$GP_KVER: open(/dev/kfd) does not work here, so no secondary context can be made"
 
 sock=$GP_TMP/p.sock
 out=$GP_TMP/serve.out
