@@ -1,6 +1,8 @@
 // One gp::Event <-> one JSON object. This is the schema of every event line in
 // a trace file and of `watch --json`, so it is versioned with the trace format
 // (trace/format.h: kTraceFormatVersion): change a key, bump the version.
+// to_json writes the current version; event_from_json reads every version
+// the reader accepts.
 //
 //   {"type":"event","ts_ns":..,"kind":"queue_add","cause":"create","pid":..,
 //    "tid":..,"acting_pid":..,"comm":"..","ret":0,"aux":0,"flags":["has_queue"],
@@ -18,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "trace/event.h"
+#include "trace/format.h"
 
 namespace gp {
 
@@ -32,16 +35,22 @@ class EventJsonError : public std::runtime_error {
 enum class Payload { Queue, Ioctl, Process, Preempt };
 
 // GP_EVF_HAS_QUEUE always means "q is filled"; otherwise the kind decides.
-// A preempt_victim carries its queue (HAS_QUEUE) and the seq of its preempt in
-// `aux`; see trace/README section "preempt_victim".
+// A preempt_victim carries its queue (HAS_QUEUE); it and its preempt share the
+// top-level "seq" (trace/README section "preempt_victim").
 Payload payload_of(const gp_event& raw);
+
+// preempt and preempt_victim: the kinds whose gp_event.seq is written ("seq").
+bool carries_seq(EventKind k);
 
 nlohmann::json to_json(const Event& ev);
 
 // Strict: every key the kind uses must be present with the right JSON type and
 // range, and the result must pass gp::decode() like a ring-buffer record.
-// Throws EventJsonError.
-Event event_from_json(const nlohmann::json& j);
+// `version` is the trace format version of the line (the file's header).
+// Version 1 kept a preemption's seq in "preempt.seq" (32 bits) and a victim's
+// in "aux": those lines are read into the same gp_event.seq. Throws
+// EventJsonError.
+Event event_from_json(const nlohmann::json& j, int version = trace::kTraceFormatVersion);
 
 // The "queue" object alone (also used for the header's initial queue map).
 nlohmann::json queue_to_json(const gp_queue_info& q);

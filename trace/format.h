@@ -1,6 +1,6 @@
 // The trace file: versioned JSON Lines, one record per line.
 //
-//   line 1     {"type":"header","format":"gpreempt-bpf-trace","version":1,...}
+//   line 1     {"type":"header","format":"gpreempt-bpf-trace","version":2,...}
 //   lines 2..  {"type":"event",...}  (event_json.h)  and  {"type":"stats",...}
 //   last line  {"type":"trailer","events":N,"lost":N,...}
 //
@@ -20,7 +20,13 @@
 namespace gp::trace {
 
 inline constexpr const char* kTraceFormatName = "gpreempt-bpf-trace";
-inline constexpr int kTraceFormatVersion = 1;
+// The version this build writes. It reads every version from
+// kOldestTraceFormatVersion up to it; what changed between them is in
+// trace/README.md ("File format"). Version 2: preempt and preempt_victim
+// events carry the 64-bit "seq" that joins them at the top level (version 1:
+// a 32-bit "preempt.seq", and a victim's "aux"), and "preempt.flags".
+inline constexpr int kTraceFormatVersion = 2;
+inline constexpr int kOldestTraceFormatVersion = 1;
 
 struct GpuInfo {
   std::uint32_t gpu_id = 0;
@@ -34,7 +40,7 @@ struct InitialQueue {
 };
 
 struct Header {
-  int version = kTraceFormatVersion;
+  int version = kTraceFormatVersion;  // as read; TraceWriter always writes kTraceFormatVersion
   std::string tool_version;
   std::string host;  // "synthetic" for generated test traces
   std::string kernel;

@@ -55,7 +55,7 @@ class LineReader {
       }
       try {
         if (type == "event") {
-          t.events.push_back(event_from_json(j));
+          t.events.push_back(event_from_json(j, t.header.version));
         } else if (type == "stats") {
           t.stats.push_back(stats_from_json(j));
         } else if (type == "trailer") {
@@ -119,9 +119,10 @@ class LineReader {
     if (!j.contains("version") || !j["version"].is_number_unsigned())
       fail("header without a format version");
     auto version = j["version"].get<std::uint64_t>();
-    if (version != static_cast<std::uint64_t>(kTraceFormatVersion))
-      fail(fmt::format("trace format version {} is not supported (this build reads version {})", version,
-                       kTraceFormatVersion));
+    if (version < static_cast<std::uint64_t>(kOldestTraceFormatVersion) ||
+        version > static_cast<std::uint64_t>(kTraceFormatVersion))
+      fail(fmt::format("trace format version {} is not supported (this build reads versions {} to {})", version,
+                       kOldestTraceFormatVersion, kTraceFormatVersion));
     try {
       return header_from_json(j);
     } catch (const EventJsonError& e) {

@@ -33,7 +33,10 @@ void TraceWriter::require(State s, const char* what) const {
 
 void TraceWriter::begin(const Header& header) {
   require(State::Fresh, "begin");
-  append_line(to_json(header).dump());
+  // Events are always written in the current schema, so is the header.
+  Header h = header;
+  h.version = kTraceFormatVersion;
+  append_line(to_json(h).dump());
   state_ = State::Open;
   flush();  // the header alone already makes a readable (truncated) trace
 }

@@ -32,16 +32,66 @@ TEST(TraceEventJson, RoundTripIsByteExactForEveryKind) {
   }
 }
 
-TEST(TraceEventJson, PreemptVictimCarriesItsQueueAndSeqInAux) {
+TEST(TraceEventJson, PreemptVictimCarriesItsQueueAndTheFullSeq) {
   Event v = queue_event(EventKind::PreemptVictim, 5, 4242, 3, 0xffff888000001000);
-  v.raw.aux = 77;
+  v.raw.seq = (std::uint64_t{256} << 32) | 77;  // CPU 256
   json j = to_json(v);
   EXPECT_EQ(j["kind"], "preempt_victim");
-  EXPECT_EQ(j["aux"], 77);
+  EXPECT_EQ(j["seq"], (std::uint64_t{256} << 32) | 77);
+  EXPECT_EQ(j["aux"], 0);
   EXPECT_EQ(j["queue"]["qid"], 3);
   EXPECT_FALSE(j.contains("preempt"));
   Event back = event_from_json(j);
   EXPECT_EQ(0, std::memcmp(&v.raw, &back.raw, sizeof(gp_event)));
+}
+
+TEST(TraceEventJson, SeqOnlyOnPreemptionsAndTheirVictims) {
+  EXPECT_TRUE(to_json(full_event(EventKind::Preempt)).contains("seq"));
+  EXPECT_FALSE(to_json(full_event(EventKind::QueueAdd)).contains("seq"));
+  json j = to_json(full_event(EventKind::QueueAdd));
+  j["seq"] = 5;
+  try {
+    event_from_json(j);
+    FAIL() << "a seq on a queue_add was read";
+  } catch (const EventJsonError& e) {
+    EXPECT_STREQ(e.what(), "seq: not a key of a queue_add event");
+  }
+  json p = to_json(full_event(EventKind::Preempt));
+  p.erase("seq");
+  EXPECT_THROW(event_from_json(p), EventJsonError) << "version 2 needs it";
+}
+
+TEST(TraceEventJson, PreemptFlagsByNameAndUnknownBitsSurvive) {
+  json pre = to_json(full_event(EventKind::Preempt))["preempt"];
+  EXPECT_EQ(pre["flags"], json({"victims_truncated", "queue_reset", "bit9"}));
+  EXPECT_FALSE(pre.contains("seq"));
+  Event ev = full_event(EventKind::Preempt);
+  ev.raw.pre.flags = GP_PF_VICTIMS_UNKNOWN | GP_PF_ALL_QUEUES | GP_PF_NOT_KFD;
+  EXPECT_EQ(to_json(ev)["preempt"]["flags"], json({"victims_unknown", "all_queues", "not_kfd"}));
+  EXPECT_EQ(event_from_json(to_json(ev)).raw.pre.flags, ev.raw.pre.flags);
+}
+
+// Version 1 lines: the 32-bit seq in "preempt.seq" (a preemption, or a
+// victim without its queue) or in "aux" (a victim with its queue); no flags.
+TEST(TraceEventJson, Version1SeqIsReadIntoTheSameField) {
+  json pre = to_json(full_event(EventKind::Preempt));
+  pre.erase("seq");
+  pre["preempt"].erase("flags");
+  pre["preempt"]["seq"] = 41;
+  Event p = event_from_json(pre, 1);
+  EXPECT_EQ(p.raw.seq, 41u);
+  EXPECT_EQ(p.raw.pre.flags, 0u);
+
+  Event v = queue_event(EventKind::PreemptVictim, 5, 4242, 3, 0xffff888000001000);
+  json vj = to_json(v);
+  vj.erase("seq");
+  vj["aux"] = 41;
+  Event back = event_from_json(vj, 1);
+  EXPECT_EQ(back.raw.seq, 41u);
+  EXPECT_EQ(back.raw.aux, 41u);
+
+  pre["preempt"]["seq"] = std::uint64_t{1} << 32;
+  EXPECT_THROW(event_from_json(pre, 1), EventJsonError) << "version 1 seqs were 32 bits";
 }
 
 TEST(TraceEventJson, OnlyThePayloadTheKindUses) {

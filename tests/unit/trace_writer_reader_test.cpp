@@ -3,9 +3,11 @@
 #include <cstring>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "base/clock.h"
+#include "trace/analysis.h"
 #include "trace/event_json.h"
 #include "trace/reader.h"
 #include "trace/writer.h"
@@ -77,7 +79,7 @@ TEST(TraceWriterReader, FileLayoutIsHeaderEventsTrailer) {
   std::getline(lines, l3);
   EXPECT_FALSE(std::getline(lines, extra));
   EXPECT_EQ(json::parse(l1)["format"], "gpreempt-bpf-trace");
-  EXPECT_EQ(json::parse(l1)["version"], 1);
+  EXPECT_EQ(json::parse(l1)["version"], 2);
   EXPECT_EQ(json::parse(l2)["type"], "event");
   EXPECT_EQ(json::parse(l3)["type"], "trailer");
   EXPECT_EQ(json::parse(l3)["events"], 1);
@@ -181,10 +183,73 @@ TEST(TraceReaderErrors, NotATrace) {
 TEST(TraceReaderErrors, OtherVersion) {
   auto lines = split_lines(good_file());
   json h = json::parse(lines[0]);
-  h["version"] = 2;
-  lines[0] = h.dump();
-  EXPECT_EQ(read_error(join_lines(lines)),
-            "t.jsonl:1: trace format version 2 is not supported (this build reads version 1)");
+  for (int v : {0, 3}) {
+    h["version"] = v;
+    lines[0] = h.dump();
+    EXPECT_EQ(read_error(join_lines(lines)),
+              fmt::format("t.jsonl:1: trace format version {} is not supported (this build reads versions 1 to 2)", v));
+  }
+}
+
+// A version-1 file (32-bit seqs: "preempt.seq", a victim's "aux") still reads,
+// and its victims still join their preemption.
+TEST(TraceReaderVersions, Version1FileReadsAndJoinsItsVictims) {
+  auto lines = split_lines(good_file());
+  json h = json::parse(lines[0]);
+  h["version"] = 1;
+  std::vector<std::string> v1 = {h.dump()};
+  Event victim = testing::queue_event(EventKind::PreemptVictim, 2'000'000'000, 4242, 3, 0xffff888000001000);
+  json vj = to_json(victim);
+  vj.erase("seq");
+  vj["aux"] = 7;
+  json pj = to_json(full_event(EventKind::Preempt, 2'000'000'100));
+  pj.erase("seq");
+  pj["preempt"].erase("flags");
+  pj["preempt"]["seq"] = 7;
+  v1.push_back(vj.dump());
+  v1.push_back(pj.dump());
+  v1.push_back(json{{"type", "trailer"}, {"events", 2}, {"lost", 0}, {"end_monotonic_ns", 3'000'000'000ull},
+                    {"end_realtime_ns", 0}}
+                   .dump());
+  std::istringstream in(join_lines(v1));
+  Trace t = read_trace(in, "v1.jsonl");
+  EXPECT_EQ(t.header.version, 1);
+  ASSERT_EQ(t.events.size(), 2u);
+  EXPECT_EQ(t.events[0].raw.seq, 7u);
+  EXPECT_EQ(t.events[1].raw.seq, 7u);
+  TraceAnalysis a = analyze(t);
+  ASSERT_EQ(a.preemptions.size(), 1u);
+  ASSERT_EQ(a.preemptions[0].victims.size(), 1u);
+  EXPECT_EQ(a.preemptions[0].victims[0].qid, 3u);
+  EXPECT_EQ(a.unmatched_victims, 0u);
+}
+
+// Seqs from CPUs 256 apart used to be equal in 32 bits; each victim must
+// join its own preemption.
+TEST(TraceReaderVersions, VictimsJoinByTheFull64BitSeq) {
+  std::string path = temp_path("cpus.jsonl");
+  const std::uint64_t on_cpu0 = 1, on_cpu256 = (std::uint64_t{256} << 32) | 1;
+  {
+    TraceWriter w(path);
+    w.begin(sample_header());
+    Event v0 = testing::queue_event(EventKind::PreemptVictim, 2'000'000'000, 4242, 0, 0xffff888000001000);
+    v0.raw.seq = on_cpu0;
+    Event v256 = testing::queue_event(EventKind::PreemptVictim, 2'000'000'001, 5252, 1, 0xffff888000002000);
+    v256.raw.seq = on_cpu256;
+    Event p0 = full_event(EventKind::Preempt, 2'000'000'010);
+    p0.raw.seq = on_cpu0;
+    Event p256 = full_event(EventKind::Preempt, 2'000'000'020);
+    p256.raw.seq = on_cpu256;
+    for (const Event& e : {v0, v256, p256, p0}) w.write(e);
+    w.end({});
+  }
+  Trace t = read_trace_file(path);
+  TraceAnalysis a = analyze(t);
+  ASSERT_EQ(a.preemptions.size(), 2u);
+  for (const auto& p : a.preemptions) {
+    ASSERT_EQ(p.victims.size(), 1u) << p.seq;
+    EXPECT_EQ(p.victims[0].qid, p.seq == on_cpu0 ? 0u : 1u);
+  }
 }
 
 TEST(TraceReaderErrors, CorruptLineInTheMiddle) {
