@@ -67,6 +67,9 @@ enum gp_event_kind {
 	/* kfd_ioctl_destroy_queue entry: a destroy begins (it blocks while the
 	 * queue is debugger-suspended, so the controller must resume it). */
 	GP_EV_IOCTL_DESTROY_BEGIN = 16,
+	/* kfd_ioctl return: ANY /dev/kfd ioctl (watch --ioctls only); see
+	 * struct gp_kfd_ioctl_info. tgid is the caller. */
+	GP_EV_KFD_IOCTL = 17,
 	GP_EV_KIND_MAX
 };
 
@@ -182,6 +185,19 @@ struct gp_ioctl_info {
 	gp_u32 pad;
 };
 
+/* Any /dev/kfd ioctl (GP_EV_KFD_IOCTL), at the return of the dispatcher
+ * kfd_ioctl(filep, cmd, arg): the request and the first bytes of the user
+ * argument as it is then (what KFD copied back for _IOC_OUT commands, what it
+ * was given for _IOC_IN-only ones). */
+#define GP_KFD_IOCTL_DATA 64
+struct gp_kfd_ioctl_info {
+	gp_u64 arg;             /* the user pointer passed to ioctl() */
+	gp_u32 cmd;             /* the request: _IOC(dir, 'K', nr, size) */
+	gp_u16 data_len;        /* bytes of data read: min(_IOC_SIZE(cmd), 64); 0 if unreadable */
+	gp_u16 pad;
+	gp_u8 data[GP_KFD_IOCTL_DATA];
+};
+
 /* Process-level payload (GP_EV_PROCESS_*, GP_EV_PROCESS_SWEEP, GP_EV_QPD_TERMINATE). */
 struct gp_process_info {
 	gp_u64 proc_kptr;
@@ -240,6 +256,7 @@ struct gp_event {
 		struct gp_ioctl_info io;
 		struct gp_process_info proc;
 		struct gp_preempt_info pre;
+		struct gp_kfd_ioctl_info kio;
 	};
 };
 
@@ -247,11 +264,13 @@ struct gp_event {
 #ifdef __cplusplus
 static_assert(sizeof(struct gp_queue_info) == 80, "gp_queue_info layout");
 static_assert(sizeof(struct gp_preempt_info) == 80, "gp_preempt_info layout");
+static_assert(sizeof(struct gp_kfd_ioctl_info) == 80, "gp_kfd_ioctl_info layout");
 static_assert(sizeof(struct gp_event) == 144, "gp_event layout");
 static_assert(__builtin_offsetof(struct gp_event, seq) == 56, "gp_event.seq offset");
 #else
 _Static_assert(sizeof(struct gp_queue_info) == 80, "gp_queue_info layout");
 _Static_assert(sizeof(struct gp_preempt_info) == 80, "gp_preempt_info layout");
+_Static_assert(sizeof(struct gp_kfd_ioctl_info) == 80, "gp_kfd_ioctl_info layout");
 _Static_assert(sizeof(struct gp_event) == 144, "gp_event layout");
 _Static_assert(__builtin_offsetof(struct gp_event, seq) == 56, "gp_event.seq offset");
 #endif

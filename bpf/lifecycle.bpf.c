@@ -50,6 +50,7 @@ enum gp_fn {
 	GP_FN_IOCTL_DESTROY,
 	GP_FN_IOCTL_UPDATE,
 	GP_FN_IOCTL_DBG_TRAP,
+	GP_FN_KFD_IOCTL,
 };
 
 /* ---------------------------------------------------------------- add/remove */
@@ -488,6 +489,46 @@ GP_FENTRY
 int BPF_PROG(ioctl_destroy_queue_fentry, void *filep, struct kfd_process___gp *p, void *data)
 {
 	gp_ioctl_destroy_begin(p, data);
+	return 0;
+}
+
+/* ------------------------------------------------------------ every ioctl */
+/* watch --ioctls: kfd_ioctl(filep, cmd, arg) is the dispatcher every /dev/kfd
+ * ioctl goes through, known command or not. At its return the user argument
+ * holds what KFD copied back (_IOC_OUT) or what it was given (_IOC_IN only);
+ * its first GP_KFD_IOCTL_DATA bytes go into the event. The caller is current
+ * (KFD refuses an fd used from another process). Loaded only when asked for. */
+static __always_inline void gp_kfd_ioctl_done(__u32 cmd, __u64 arg, int ret)
+{
+	struct gp_event *e = gp_reserve(GP_EV_KFD_IOCTL);
+	__u32 size = (cmd >> 16) & 0x3fff; /* _IOC_SIZE */
+
+	if (!e)
+		return;
+	e->ret = ret;
+	e->tgid = e->acting_tgid;
+	e->kio.cmd = cmd;
+	e->kio.arg = arg;
+	if (size > GP_KFD_IOCTL_DATA)
+		size = GP_KFD_IOCTL_DATA;
+	if (size && arg && !bpf_probe_read_user(e->kio.data, size, (void *)arg))
+		e->kio.data_len = size;
+	gp_submit(e);
+}
+
+SEC("kprobe")
+int BPF_KPROBE(kfd_ioctl_entry, void *filep, unsigned int cmd, unsigned long arg)
+{
+	gp_stash_put(GP_FN_KFD_IOCTL, arg, cmd);
+	return 0;
+}
+
+GP_STASH_RETURN(kfd_ioctl, GP_FN_KFD_IOCTL, gp_kfd_ioctl_done((__u32)st.aux, st.ptr, ret))
+
+GP_FEXIT
+int BPF_PROG(kfd_ioctl_fexit, void *filep, unsigned int cmd, unsigned long arg)
+{
+	gp_kfd_ioctl_done(cmd, arg, (int)gp_fexit_ret(ctx));
 	return 0;
 }
 

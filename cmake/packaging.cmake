@@ -36,6 +36,12 @@ install(PROGRAMS scripts/colocate/online_infer.py scripts/colocate/offline_train
                  scripts/colocate/colocate_report.py
         DESTINATION ${GP_SHARE}/colocate)
 install(FILES scripts/hw-validate/busy.hip DESTINATION ${GP_SHARE}/hw-validate)
+# Without Kubernetes: the agent's and read-only mode's systemd units (installed, not
+# enabled) and the example policy the agent's unit expects in /etc/gpreempt-bpf/
+# (docs/deploy.md). The prefix /usr puts the units in /usr/lib/systemd/system.
+install(FILES deploy/systemd/gpreempt-bpf-agent.service deploy/systemd/gpreempt-bpf-metrics.service
+        DESTINATION lib/systemd/system)
+install(FILES deploy/policy.yaml DESTINATION ${GP_SHARE})
 install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 # The documents README.md links to, in the same places so the links between
 # them still resolve: docs/*.md, and the trace file format that docs/ links.
@@ -44,7 +50,7 @@ install(FILES trace/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR}/trace)
 
 # Debian package. Dependencies by Debian package name: exactly the packages
 # that ship the shared libraries the binary is linked against (objdump -p
-# NEEDED: libbpf.so.1, libfmt.so.9, libstdc++.so.6, libgcc_s.so.1, libc.so.6;
+# NEEDED: libbpf.so.1, libfmt.so.9, libcivetweb.so.1, libyaml-cpp.so.0.7, libstdc++.so.6, libgcc_s.so.1, libc.so.6;
 # libelf and zlib come in through libbpf1). test_package.py re-derives this
 # from the binary with dpkg -S and fails if the list falls behind.
 set(CPACK_GENERATOR DEB)
@@ -58,7 +64,7 @@ set(CPACK_PACKAGE_DESCRIPTION
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libbpf1 (>= 1:1.1), libfmt9, libstdc++6, libgcc-s1, libc6")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libbpf1 (>= 1:1.1), libfmt9, libcivetweb1, libyaml-cpp0.7, libstdc++6, libgcc-s1, libc6")
 # colocate.sh and its report are Python; hw-validate.sh needs only sh and tar.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "python3")
 set(CPACK_STRIP_FILES ON)

@@ -15,6 +15,8 @@
 #   memory    resident memory of a watch-sized consumer with 10,000 queues
 #   preempt   controller overhead on the preempt path (decision -> ioctl)
 #   online    automatic mode: detection latency and CPU (if built)
+#   metrics   --metrics-listen: one scrape with 1,000 processes and 10,000 queues,
+#             the RSS holding them, the CPU of an idle process serving them (30 s)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${GP_BUILD_DIR:-$REPO/build}
@@ -26,7 +28,7 @@ while (($#)); do
     --out) OUT=${2:?}; shift ;;
     --skip-vm) SKIP_VM=1 ;;
     --seconds) SECONDS_PER_RATE=${2:?}; shift ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 64 ;;
   esac
   shift
@@ -38,7 +40,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 say "building the benchmarks in $BUILD"
 cmake --build "$BUILD" -j"$(nproc)" --target gpreempt-bpf kfd-client probe-cost gp_bench_pipeline \
-  gp_bench_preempt_overhead >"$TMP/build.log" 2>&1 || { tail -30 "$TMP/build.log"; exit 1; }
+  gp_bench_preempt_overhead gp_bench_metrics >"$TMP/build.log" 2>&1 || { tail -30 "$TMP/build.log"; exit 1; }
 cmake --build "$BUILD" -j"$(nproc)" --target gp_bench_online_detect >>"$TMP/build.log" 2>&1 || true
 
 machine=$(jq -n --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
@@ -79,10 +81,14 @@ if [[ -x $BUILD/tests/gp_bench_online_detect ]]; then
   online=$(jq -Rs '{text: .}' "$TMP/online.txt")
 fi
 
+say "metrics: one scrape of 1,000 processes / 10,000 queues, RSS, idle CPU over 30 s"
+"$BUILD/tests/gp_bench_metrics" --json "$TMP/metrics.json" >&2
+
 jq -n --argjson machine "$machine" --argjson vm "$vm" --slurpfile pipeline "$TMP/pipeline.json" \
   --slurpfile memory "$TMP/memory.json" --argjson preempt "$preempt" --argjson online "$online" \
+  --slurpfile metrics "$TMP/metrics.json" \
   '{date: (now | todate), machine: $machine, vm: $vm, pipeline: $pipeline[0], memory: $memory[0],
-    preempt: $preempt, online: $online}' >"$OUT"
+    preempt: $preempt, online: $online, metrics: $metrics[0]}' >"$OUT"
 
 # The table: each target next to what was measured.
 jq -r '
@@ -119,7 +125,13 @@ jq -r '
     ($all.pipeline | max_by(.delivered_eps) as $m | ["pipeline consumer throughput, ev/s", "\($m.delivered_eps | round)", ">= 1000000"]),
     ($all.pipeline | map(select(.paced))[0] as $q
       | ["kernel-to-map us at 10k ev/s p50/p99/p99.9", "\(r($q.p50_us)) / \(r($q.p99_us)) / \(r($q.p999_us))", "p99 <= 100"]),
-    ["RSS with 10,000 queues, MB", "\(r($all.memory.rss_kb / 1024))", "<= 30"]
+    ["RSS with 10,000 queues, MB", "\(r($all.memory.rss_kb / 1024))", "<= 30"],
+    ($all.metrics | ["metrics: one scrape, \(.processes) processes / \(.queues) queues (\(.series) series), us min / p50 / p99",
+      "\(.scrape_us.min | round) / \(.scrape_us.p50 | round) / \(.scrape_us.p99 | round)", "< 1000"]),
+    ($all.metrics | ["metrics: RSS of the process holding them, after scraping (peak), MB",
+      "\(r(.rss_kb.scraped / 1024)) (\(r(.rss_kb.peak / 1024)))", "<= 50"]),
+    ($all.metrics | ["metrics: CPU of the idle process, % of one core (\(.idle_seconds) s, \(.idle_scrapes) scrapes)",
+      "\(.idle_cpu_pct * 1000 | round / 1000)", "<= 1"])
   | @tsv' "$OUT" | column -t -s $'\t'
 echo "machine: $(jq -r '.machine | "\(.cpu), \(.cores) cores, kernel \(.kernel), load \(.loadavg_at_start)"' "$OUT")"
 echo "JSON: $OUT"

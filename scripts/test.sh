@@ -3,7 +3,8 @@
 # every tier of the testing ladder. No tier is skipped: one that cannot run
 # fails, loudly.
 #   1. unit     GoogleTest on logic, fakes where a device would be (ctest, not labelled native)
-#   2. native   real BPF on this machine's kernel: uprobes, ring buffer, ptrace (ctest -L native)
+#   2. native   real BPF on this machine's kernel: uprobes, ring buffer, ptrace (ctest -L native;
+#               its rocr_fixture test fetches Debian's real ROCm runtimes first, scripts/vm/fetch-rocr.sh)
 #   3. vm       qemu boots Debian 6.1 / 6.12 / 7.2 with the real amdgpu.ko (scripts/vm-test.sh)
 # Usage: sudo scripts/test.sh [--tier unit|native|vm]...   (default: all three)
 set -euo pipefail

@@ -208,6 +208,7 @@ class Analyzer {
       }
       case EventKind::ProcessFree:
       case EventKind::IoctlDestroyBegin:
+      case EventKind::KfdIoctl:
         break;
     }
   }

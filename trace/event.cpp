@@ -15,7 +15,7 @@ constexpr std::array<std::string_view, GP_EV_KIND_MAX> kKindNames = {
     "queue_state",   "process_sweep",  "qpd_terminate",  "ioctl_create_queue",
     "ioctl_destroy_queue", "ioctl_update_queue", "ioctl_dbg_trap",
     "process_create", "process_release", "process_free", "preempt",
-    "preempt_victim", "ioctl_destroy_begin",
+    "preempt_victim", "ioctl_destroy_begin", "kfd_ioctl",
 };
 
 constexpr std::array<std::string_view, GP_CAUSE_MAX> kCauseNames = {
@@ -55,6 +55,10 @@ DecodeResult decode(const void* data, std::size_t size) {
     r.error = DecodeError::BadPayload;
     return r;
   }
+  if (ev.kind() == EventKind::KfdIoctl && ev.raw.kio.data_len > GP_KFD_IOCTL_DATA) {
+    r.error = DecodeError::BadPayload;
+    return r;
+  }
   if (ev.has_queue()) {
     const auto& q = ev.raw.q;
     if ((q.type > GP_QTYPE_SDMA_BY_ENG_ID && q.type != GP_QTYPE_UNKNOWN) || q.format > GP_QFMT_AQL ||
@@ -66,6 +70,27 @@ DecodeResult decode(const void* data, std::size_t size) {
   ev.raw.comm[GP_COMM_LEN - 1] = '\0';
   r.event = ev;
   return r;
+}
+
+std::uint32_t ioctl_fields(const gp_event& raw) {
+  constexpr std::uint32_t kQueueArgs = kIoPriority | kIoPercent | kIoRingAddr | kIoRingSize;
+  switch (static_cast<EventKind>(raw.kind)) {
+    case EventKind::IoctlCreateQueue: return kIoQid | kIoGpuId | kIoQueueType | kQueueArgs;
+    case EventKind::IoctlUpdateQueue: return kIoQid | kQueueArgs;
+    case EventKind::IoctlDestroyBegin:
+    case EventKind::IoctlDestroyQueue: return kIoQid;
+    case EventKind::IoctlDbgTrap: {
+      const std::uint32_t common = kIoDbgOp | kIoDbgTargetPid | (raw.io.dbg_target_tgid ? kIoDbgTargetTgid : 0);
+      switch (raw.io.dbg_op) {
+        case GP_KFD_DBG_TRAP_ENABLE: return common | kIoArg0;
+        case GP_KFD_DBG_TRAP_SUSPEND_QUEUES: return common | kIoDbgNumQueues | kIoDbgGrace | kIoArg0;
+        case GP_KFD_DBG_TRAP_RESUME_QUEUES: return common | kIoDbgNumQueues;
+        case GP_KFD_DBG_TRAP_GET_QUEUE_SNAPSHOT: return common | kIoDbgNumQueues | kIoArg0;
+      }
+      return common;
+    }
+    default: return 0;
+  }
 }
 
 std::string_view to_string(EventKind k) {
@@ -134,6 +159,99 @@ std::string_view dbg_trap_op_name(std::uint32_t op) {
       "query_exception_info", "get_queue_snapshot", "get_device_snapshot",
   };
   return op < names.size() ? names[op] : "unknown";
+}
+
+std::string_view kfd_ioctl_name(std::uint32_t nr) {
+  // uapi kfd_ioctl.h, AMDKFD_IOC_* by number (0x01 .. AMDKFD_COMMAND_END - 1).
+  static constexpr std::array<std::string_view, 0x29> names = {
+      "",
+      "GET_VERSION",
+      "CREATE_QUEUE",
+      "DESTROY_QUEUE",
+      "SET_MEMORY_POLICY",
+      "GET_CLOCK_COUNTERS",
+      "GET_PROCESS_APERTURES",
+      "UPDATE_QUEUE",
+      "CREATE_EVENT",
+      "DESTROY_EVENT",
+      "SET_EVENT",
+      "RESET_EVENT",
+      "WAIT_EVENTS",
+      "DBG_REGISTER_DEPRECATED",
+      "DBG_UNREGISTER_DEPRECATED",
+      "DBG_ADDRESS_WATCH_DEPRECATED",
+      "DBG_WAVE_CONTROL_DEPRECATED",
+      "SET_SCRATCH_BACKING_VA",
+      "GET_TILE_CONFIG",
+      "SET_TRAP_HANDLER",
+      "GET_PROCESS_APERTURES_NEW",
+      "ACQUIRE_VM",
+      "ALLOC_MEMORY_OF_GPU",
+      "FREE_MEMORY_OF_GPU",
+      "MAP_MEMORY_TO_GPU",
+      "UNMAP_MEMORY_FROM_GPU",
+      "SET_CU_MASK",
+      "GET_QUEUE_WAVE_STATE",
+      "GET_DMABUF_INFO",
+      "IMPORT_DMABUF",
+      "ALLOC_QUEUE_GWS",
+      "SMI_EVENTS",
+      "SVM",
+      "SET_XNACK_MODE",
+      "CRIU_OP",
+      "AVAILABLE_MEMORY",
+      "EXPORT_DMABUF",
+      "RUNTIME_ENABLE",
+      "DBG_TRAP",
+      "CREATE_PROCESS",
+      "PROFILER",
+  };
+  return nr > 0 && nr < names.size() ? names[nr] : "unknown";
+}
+
+bool kfd_ioctl_known(std::uint32_t cmd) {
+  return ((cmd >> 8) & 0xff) == 'K' && kfd_ioctl_name(cmd & 0xff) != "unknown";
+}
+
+std::vector<KfdIoctlField> kfd_ioctl_fields(const gp_kfd_ioctl_info& k) {
+  using F = KfdIoctlField::Fmt;
+  struct Layout {
+    const char* name;
+    std::uint32_t offset, width;
+    F fmt;
+  };
+  // The uapi argument structs (kfd_ioctl.h), field by field.
+  static const std::array<std::pair<std::uint32_t, std::vector<Layout>>, 9> layouts = {{
+      {0x01, {{"major_version", 0, 4, F::Dec}, {"minor_version", 4, 4, F::Dec}}},
+      {0x05,
+       {{"gpu_clock_counter", 0, 8, F::Dec}, {"cpu_clock_counter", 8, 8, F::Dec},
+        {"system_clock_counter", 16, 8, F::Dec}, {"system_clock_freq", 24, 8, F::Dec}, {"gpu_id", 32, 4, F::Dec}}},
+      {0x08,
+       {{"event_page_offset", 0, 8, F::Hex}, {"event_trigger_data", 8, 4, F::Dec}, {"event_type", 12, 4, F::Dec},
+        {"auto_reset", 16, 4, F::Dec}, {"node_id", 20, 4, F::Dec}, {"event_id", 24, 4, F::Dec},
+        {"event_slot_index", 28, 4, F::Dec}}},
+      {0x09, {{"event_id", 0, 4, F::Dec}}},
+      {0x0A, {{"event_id", 0, 4, F::Dec}}},
+      {0x0C,
+       {{"events_ptr", 0, 8, F::Hex}, {"num_events", 8, 4, F::Dec}, {"wait_for_all", 12, 4, F::Dec},
+        {"timeout", 16, 4, F::Dec}, {"wait_result", 20, 4, F::Dec}}},
+      {0x14, {{"kfd_process_device_apertures_ptr", 0, 8, F::Hex}, {"num_of_nodes", 8, 4, F::Dec}}},
+      {0x21, {{"xnack_enabled", 0, 4, F::Signed}}},
+      {0x25, {{"r_debug", 0, 8, F::Hex}, {"mode_mask", 8, 4, F::Hex}, {"capabilities_mask", 12, 4, F::Hex}}},
+  }};
+  std::vector<KfdIoctlField> out;
+  if (!kfd_ioctl_known(k.cmd)) return out;
+  for (const auto& [nr, fields] : layouts) {
+    if (nr != (k.cmd & 0xff)) continue;
+    for (const auto& f : fields) {
+      if (f.offset + f.width > k.data_len) return {};
+      std::uint64_t v = 0;
+      std::memcpy(&v, k.data + f.offset, f.width);  // little-endian, like the kernel
+      if (f.fmt == F::Signed && f.width == 4) v = static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<std::int32_t>(v)));
+      out.push_back({f.name, v, f.fmt});
+    }
+  }
+  return out;
 }
 
 std::string queue_flags_string(std::uint8_t flags) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bpf/events.h"
 
@@ -30,6 +31,7 @@ enum class EventKind : std::uint32_t {
   Preempt = GP_EV_PREEMPT,
   PreemptVictim = GP_EV_PREEMPT_VICTIM,
   IoctlDestroyBegin = GP_EV_IOCTL_DESTROY_BEGIN,
+  KfdIoctl = GP_EV_KFD_IOCTL,
 };
 
 enum class Cause : std::uint32_t {
@@ -77,6 +79,34 @@ struct DecodeResult {
 // record is reported instead of silently mis-decoded.
 DecodeResult decode(const void* data, std::size_t size);
 
+// The members of gp_ioctl_info an ioctl event carries, one bit each: what its
+// handler in bpf/lifecycle.bpf.c fills; the rest of the struct stays 0.
+//   ioctl_create_queue   qid gpu_id queue_type priority percent ring_addr ring_size
+//   ioctl_update_queue   qid priority percent ring_addr ring_size
+//   ioctl_destroy_begin, ioctl_destroy_queue   qid
+//   ioctl_dbg_trap       dbg_op dbg_target_pid, dbg_target_tgid when known
+//                        (non-zero), and what the op's args carry:
+//                          enable              arg0 (exception mask)
+//                          suspend_queues      dbg_num_queues dbg_grace arg0
+//                          resume_queues       dbg_num_queues
+//                          get_queue_snapshot  dbg_num_queues arg0
+// Any other kind: none (it has no ioctl payload). One kIo* bit per field:
+inline constexpr std::uint32_t kIoQid = 1u << 0;
+inline constexpr std::uint32_t kIoGpuId = 1u << 1;
+inline constexpr std::uint32_t kIoQueueType = 1u << 2;
+inline constexpr std::uint32_t kIoPriority = 1u << 3;
+inline constexpr std::uint32_t kIoPercent = 1u << 4;
+inline constexpr std::uint32_t kIoRingAddr = 1u << 5;
+inline constexpr std::uint32_t kIoRingSize = 1u << 6;
+inline constexpr std::uint32_t kIoDbgOp = 1u << 7;
+inline constexpr std::uint32_t kIoDbgTargetPid = 1u << 8;
+inline constexpr std::uint32_t kIoDbgTargetTgid = 1u << 9;
+inline constexpr std::uint32_t kIoDbgNumQueues = 1u << 10;
+inline constexpr std::uint32_t kIoDbgGrace = 1u << 11;
+inline constexpr std::uint32_t kIoArg0 = 1u << 12;
+inline constexpr unsigned kIoctlFieldCount = 13;
+std::uint32_t ioctl_fields(const gp_event& raw);
+
 std::string_view to_string(EventKind k);
 std::string_view to_string(Cause c);
 std::string_view to_string(DecodeError e);
@@ -88,6 +118,21 @@ std::optional<std::uint8_t> queue_type_from_name(std::string_view s);
 std::string_view queue_format_name(std::uint8_t gp_qfmt);       // "pm4", "aql"
 std::string_view ioctl_queue_type_name(std::uint32_t kfd_ioc_type);  // uapi numbering
 std::string_view dbg_trap_op_name(std::uint32_t op);
+// A /dev/kfd ioctl command by its nr (uapi kfd_ioctl.h, AMDKFD_IOC_*): "GET_VERSION",
+// "RUNTIME_ENABLE", ...; "unknown" for a number the upstream table does not have.
+std::string_view kfd_ioctl_name(std::uint32_t nr);
+// Whether cmd is a KFD request ('K') whose nr has a name.
+bool kfd_ioctl_known(std::uint32_t cmd);
+// The argument fields of a GP_EV_KFD_IOCTL whose command has a known layout
+// (GET_VERSION, GET_CLOCK_COUNTERS, the event ioctls, GET_PROCESS_APERTURES_NEW,
+// SET_XNACK_MODE, RUNTIME_ENABLE), read from its data, in uapi order; empty
+// for other commands or when too few bytes were read.
+struct KfdIoctlField {
+  std::string_view name;
+  std::uint64_t value;
+  enum class Fmt { Dec, Hex, Signed } fmt;
+};
+std::vector<KfdIoctlField> kfd_ioctl_fields(const gp_kfd_ioctl_info& k);
 std::string queue_flags_string(std::uint8_t flags);              // "active|evicted"
 std::string errno_name(int ret);                                 // -22 -> "EINVAL"
 

@@ -1,10 +1,14 @@
 #include "trace/event_json.h"
 
 #include <array>
+#include <bit>
+#include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -197,41 +201,159 @@ std::string utf8_comm(std::string_view comm) {
   return out;
 }
 
-json ioctl_to_json(const gp_ioctl_info& io) {
-  return {
-      {"qid", io.qid},
-      {"gpu_id", io.gpu_id},
-      {"queue_type", named_code(io.queue_type, ioctl_queue_type_name)},
-      {"priority", io.priority},
-      {"percent", io.percent},
-      {"ring_addr", hex_u64(io.ring_addr)},
-      {"ring_size", io.ring_size},
-      {"dbg_op", named_code(io.dbg_op, dbg_trap_op_name)},
-      {"dbg_target_pid", io.dbg_target_pid},
-      {"dbg_target_tgid", io.dbg_target_tgid},
-      {"dbg_num_queues", io.dbg_num_queues},
-      {"dbg_grace", io.dbg_grace},
-      {"arg0", hex_u64(io.arg0)},
-  };
+// The "ioctl" object's keys by kIo* bit (trace/event.h): only the fields
+// ioctl_fields() gives the event. Version 1 wrote all of them for every ioctl
+// and named the exception mask "arg0".
+constexpr std::array<std::string_view, kIoctlFieldCount> kIoctlKeys = {
+    "qid",           "gpu_id",         "queue_type",      "priority",       "percent",
+    "ring_addr",     "ring_size",      "dbg_op",          "dbg_target_pid", "dbg_target_tgid",
+    "dbg_num_queues", "dbg_grace",     "dbg_exception_mask",
+};
+constexpr std::uint32_t kAllIoctlFields = (1u << kIoctlFieldCount) - 1;
+
+std::string_view ioctl_key(std::uint32_t bit, int version) {
+  if (bit == kIoArg0 && version == 1) return "arg0";
+  return kIoctlKeys[static_cast<std::size_t>(std::countr_zero(bit))];
 }
 
-gp_ioctl_info ioctl_from_json(const json& j) {
+json ioctl_to_json(const gp_event& raw) {
+  const gp_ioctl_info& io = raw.io;
+  const std::uint32_t has = ioctl_fields(raw);
+  json o = json::object();
+  auto put = [&](std::uint32_t bit, json v) {
+    if (has & bit) o[std::string(ioctl_key(bit, trace::kTraceFormatVersion))] = std::move(v);
+  };
+  put(kIoQid, io.qid);
+  put(kIoGpuId, io.gpu_id);
+  put(kIoQueueType, named_code(io.queue_type, ioctl_queue_type_name));
+  put(kIoPriority, io.priority);
+  put(kIoPercent, io.percent);
+  put(kIoRingAddr, hex_u64(io.ring_addr));
+  put(kIoRingSize, io.ring_size);
+  put(kIoDbgOp, named_code(io.dbg_op, dbg_trap_op_name));
+  put(kIoDbgTargetPid, io.dbg_target_pid);
+  put(kIoDbgTargetTgid, io.dbg_target_tgid);
+  put(kIoDbgNumQueues, io.dbg_num_queues);
+  put(kIoDbgGrace, io.dbg_grace);
+  put(kIoArg0, hex_u64(io.arg0));
+  return o;
+}
+
+// Reads the fields in `bits` (each key must be there) into `io`.
+void read_ioctl(const Fields& f, std::uint32_t bits, int version, gp_ioctl_info& io) {
+  auto key = [&](std::uint32_t bit) { return ioctl_key(bit, version); };
+  if (bits & kIoQid) io.qid = f.integer<std::uint32_t>(key(kIoQid));
+  if (bits & kIoGpuId) io.gpu_id = f.integer<std::uint32_t>(key(kIoGpuId));
+  if (bits & kIoQueueType) io.queue_type = parse_named_code(f, key(kIoQueueType), ioctl_queue_type_name, 16);
+  if (bits & kIoPriority) io.priority = f.integer<std::uint32_t>(key(kIoPriority));
+  if (bits & kIoPercent) io.percent = f.integer<std::uint32_t>(key(kIoPercent));
+  if (bits & kIoRingAddr) io.ring_addr = f.hex(key(kIoRingAddr));
+  if (bits & kIoRingSize) io.ring_size = f.integer<std::uint32_t>(key(kIoRingSize));
+  if (bits & kIoDbgOp) io.dbg_op = parse_named_code(f, key(kIoDbgOp), dbg_trap_op_name, 64);
+  if (bits & kIoDbgTargetPid) io.dbg_target_pid = f.integer<std::uint32_t>(key(kIoDbgTargetPid));
+  if (bits & kIoDbgTargetTgid) io.dbg_target_tgid = f.integer<std::uint32_t>(key(kIoDbgTargetTgid));
+  if (bits & kIoDbgNumQueues) io.dbg_num_queues = f.integer<std::uint32_t>(key(kIoDbgNumQueues));
+  if (bits & kIoDbgGrace) io.dbg_grace = f.integer<std::uint32_t>(key(kIoDbgGrace));
+  if (bits & kIoArg0) io.arg0 = f.hex(key(kIoArg0));
+}
+
+// `io` with only the fields in `bits`; the others 0, as the BPF side leaves them.
+gp_ioctl_info only_fields(const gp_ioctl_info& io, std::uint32_t bits) {
+  gp_ioctl_info out{};
+  if (bits & kIoQid) out.qid = io.qid;
+  if (bits & kIoGpuId) out.gpu_id = io.gpu_id;
+  if (bits & kIoQueueType) out.queue_type = io.queue_type;
+  if (bits & kIoPriority) out.priority = io.priority;
+  if (bits & kIoPercent) out.percent = io.percent;
+  if (bits & kIoRingAddr) out.ring_addr = io.ring_addr;
+  if (bits & kIoRingSize) out.ring_size = io.ring_size;
+  if (bits & kIoDbgOp) out.dbg_op = io.dbg_op;
+  if (bits & kIoDbgTargetPid) out.dbg_target_pid = io.dbg_target_pid;
+  if (bits & kIoDbgTargetTgid) out.dbg_target_tgid = io.dbg_target_tgid;
+  if (bits & kIoDbgNumQueues) out.dbg_num_queues = io.dbg_num_queues;
+  if (bits & kIoDbgGrace) out.dbg_grace = io.dbg_grace;
+  if (bits & kIoArg0) out.arg0 = io.arg0;
+  return out;
+}
+
+// Fills r.io from the "ioctl" object (r.kind is set).
+//  version 2+: exactly the keys ioctl_fields() gives this event; any other key
+//             is refused. dbg_target_tgid is optional (absent: not known, 0).
+//  version 1: every key, as that version wrote them, still checked; then the
+//             fields this ioctl does not have are dropped (0), so a version 1
+//             file reads into the same events as its version 2 rewrite.
+void ioctl_from_json(const json& j, int version, gp_event& r) {
   Fields f(j, "ioctl");
-  gp_ioctl_info io{};
-  io.qid = f.integer<std::uint32_t>("qid");
-  io.gpu_id = f.integer<std::uint32_t>("gpu_id");
-  io.queue_type = parse_named_code(f, "queue_type", ioctl_queue_type_name, 16);
-  io.priority = f.integer<std::uint32_t>("priority");
-  io.percent = f.integer<std::uint32_t>("percent");
-  io.ring_addr = f.hex("ring_addr");
-  io.ring_size = f.integer<std::uint32_t>("ring_size");
-  io.dbg_op = parse_named_code(f, "dbg_op", dbg_trap_op_name, 64);
-  io.dbg_target_pid = f.integer<std::uint32_t>("dbg_target_pid");
-  io.dbg_target_tgid = f.integer<std::uint32_t>("dbg_target_tgid");
-  io.dbg_num_queues = f.integer<std::uint32_t>("dbg_num_queues");
-  io.dbg_grace = f.integer<std::uint32_t>("dbg_grace");
-  io.arg0 = f.hex("arg0");
-  return io;
+  r.io = {};
+  if (version == 1) {
+    read_ioctl(f, kAllIoctlFields, version, r.io);
+    r.io = only_fields(r.io, ioctl_fields(r));
+    return;
+  }
+  const bool dbg_trap = static_cast<EventKind>(r.kind) == EventKind::IoctlDbgTrap;
+  // A DBG_TRAP's fields depend on its op and on whether the tgid is known.
+  if (dbg_trap) read_ioctl(f, kIoDbgOp | (f.has("dbg_target_tgid") ? kIoDbgTargetTgid : 0), version, r.io);
+  const std::uint32_t want = ioctl_fields(r);
+  const std::uint32_t allowed = want | (dbg_trap ? kIoDbgTargetTgid : 0);
+  for (const auto& [key, value] : j.items()) {
+    std::uint32_t bit = 0;
+    for (unsigned i = 0; i < kIoctlFieldCount; ++i)
+      if (kIoctlKeys[i] == key) bit = 1u << i;
+    if (!(allowed & bit))
+      f.fail(key, fmt::format("not a field of an {} event{}", to_string(static_cast<EventKind>(r.kind)),
+                              dbg_trap ? fmt::format(" with dbg_op {}", f.at("dbg_op").dump()) : ""));
+  }
+  read_ioctl(f, want, version, r.io);
+}
+
+// One /dev/kfd ioctl (watch --ioctls). The request's parts and the decoded
+// argument fields are derived from cmd and data; only cmd, arg and data are
+// read back.
+json kfd_ioctl_to_json(const gp_kfd_ioctl_info& k) {
+  // _IOC_WRITE (1): user space writes the argument to KFD; _IOC_READ (2): KFD writes it back.
+  static constexpr std::array<std::string_view, 4> kDir = {"none", "in", "out", "inout"};
+  const std::uint32_t nr = k.cmd & 0xff;
+  std::string data;
+  for (std::uint32_t i = 0; i < k.data_len && i < GP_KFD_IOCTL_DATA; ++i) data += fmt::format("{:02x}", k.data[i]);
+  json j = {
+      {"cmd", fmt::format("{:#x}", k.cmd)},
+      {"nr", nr},
+      {"name", kfd_ioctl_known(k.cmd) ? json(std::string(kfd_ioctl_name(nr))) : json(nullptr)},
+      {"dir", kDir[k.cmd >> 30]},
+      {"size", (k.cmd >> 16) & 0x3fff},
+      {"arg", hex_u64(k.arg)},
+      {"data", data},
+  };
+  json args = json::object();
+  for (const auto& f : kfd_ioctl_fields(k)) {
+    using F = KfdIoctlField::Fmt;
+    args[std::string(f.name)] = f.fmt == F::Hex      ? json(hex_u64(f.value))
+                                : f.fmt == F::Signed ? json(static_cast<std::int64_t>(f.value))
+                                                     : json(f.value);
+  }
+  if (!args.empty()) j["args"] = std::move(args);
+  return j;
+}
+
+gp_kfd_ioctl_info kfd_ioctl_from_json(const json& j) {
+  Fields f(j, "kfd_ioctl");
+  gp_kfd_ioctl_info k{};
+  const std::uint64_t cmd = f.hex("cmd");
+  if (cmd > std::numeric_limits<std::uint32_t>::max()) f.fail("cmd", "more than 32 bits");
+  k.cmd = static_cast<std::uint32_t>(cmd);
+  k.arg = f.hex("arg");
+  const std::string& data = f.string("data");
+  if (data.size() % 2 || data.size() > 2 * GP_KFD_IOCTL_DATA)
+    f.fail("data", fmt::format("expected at most {} bytes as hex digit pairs", GP_KFD_IOCTL_DATA));
+  for (std::size_t i = 0; i < data.size(); i += 2) {
+    unsigned byte = 0;
+    if (std::sscanf(data.c_str() + i, "%2x", &byte) != 1 || !std::isxdigit(static_cast<unsigned char>(data[i])) ||
+        !std::isxdigit(static_cast<unsigned char>(data[i + 1])))
+      f.fail("data", "not hex");
+    k.data[i / 2] = static_cast<std::uint8_t>(byte);
+  }
+  k.data_len = static_cast<std::uint16_t>(data.size() / 2);
+  return k;
 }
 
 json process_to_json(const gp_process_info& p) {
@@ -281,8 +403,8 @@ json preempt_to_json(const gp_preempt_info& p) {
   };
 }
 
-// Version 1 had "seq" (32 bits) here and no "flags": the seq is returned in
-// *v1_seq.
+// Versions 1 and 2 had "seq" (32 bits) here and no "flags": the seq is
+// returned in *v1_seq.
 gp_preempt_info preempt_from_json(const json& j, int version, std::uint64_t* v1_seq) {
   Fields f(j, "preempt");
   gp_preempt_info p{};
@@ -297,7 +419,7 @@ gp_preempt_info preempt_from_json(const json& j, int version, std::uint64_t* v1_
   p.grace = f.integer<std::uint32_t>("grace");
   p.fence_ret = f.integer<std::int32_t>("fence_ret");
   p.victims = f.integer<std::uint32_t>("victims");
-  if (version == 1)
+  if (version <= 2)
     *v1_seq = f.integer<std::uint32_t>("seq");
   else
     p.flags = static_cast<std::uint32_t>(f.flag_list("flags", preempt_flag_bit));
@@ -363,6 +485,8 @@ Payload payload_of(const gp_event& raw) {
     case EventKind::Preempt:
     case EventKind::PreemptVictim:
       return Payload::Preempt;
+    case EventKind::KfdIoctl:
+      return Payload::KfdIoctl;
   }
   return Payload::Preempt;  // unreachable for decoded events
 }
@@ -437,14 +561,17 @@ json to_json(const Event& ev) {
   if (r.ev_flags != 0) j["flags"] = flag_list(r.ev_flags, 32, event_flag_name);
   switch (payload_of(r)) {
     case Payload::Queue: j["queue"] = queue_to_json(r.q); break;
-    case Payload::Ioctl: j["ioctl"] = ioctl_to_json(r.io); break;
+    case Payload::Ioctl: j["ioctl"] = ioctl_to_json(r); break;
     case Payload::Process: j["process"] = process_to_json(r.proc); break;
     case Payload::Preempt: j["preempt"] = preempt_to_json(r.pre); break;
+    case Payload::KfdIoctl: j["kfd_ioctl"] = kfd_ioctl_to_json(r.kio); break;
   }
   return j;
 }
 
 Event event_from_json(const json& j, int version) {
+  if (version < trace::kOldestTraceFormatVersion || version > trace::kTraceFormatVersion)
+    throw EventJsonError(fmt::format("trace format version {} is not supported", version));
   Fields f(j, "");
   if (f.string("type") != "event") f.fail("type", fmt::format("expected \"event\", got \"{}\"", f.string("type")));
   gp_event r{};
@@ -468,8 +595,8 @@ Event event_from_json(const json& j, int version) {
 
   // Exactly the payload the kind uses; another one present means the line was
   // written by something else than to_json (or edited by hand): refuse it.
-  static constexpr std::array<std::string_view, 4> kPayloadKeys = {"queue", "ioctl", "process",
-                                                                   "preempt"};
+  static constexpr std::array<std::string_view, 5> kPayloadKeys = {"queue", "ioctl", "process",
+                                                                   "preempt", "kfd_ioctl"};
   Payload want = payload_of(r);
   for (std::size_t i = 0; i < kPayloadKeys.size(); ++i)
     if (static_cast<Payload>(i) != want && f.has(kPayloadKeys[i]))
@@ -477,15 +604,18 @@ Event event_from_json(const json& j, int version) {
   std::uint64_t v1_seq = 0;
   switch (want) {
     case Payload::Queue: r.q = queue_from_json(f.at("queue")); break;
-    case Payload::Ioctl: r.io = ioctl_from_json(f.at("ioctl")); break;
+    case Payload::Ioctl: ioctl_from_json(f.at("ioctl"), version, r); break;
     case Payload::Process: r.proc = process_from_json(f.at("process")); break;
     case Payload::Preempt: r.pre = preempt_from_json(f.at("preempt"), version, &v1_seq); break;
+    case Payload::KfdIoctl: r.kio = kfd_ioctl_from_json(f.at("kfd_ioctl")); break;
   }
   if (carries_seq(static_cast<EventKind>(r.kind))) {
-    if (version >= 2)
+    if (version >= 3)
       r.seq = f.integer<std::uint64_t>("seq");
-    else  // version 1: a victim with its queue kept the seq in aux
-      r.seq = want == Payload::Queue ? r.aux : v1_seq;
+    else if (want == Payload::Queue)  // versions 1 and 2: a victim with its queue kept the seq in aux,
+      r.seq = std::exchange(r.aux, 0);  // which is 0 since (bpf/preempt.bpf.c), as in a version 3 line
+    else
+      r.seq = v1_seq;
   } else if (f.has("seq")) {
     f.fail("seq", fmt::format("not a key of a {} event", f.string("kind")));
   }

@@ -9,9 +9,12 @@
 //    "queue":{...}}
 //
 // Exactly one payload object follows the common fields, chosen by
-// payload_of(): "queue", "ioctl", "process" or "preempt". 64-bit kernel and
-// user addresses are hex strings ("0x7f12..."): JSON numbers are doubles in
-// most readers and would silently lose the low bits.
+// payload_of(): "queue", "ioctl", "process", "preempt" or "kfd_ioctl" (watch
+// --ioctls). The "ioctl" object holds only the fields that ioctl has
+// (trace/event.h: ioctl_fields), e.g.
+//   ioctl_destroy_queue  "ioctl":{"qid":3}
+// 64-bit kernel and user addresses are hex strings ("0x7f12..."): JSON numbers
+// are doubles in most readers and would silently lose the low bits.
 #pragma once
 
 #include <stdexcept>
@@ -32,7 +35,7 @@ class EventJsonError : public std::runtime_error {
 };
 
 // Which union member of gp_event an event carries (and so which JSON object).
-enum class Payload { Queue, Ioctl, Process, Preempt };
+enum class Payload { Queue, Ioctl, Process, Preempt, KfdIoctl };
 
 // GP_EVF_HAS_QUEUE always means "q is filled"; otherwise the kind decides.
 // A preempt_victim carries its queue (HAS_QUEUE); it and its preempt share the
@@ -47,9 +50,11 @@ nlohmann::json to_json(const Event& ev);
 // Strict: every key the kind uses must be present with the right JSON type and
 // range, and the result must pass gp::decode() like a ring-buffer record.
 // `version` is the trace format version of the line (the file's header).
-// Version 1 kept a preemption's seq in "preempt.seq" (32 bits) and a victim's
-// in "aux": those lines are read into the same gp_event.seq. Throws
-// EventJsonError.
+// Version 1 wrote every ioctl field for every ioctl: those lines are read as
+// before, then the fields the ioctl does not have are dropped (0). Versions 1
+// and 2 kept a preemption's seq in "preempt.seq" (32 bits) and a victim's in
+// "aux": those lines are read into the same gp_event.seq. So every version of
+// a trace reads into the same events. Throws EventJsonError.
 Event event_from_json(const nlohmann::json& j, int version = trace::kTraceFormatVersion);
 
 // The "queue" object alone (also used for the header's initial queue map).

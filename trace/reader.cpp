@@ -119,10 +119,14 @@ class LineReader {
     if (!j.contains("version") || !j["version"].is_number_unsigned())
       fail("header without a format version");
     auto version = j["version"].get<std::uint64_t>();
-    if (version < static_cast<std::uint64_t>(kOldestTraceFormatVersion) ||
-        version > static_cast<std::uint64_t>(kTraceFormatVersion))
-      fail(fmt::format("trace format version {} is not supported (this build reads versions {} to {})", version,
-                       kOldestTraceFormatVersion, kTraceFormatVersion));
+    const std::string readable = fmt::format("this build reads versions {} to {}", kOldestTraceFormatVersion,
+                                             kTraceFormatVersion);
+    if (version > static_cast<std::uint64_t>(kTraceFormatVersion))
+      fail(fmt::format("trace format version {} is newer than this build of gpreempt-bpf ({}): read it "
+                       "with the gpreempt-bpf that wrote it, or a newer one",
+                       version, readable));
+    if (version < static_cast<std::uint64_t>(kOldestTraceFormatVersion))
+      fail(fmt::format("trace format version {} is not supported ({})", version, readable));
     try {
       return header_from_json(j);
     } catch (const EventJsonError& e) {

@@ -1,7 +1,8 @@
 // Reads a whole trace file (trace/format.h) into memory, strictly.
 //
 // Refused, with "FILE:LINE: why": anything that is not JSON Lines, a first
-// line that is not our header, another format version, an unknown record
+// line that is not our header, a format version this build does not read
+// (it reads kOldestTraceFormatVersion to kTraceFormatVersion), an unknown record
 // type, an event that does not pass event_from_json (which applies the ring
 // buffer's own validation), lines after the trailer, and a trailer whose event
 // count disagrees with the file.

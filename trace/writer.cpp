@@ -33,7 +33,8 @@ void TraceWriter::require(State s, const char* what) const {
 
 void TraceWriter::begin(const Header& header) {
   require(State::Fresh, "begin");
-  // Events are always written in the current schema, so is the header.
+  // The events below are in this build's schema, whatever version `header`
+  // was read with.
   Header h = header;
   h.version = kTraceFormatVersion;
   append_line(to_json(h).dump());

@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
@@ -16,7 +17,7 @@
 
 namespace gp {
 
-std::string find_hsa_runtime(std::string_view maps) {
+std::optional<HsaMapping> find_hsa_mapping(std::string_view maps) {
   std::size_t pos = 0;
   while (pos < maps.size()) {
     std::size_t end = maps.find('\n', pos);
@@ -29,9 +30,27 @@ std::string find_hsa_runtime(std::string_view maps) {
     std::string_view path = line.substr(slash);
     if (path.ends_with(" (deleted)")) continue;
     const auto base = path.substr(path.rfind('/') + 1);
-    if (base.starts_with("libhsa-runtime64.so")) return std::string(path);
+    if (!base.starts_with("libhsa-runtime64.so")) continue;
+    HsaMapping m;
+    m.path = std::string(path);
+    std::istringstream fields{std::string(line.substr(0, slash))};
+    std::string perms, offset, dev;
+    fields >> m.range >> perms >> offset >> dev >> m.inode;
+    return m;
   }
-  return {};
+  return std::nullopt;
+}
+
+std::string find_hsa_runtime(std::string_view maps) {
+  auto m = find_hsa_mapping(maps);
+  return m ? m->path : std::string();
+}
+
+std::string uprobe_target(pid_t pid, const HsaMapping& m) {
+  std::string rooted = fmt::format("/proc/{}/root{}", pid, m.path);
+  struct stat st {};
+  if (::stat(rooted.c_str(), &st) == 0 && st.st_ino == m.inode) return rooted;
+  return fmt::format("/proc/{}/map_files/{}", pid, m.range);
 }
 
 struct DoorbellProbe::Impl {
@@ -91,19 +110,20 @@ std::string DoorbellProbe::attach(pid_t pid) {
   if (!f) return fmt::format("cannot read /proc/{}/maps: {}", pid, std::strerror(errno));
   std::stringstream ss;
   ss << f.rdbuf();
-  const std::string lib = find_hsa_runtime(ss.str());
-  if (lib.empty()) return "no libhsa-runtime64 is mapped in it (yet)";
+  const auto mapping = find_hsa_mapping(ss.str());
+  if (!mapping) return "no libhsa-runtime64 is mapped in it (yet)";
+  const std::string& lib = mapping->path;
 
   std::uint32_t slot = 0;
   while (impl_->slot_pid.count(slot)) ++slot;
   if (slot >= GP_DOORBELL_SLOTS) return fmt::format("more than {} online processes", GP_DOORBELL_SLOTS);
 
-  // Through the process's root, so a runtime inside a container resolves to
-  // the same inode the process mapped.
-  const std::string path = fmt::format("/proc/{}/root{}", pid, lib);
+  // The inode the process mapped, whatever its root and mount namespace.
+  const std::string path = uprobe_target(pid, *mapping);
   Proc p;
   p.slot = slot;
   p.library = lib;
+  p.file = path;
   bpf_program* progs[] = {impl_->skel->progs.gp_doorbell_screlease, impl_->skel->progs.gp_doorbell_relaxed};
   for (std::size_t i = 0; i < std::size(progs); ++i) {
     LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = kDoorbellFunctions[i]);
@@ -141,6 +161,11 @@ void DoorbellProbe::detach(pid_t pid) {
 std::string DoorbellProbe::library(pid_t pid) const {
   auto it = procs_.find(pid);
   return it == procs_.end() ? std::string() : it->second.library;
+}
+
+std::string DoorbellProbe::attached_file(pid_t pid) const {
+  auto it = procs_.find(pid);
+  return it == procs_.end() ? std::string() : it->second.file;
 }
 
 int DoorbellProbe::ready_fd() const { return ring_buffer__epoll_fd(impl_->rb); }

@@ -37,10 +37,27 @@ struct DoorbellCounts {
   std::uint64_t last_ns = 0, doorbells = 0, other = 0, last_queue = 0, last_value = 0;
 };
 
-// The path of the libhsa-runtime64 shared object mapped in a process, from
-// the text of its /proc/PID/maps; empty if there is none (the runtime is not
-// loaded yet, or is linked in statically) or it was deleted on disk.
+// One mapping of the libhsa-runtime64 shared object, from /proc/PID/maps.
+struct HsaMapping {
+  std::string path;         // as the reader of maps sees it (a chroot prefix included)
+  std::string range;        // "start-end", the name of its /proc/PID/map_files entry
+  std::uint64_t inode = 0;  // the mapped file's inode
+};
+
+// The first mapping of libhsa-runtime64 in the text of a /proc/PID/maps;
+// nullopt if there is none (the runtime is not loaded yet, or is linked in
+// statically) or it was deleted on disk.
+std::optional<HsaMapping> find_hsa_mapping(std::string_view maps);
+// Its path alone; empty if none.
 std::string find_hsa_runtime(std::string_view maps);
+
+// The file the uprobes of pid attach to, for a mapping found in its maps:
+// /proc/PID/root + the maps path when that names the mapped inode (the path
+// as the process sees it, a container's mount namespace included); otherwise
+// /proc/PID/map_files/START-END, the mapping itself. A chrooted process's maps
+// path already carries the chroot prefix, so under /proc/PID/root it is
+// missing (ENOENT) or, worse, another file whose uprobe would never fire.
+std::string uprobe_target(pid_t pid, const HsaMapping& m);
 
 inline constexpr const char* kDoorbellFunctions[] = {"hsa_signal_store_screlease", "hsa_signal_store_relaxed"};
 
@@ -58,6 +75,7 @@ class DoorbellProbe {
   void detach(pid_t pid);
   bool attached(pid_t pid) const { return procs_.count(pid) != 0; }
   std::string library(pid_t pid) const;  // as mapped in pid, "" if not attached
+  std::string attached_file(pid_t pid) const;  // uprobe_target() used for pid, "" if not attached
 
   int ready_fd() const;
   // The wake-up records since the last call.
@@ -74,6 +92,7 @@ class DoorbellProbe {
   struct Proc {
     std::uint32_t slot = 0;
     std::string library;
+    std::string file;          // what the uprobes were attached through
     std::vector<void*> links;  // bpf_link*
     std::uint64_t seen = 0;    // the slot's doorbell count at the last take_new
   };

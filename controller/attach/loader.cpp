@@ -239,6 +239,7 @@ ProbeLoader::ProbeLoader(const LoaderOptions& opts, const std::string& kernel, P
     throw UserError("amdgpu is loaded but /proc/kallsyms lists none of its functions");
   impl_->report.kernel = kernel;
   append(impl_->report, plan_lifecycle_attach(ks, kernel), "lifecycle");
+  if (opts.all_ioctls) append(impl_->report, plan_ioctl_attach(ks, kernel), "lifecycle");
   if (opts.latency_probes) append(impl_->report, plan_latency_attach(ks, kernel), "latency");
   clock.done("kallsyms");
   if (auto missing = impl_->report.missing_required(); !missing.empty()) {

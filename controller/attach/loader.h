@@ -21,6 +21,7 @@ struct LoaderOptions {
   std::uint32_t ringbuf_bytes = 8u << 20;  // power of two, >= page size
   bool latency_probes = true;              // the preemption span programs (optional ones)
   bool kprobe_only = false;                // --kprobe-only: no fentry/fexit even where they work
+  bool all_ioctls = false;                 // --ioctls: every /dev/kfd ioctl (kfd_ioctl), part of the lifecycle set
 };
 
 class ProbeLoader {

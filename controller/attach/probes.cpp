@@ -83,6 +83,17 @@ constexpr std::array kLifecycle = {
               "KFD process freed", kAlways},
 };
 
+// watch --ioctls: every /dev/kfd ioctl at the dispatcher, whatever the
+// command. Only planned when asked for; then required.
+constexpr std::array kIoctls = {
+    ProbeSpec{"kfd_ioctl", "kfd_ioctl_entry", false, true, false,
+              "every /dev/kfd ioctl: command, caller, argument, result (watch --ioctls)", kAlways, "kfd_ioctl_fexit",
+              Mechanism::Fexit},
+    ProbeSpec{"kfd_ioctl", "kfd_ioctl_return", true, true, false,
+              "every /dev/kfd ioctl: command, caller, argument, result (watch --ioctls)", kAlways, "kfd_ioctl_fexit",
+              Mechanism::Fexit},
+};
+
 constexpr const char* kLatencyOpt = "optional: without it that cause or phase of a preemption is not recorded";
 constexpr const char* kMes = "only MES GPUs (GC 11/12) use it; absent from older kernels";
 constexpr const char* kMes121 = "only MES GC 12.1 uses it; first in 7.2";
@@ -209,11 +220,13 @@ std::string_view to_string(Mechanism m) {
 
 std::span<const ProbeSpec> lifecycle_probes() { return kLifecycle; }
 std::span<const ProbeSpec> latency_probes() { return kLatency; }
+std::span<const ProbeSpec> ioctl_probes() { return kIoctls; }
 
 std::unordered_set<std::string> probe_symbols() {
   std::unordered_set<std::string> out;
   for (const auto& p : kLifecycle) out.insert(p.symbol);
   for (const auto& p : kLatency) out.insert(p.symbol);
+  for (const auto& p : kIoctls) out.insert(p.symbol);
   return out;
 }
 
@@ -223,6 +236,10 @@ AttachReport plan_lifecycle_attach(const Kallsyms& ks, const std::string& kernel
 
 AttachReport plan_latency_attach(const Kallsyms& ks, const std::string& kernel) {
   return plan(kLatency, ks, kernel);
+}
+
+AttachReport plan_ioctl_attach(const Kallsyms& ks, const std::string& kernel) {
+  return plan(kIoctls, ks, kernel);
 }
 
 }  // namespace gp

@@ -14,6 +14,8 @@ namespace gp {
 std::span<const ProbeSpec> lifecycle_probes();
 // The preemption-span set (T0..T4, remap, MES, cause stack): all optional.
 std::span<const ProbeSpec> latency_probes();
+// Every /dev/kfd ioctl at its dispatcher (watch --ioctls): planned only when asked for.
+std::span<const ProbeSpec> ioctl_probes();
 
 // Every symbol name any probe set needs (for the kallsyms scan).
 std::unordered_set<std::string> probe_symbols();
@@ -22,5 +24,6 @@ std::unordered_set<std::string> probe_symbols();
 // A clone is accepted only for timing-only probes.
 AttachReport plan_lifecycle_attach(const Kallsyms& ks, const std::string& kernel);
 AttachReport plan_latency_attach(const Kallsyms& ks, const std::string& kernel);
+AttachReport plan_ioctl_attach(const Kallsyms& ks, const std::string& kernel);
 
 }  // namespace gp

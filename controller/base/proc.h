@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace gp {
 
@@ -25,6 +26,14 @@ pid_t thread_group_of(pid_t pid, const std::string& root = proc_root());
 pid_t tracer_of(pid_t pid, const std::string& root = proc_root());
 // /proc/PID/comm; nullopt when the task is gone.
 std::optional<std::string> comm_of(pid_t pid, const std::string& root = proc_root());
+// The whole of /proc/PID/NAME as it is (NULs kept: environ, cmdline);
+// nullopt when it cannot be read (gone, or not permitted: *err = errno).
+std::optional<std::string> proc_file(pid_t pid, std::string_view name, const std::string& root = proc_root(),
+                                     int* err = nullptr);
+// The /proc/PID/exe link; nullopt when it cannot be read (*err = errno).
+std::optional<std::string> exe_of(pid_t pid, const std::string& root = proc_root(), int* err = nullptr);
+// Every numeric entry of a directory such as /proc or /sys/class/kfd/kfd/proc, sorted.
+std::vector<pid_t> pids_in(const std::string& dir);
 
 bool process_exists(std::uint32_t pid);
 

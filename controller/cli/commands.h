@@ -26,5 +26,6 @@ void add_ctl(CLI::App& app, Selected& sel);
 void add_latency(CLI::App& app, Selected& sel);
 void add_record(CLI::App& app, Selected& sel);
 void add_report(CLI::App& app, Selected& sel);
+void add_agent(CLI::App& app, Selected& sel);
 
 }  // namespace gp::cli

@@ -1,5 +1,5 @@
 // gpreempt-bpf ctl suspend|resume|status: one request to a running
-// `preempt --serve`, its reply printed, exit 0 on "ok".
+// `preempt --serve` or `agent --socket`, its reply printed, exit 0 on "ok".
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -24,6 +25,7 @@ struct CtlOptions {
   std::string action;
   std::string socket_path;
   std::string holder = "ctl";
+  std::optional<std::uint32_t> gpu;  // --gpu: one GPU of an agent
   int timeout_ms = 30000;
 };
 
@@ -31,8 +33,8 @@ std::string connect_failure(const std::string& path, int err) {
   switch (err) {
     case ENOENT:
       return fmt::format("no control socket at {}: start `sudo gpreempt-bpf preempt --serve --socket {} "
-                         "--offline-pid PID` first",
-                         path, path);
+                         "--offline-pid PID` or `sudo gpreempt-bpf agent --policy FILE --socket {}` first",
+                         path, path, path);
     case ECONNREFUSED:
       return fmt::format("nothing listens on {} (a socket left by a server that was killed?)", path);
     case EACCES:
@@ -77,7 +79,7 @@ int run_ctl(const CtlOptions& o) {
                                      : ControlRequest::Kind::Status;
   if (kind != ControlRequest::Kind::Status && !valid_holder(o.holder))
     throw UserError(fmt::format("--holder {}: one word of letters, digits, '.', '_', '-'", o.holder), 2);
-  auto line = round_trip(o, format_request(kind, o.holder));
+  auto line = round_trip(o, format_request(kind, o.holder, o.gpu));
   auto reply = parse_reply(line);
   if (!reply.ok) throw UserError(fmt::format("{} refused: {}", o.action, reply.error));
   if (kind == ControlRequest::Kind::Status) {
@@ -92,12 +94,13 @@ int run_ctl(const CtlOptions& o) {
 
 void add_ctl(CLI::App& app, Selected& sel) {
   auto o = std::make_shared<CtlOptions>();
-  auto* cmd = app.add_subcommand("ctl", "Claim/release the GPU from a running `preempt --serve`, or show its status");
+  auto* cmd = app.add_subcommand("ctl", "Claim/release the GPU from a running `preempt --serve` or `agent`, or show its status");
   cmd->add_option("action", o->action, "suspend | resume | status")
       ->required()
       ->check(CLI::IsMember({"suspend", "resume", "status"}));
   cmd->add_option("--socket", o->socket_path, "the server's control socket")->required();
   cmd->add_option("--holder", o->holder, "whose claim this is (claims nest per holder)")->capture_default_str();
+  cmd->add_option("--gpu", o->gpu, "the KFD gpu_id of one GPU (an agent's socket; default: every GPU)");
   cmd->add_option("--timeout-ms", o->timeout_ms, "how long to wait for the reply")->capture_default_str();
   cmd->callback([o, &sel] { sel.run = [o] { return run_ctl(*o); }; });
 }

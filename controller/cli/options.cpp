@@ -18,6 +18,13 @@ void add_session_options(CLI::App* cmd, SessionOptions& opts, std::uint32_t& rin
                 "attach with kprobes/kretprobes even where fentry/fexit work (comparison, troubleshooting)");
 }
 
+void add_metrics_option(CLI::App* cmd, std::string& listen) {
+  cmd->add_option("--metrics-listen", listen,
+                  "serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; 0.0.0.0:9464 for "
+                  "every interface); metrics and PromQL in docs/deploy.md")
+      ->type_name("ADDR:PORT");
+}
+
 void finish_session_options(SessionOptions& opts, std::uint32_t ringbuf_kb) {
   if (ringbuf_kb < 4 || (ringbuf_kb & (ringbuf_kb - 1)) != 0)
     throw UserError(fmt::format("--ringbuf-kb {}: must be a power of two, at least 4", ringbuf_kb), 2);

@@ -20,6 +20,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "kfd/client.h"
+#include "metrics/map_metrics.h"
 #include "online/auto_mode.h"
 #include "preempt/controller.h"
 #include "preempt/cycles.h"
@@ -45,17 +46,7 @@ struct PreemptOptions {
   AutoOptions auto_opts;
   SessionOptions session;
   std::uint32_t ringbuf_kb = 8192;
-};
-
-class SessionSource final : public EventSource {
- public:
-  explicit SessionSource(Session& s) : s_(s) {}
-  int ready_fd() const override { return s_.ready_fd(); }
-  void pump() override { s_.poll(0); }
-  const QueueMap& map() const override { return s_.map(); }
-
- private:
-  Session& s_;
+  std::string metrics_listen;  // --metrics-listen ADDR:PORT
 };
 
 void validate_online(PreemptOptions& o, bool serve_given, bool cycles_given) {
@@ -108,13 +99,24 @@ void validate(PreemptOptions& o, bool serve_given, bool cycles_given) {
 int run_preempt(PreemptOptions& o, bool serve_given, bool cycles_given) {
   validate(o, serve_given, cycles_given);
   finish_session_options(o.session, o.ringbuf_kb);
+  // Listening first: a port in use stops preempt before anything is attached.
+  std::vector<pid_t> tgids;
+  std::unique_ptr<metrics::MapMetrics> metrics;
+  if (!o.metrics_listen.empty())
+    metrics = std::make_unique<metrics::MapMetrics>(
+        o.metrics_listen, "preempt", [&tgids, &o](std::uint32_t pid) -> std::pair<std::string, std::string> {
+          const auto p = static_cast<pid_t>(pid);
+          if (std::find(tgids.begin(), tgids.end(), p) != tgids.end()) return {"offline", ""};
+          const auto& on = o.auto_opts.online;
+          if (std::find(on.begin(), on.end(), p) != on.end()) return {"online", ""};
+          return {"", ""};
+        });
 
   // 1. Read-only checks, host first: nothing is attached if any fails.
   PreflightPaths paths{host_path("/proc"), host_path("/sys/class/kfd/kfd/proc"),
                        host_path("/sys/module/amdgpu/parameters/sched_policy")};
   check_host(paths, ::geteuid());
   auto kfd = KfdDevice::open("/dev/kfd");
-  std::vector<pid_t> tgids;
   for (int pid : o.pids) {
     pid_t tgid = check_target(paths, pid, ::getpid());
     if (tgid != pid) fmt::print("note: {} is a thread of process {}; preempting the process\n", pid, tgid);
@@ -127,7 +129,14 @@ int run_preempt(PreemptOptions& o, bool serve_given, bool cycles_given) {
   o.session.instance = "preempt";
   Session session(o.session);
   session.add_sink(&ctl);
-  SessionSource src(session);
+  if (metrics) {
+    metrics->attached(session.attach_report());
+    session.add_sink(&metrics->sink());
+    ctl.set_observer(&metrics->observer());
+  }
+  SessionSource src(session, [m = metrics.get()](const QueueMap& map) {
+    if (m) m->refresh(map);
+  });
   const auto& ar = session.attach_report();
   fmt::print("Attached {} probes on kernel {}; KFD {}.{}; the map lists {} queue(s).\n", ar.attached(),
              ar.kernel, kfd->version().major, kfd->version().minor, session.map().size());
@@ -149,6 +158,10 @@ int run_preempt(PreemptOptions& o, bool serve_given, bool cycles_given) {
   }
   ctl.set_extra_qids(o.extra_qids);
   for (const auto& n : ctl.take_notes()) fmt::print("      {}\n", n);
+  if (metrics) {
+    metrics->refresh(session.map(), true);
+    fmt::print("Serving metrics on {}\n", metrics->url());
+  }
   std::fflush(stdout);
 
   std::unique_ptr<DoorbellProbe> doorbell;
@@ -227,6 +240,7 @@ void add_preempt(CLI::App& app, Selected& sel) {
   cmd->add_option("--extra-qid", o->extra_qids,
                      "(testing) also suspend/resume this qid as if the map listed it")
       ->group("");
+  add_metrics_option(cmd, o->metrics_listen);
   add_session_options(cmd, o->session, o->ringbuf_kb);
   cmd->callback([o, &sel, serve, cycles] {
     sel.run = [o, serve, cycles] { return run_preempt(*o, serve->count() > 0, cycles->count() > 0); };

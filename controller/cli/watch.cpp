@@ -19,6 +19,7 @@
 #include "base/stop_signal.h"
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "metrics/map_metrics.h"
 #include "trace/event_json.h"
 #include "tracing/event_text.h"
 #include "tracing/session.h"
@@ -35,6 +36,7 @@ struct WatchOptions {
   std::string output;
   SessionOptions session;
   std::uint32_t ringbuf_kb = 8192;
+  std::string metrics_listen;  // --metrics-listen ADDR:PORT
 };
 
 nlohmann::json attach_json(const AttachReport& r) {
@@ -139,6 +141,9 @@ int run_watch(WatchOptions& o) {
   finish_session_options(o.session, o.ringbuf_kb);
   if (o.interval_s <= 0) throw UserError("--interval must be positive", 2);
   OutputFile out(o.output);
+  // Listening first: a port in use stops watch before anything is attached.
+  std::unique_ptr<metrics::MapMetrics> metrics;
+  if (!o.metrics_listen.empty()) metrics = std::make_unique<metrics::MapMetrics>(o.metrics_listen, "watch");
 
   install_stop_signals();
   o.session.instance = "watch";
@@ -163,11 +168,18 @@ int run_watch(WatchOptions& o) {
   }
   printer.table(session);
   session.add_sink(&printer);
+  if (metrics) {
+    metrics->attached(session.attach_report());
+    session.add_sink(&metrics->sink());
+    metrics->refresh(session.map(), true);
+    fmt::print(stderr, "gpreempt-bpf: serving metrics on {}\n", metrics->url());
+  }
 
   std::uint64_t next_table = t0 + static_cast<std::uint64_t>(o.interval_s * 1e9);
   const std::uint64_t end = o.duration_s > 0 ? t0 + static_cast<std::uint64_t>(o.duration_s * 1e9) : 0;
   while (!stop_requested()) {
     session.poll(100);
+    if (metrics) metrics->refresh(session.map());
     const std::uint64_t now = monotonic_ns();
     if (now >= next_table) {
       printer.table(session);
@@ -190,6 +202,10 @@ void add_watch(CLI::App& app, Selected& sel) {
   cmd->add_option("--interval", o->interval_s, "seconds between queue map tables")->capture_default_str();
   cmd->add_option("--duration", o->duration_s, "stop after this many seconds (0 = until Ctrl-C)");
   cmd->add_option("-o,--output", o->output, "write to FILE instead of stdout");
+  add_metrics_option(cmd, o->metrics_listen);
+  cmd->add_flag("--ioctls", o->session.all_ioctls,
+                "also every /dev/kfd ioctl, whatever the command (kfd_ioctl events: caller, request, decoded "
+                "arguments, result; one more probe, on the KFD ioctl dispatcher)");
   add_session_options(cmd, o->session, o->ringbuf_kb);
   cmd->callback([o, &sel] { sel.run = [o] { return run_watch(*o); }; });
 }

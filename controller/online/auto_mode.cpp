@@ -412,7 +412,8 @@ class AutoLoop {
       case DetectorAction::Suspend: {
         suspend_at_.push_back(now);
         const auto& r = det_.reason();
-        auto ops = ctl_.suspend_all(src_.map());
+        auto ops = ctl_.suspend_all(src_.map(), {r.by_doorbell ? SuspendTrigger::Doorbell : SuspendTrigger::Poll,
+                                                 r.by_doorbell ? now - r.doorbell_ns : now});
         const OpTally t = tally_ops(ops);
         if (t.issued) suspend_ioctl_.add(t.slowest_ioctl_ns);
         const std::string cause = fmt::format(

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/stop_signal.h"
 #include "trace/event.h"
 
@@ -60,19 +61,23 @@ std::vector<TargetOp> PreemptController::each_target(
   return out;
 }
 
-std::vector<TargetOp> PreemptController::suspend_all(const QueueMap& map) {
+std::vector<TargetOp> PreemptController::suspend_all(const QueueMap& map, const SuspendCause& cause) {
   holding_ = true;
-  return each_target([&](Target& t) {
+  auto ops = each_target([&](Target& t) {
     auto qids = map.qids_of(static_cast<std::uint32_t>(t.tgid()));
     for (auto q : extra_qids_)
       if (std::find(qids.begin(), qids.end(), q) == qids.end()) qids.push_back(q);
     return t.suspend_async(std::move(qids));
   });
+  if (observer_) observer_->suspended(cause, ops, monotonic_ns());
+  return ops;
 }
 
 std::vector<TargetOp> PreemptController::resume_all() {
   holding_ = false;
-  return each_target([&](Target& t) { return t.resume_async(extra_qids_); });
+  auto ops = each_target([&](Target& t) { return t.resume_async(extra_qids_); });
+  if (observer_) observer_->resumed(ops, monotonic_ns());
+  return ops;
 }
 
 void PreemptController::on_event(const Event& ev, MapChange change, const QueueMap&) {
@@ -136,6 +141,7 @@ std::vector<std::string> PreemptController::take_notes() {
 }
 
 void PreemptController::detach_all() {
+  if (holding_ && observer_) observer_->resumed({}, monotonic_ns());  // detaching resumes
   holding_ = false;
   // Reverse attach order, like any stack of acquisitions.
   for (auto it = targets_.rbegin(); it != targets_.rend(); ++it) (*it)->detach();

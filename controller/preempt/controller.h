@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "preempt/observer.h"
 #include "preempt/op_tally.h"
 #include "preempt/target.h"
 #include "tracing/event_sink.h"
@@ -45,8 +46,10 @@ class PreemptController final : public EventSink {
   // DBG_TRAP only from the ptracer). Null where targets have none (unit tests).
   PtraceTracer* home_thread() const;
 
-  std::vector<TargetOp> suspend_all(const QueueMap& map);
+  // Both tell the observer, if one is set, what they did (cause: for it only).
+  std::vector<TargetOp> suspend_all(const QueueMap& map, const SuspendCause& cause = {});
   std::vector<TargetOp> resume_all();
+  void set_observer(PreemptObserver* o) { observer_ = o; }
   bool holding() const { return holding_; }
   bool all_gone() const;
 
@@ -66,6 +69,7 @@ class PreemptController final : public EventSink {
   std::vector<std::unique_ptr<Target>> targets_;
   std::vector<std::uint32_t> extra_qids_;
   bool holding_ = false;
+  PreemptObserver* observer_ = nullptr;
   std::deque<KernelSpan> spans_;  // bounded: the loops only look at recent ones
   std::uint64_t spans_seen_ = 0;
 };

@@ -98,7 +98,7 @@ int run_cycles(PreemptController& ctl, EventSource& src, const CyclesOptions& o,
     if (stop_requested() || ctl.all_gone()) break;
     ++ran;
 
-    auto sus = ctl.suspend_all(src.map());
+    auto sus = ctl.suspend_all(src.map(), {SuspendTrigger::Cycles, 0});
     const std::uint64_t held_from = monotonic_ns();
     pump_until(src, ctl, held_from + static_cast<std::uint64_t>(o.hold_ms) * 1'000'000, out);
     const std::uint64_t held_to = monotonic_ns();

@@ -1,6 +1,8 @@
 #include "preempt/protocol.h"
 
+#include <charconv>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -27,12 +29,27 @@ bool valid_holder(std::string_view h) {
 ControlRequest parse_request(std::string_view line) {
   ControlRequest r;
   std::istringstream in{std::string(trim(line))};
-  std::string verb, holder, extra;
-  in >> verb >> holder >> extra;
-  if (!extra.empty()) {
-    r.error = "too many words; expected: suspend|resume [HOLDER] or status";
+  std::string verb, holder;
+  in >> verb;
+  // After the verb: an optional holder and an optional gpu=ID, in that order.
+  std::vector<std::string> words;
+  for (std::string w; in >> w;) words.push_back(w);
+  if (!words.empty() && words.back().rfind("gpu=", 0) == 0) {
+    const std::string id = words.back().substr(4);
+    std::uint32_t gpu = 0;
+    auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), gpu);
+    if (id.empty() || ec != std::errc() || end != id.data() + id.size()) {
+      r.error = fmt::format("bad selector '{}': gpu=ID with a decimal KFD gpu_id", words.back());
+      return r;
+    }
+    r.gpu = gpu;
+    words.pop_back();
+  }
+  if (words.size() > 1) {
+    r.error = "too many words; expected: suspend|resume [HOLDER] [gpu=ID] or status [gpu=ID]";
     return r;
   }
+  if (!words.empty()) holder = words.front();
   if (verb == "suspend") r.kind = ControlRequest::Kind::Suspend;
   else if (verb == "resume") r.kind = ControlRequest::Kind::Resume;
   else if (verb == "status") r.kind = ControlRequest::Kind::Status;
@@ -51,11 +68,12 @@ ControlRequest parse_request(std::string_view line) {
   return r;
 }
 
-std::string format_request(ControlRequest::Kind kind, const std::string& holder) {
+std::string format_request(ControlRequest::Kind kind, const std::string& holder, std::optional<std::uint32_t> gpu) {
+  const std::string sel = gpu ? fmt::format(" gpu={}", *gpu) : std::string();
   switch (kind) {
-    case ControlRequest::Kind::Suspend: return fmt::format("suspend {}\n", holder);
-    case ControlRequest::Kind::Resume: return fmt::format("resume {}\n", holder);
-    default: return "status\n";
+    case ControlRequest::Kind::Suspend: return fmt::format("suspend {}{}\n", holder, sel);
+    case ControlRequest::Kind::Resume: return fmt::format("resume {}{}\n", holder, sel);
+    default: return fmt::format("status{}\n", sel);
   }
 }
 

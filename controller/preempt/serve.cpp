@@ -86,6 +86,8 @@ class Server {
         book_(static_cast<std::uint64_t>(o.max_hold_ms) * 1'000'000), t0_(monotonic_ns()) {}
 
   std::string handle(const ControlRequest& req) {
+    if (req.gpu && req.kind != ControlRequest::Kind::Invalid)
+      return "err preempt --serve holds its targets on every GPU: gpu= selects a GPU of `gpreempt-bpf agent`";
     switch (req.kind) {
       case ControlRequest::Kind::Suspend: return on_suspend(req.holder);
       case ControlRequest::Kind::Resume: return on_resume(req.holder);
@@ -139,7 +141,7 @@ class Server {
     ++claims_;
     if (!book_.acquire(holder, monotonic_ns()))
       return fmt::format("ok held claims={}", book_.size());
-    auto ops = ctl_.suspend_all(src_.map());
+    auto ops = ctl_.suspend_all(src_.map(), {SuspendTrigger::Ctl, monotonic_ns()});
     const OpTally t = tally_ops(ops);
     ++suspensions_;
     if (t.issued) suspends_.add(t.slowest_ioctl_ns);

@@ -77,6 +77,16 @@ std::string event_text_line(const Event& ev, std::uint64_t t0_ns, ProcessNames& 
         if (r.io.dbg_op == GP_KFD_DBG_TRAP_SUSPEND_QUEUES || r.io.dbg_op == GP_KFD_DBG_TRAP_RESUME_QUEUES)
           detail += fmt::format(" n={}", r.io.dbg_num_queues);
         break;
+      case EventKind::KfdIoctl: {
+        const std::uint32_t nr = r.kio.cmd & 0xff;
+        detail = kfd_ioctl_known(r.kio.cmd) ? std::string(kfd_ioctl_name(nr)) : fmt::format("cmd={:#x}", r.kio.cmd);
+        for (const auto& f : kfd_ioctl_fields(r.kio)) {
+          if (f.fmt == KfdIoctlField::Fmt::Hex) detail += fmt::format(" {}={:#x}", f.name, f.value);
+          else if (f.fmt == KfdIoctlField::Fmt::Signed) detail += fmt::format(" {}={}", f.name, static_cast<std::int64_t>(f.value));
+          else detail += fmt::format(" {}={}", f.name, f.value);
+        }
+        break;
+      }
       case EventKind::ProcessCreate:
       case EventKind::ProcessRelease:
       case EventKind::ProcessFree:

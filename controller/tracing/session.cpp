@@ -43,6 +43,7 @@ Session::Session(const SessionOptions& opts) : impl_(std::make_unique<Impl>()) {
   lo.ringbuf_bytes = opts.ringbuf_bytes;
   lo.latency_probes = opts.latency_probes;
   lo.kprobe_only = opts.kprobe_only;
+  lo.all_ioctls = opts.all_ioctls;
   impl_->loader.emplace(lo, facts.kernel, clock);
 
   impl_->reader = std::make_unique<RingbufReader>(impl_->loader->events_fd(), impl_->loader->lost_fd(), impl_->pump);

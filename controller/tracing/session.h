@@ -24,6 +24,7 @@ struct SessionOptions {
   bool reconcile = true;                 // read sysfs at start so pre-existing queues are mapped
   bool latency_probes = true;            // the preemption span programs (optional ones)
   bool kprobe_only = false;              // --kprobe-only: no fentry/fexit even where they work
+  bool all_ioctls = false;               // watch --ioctls: every /dev/kfd ioctl (kfd_ioctl events)
 };
 
 class Session {

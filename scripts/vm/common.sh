@@ -4,8 +4,17 @@
 GP_REPO_ROOT=${GP_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 GP_CACHE=${GP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpreempt-bpf}
 GP_BUILD_DIR=${GP_BUILD_DIR:-$GP_REPO_ROOT/build}
+# 7.3 (trixie-backports' newest line) is opt-in: booted only when named
+# (--kernel 7.3), never by "all" (docs/kernels.md, "The newest kernel line").
 GP_ALL_KERNELS=(6.1 6.12 7.2)
-# depmod/modprobe live in /usr/sbin, which a non-root PATH may lack.
+# The guest kernel's command line (vm-test.sh, demo.sh). no_timer_check: at
+# boot the kernel checks that timer interrupts arrive through the IO-APIC,
+# counting on the vCPU to run while it waits; a TCG guest on a host with a
+# load of 15+ on 2 cores failed that check and panicked ("IO-APIC + timer
+# doesn't work!"). A KVM guest's kvmclock turns the check off the same way.
+# shellcheck disable=SC2034 # used by the scripts that source this one
+GP_VM_CMDLINE="console=ttyS0 panic=-1 rdinit=/init no_timer_check"
+# modinfo (kmod) lives in /usr/sbin, which a non-root PATH may lack.
 export PATH=$PATH:/usr/sbin:/sbin
 
 die() {
@@ -26,7 +35,7 @@ require_tools() {
     case $tool in
       qemu-system-x86_64) pkg=qemu-system-x86 ;;
       busybox) pkg=busybox-static ;;
-      depmod | modprobe) pkg=kmod ;;
+      depmod | modprobe | modinfo) pkg=kmod ;;
       cpio) pkg=cpio ;;
       xz) pkg=xz-utils ;;
       zstd) pkg=zstd ;;
@@ -34,7 +43,9 @@ require_tools() {
       dpkg | dpkg-deb) pkg=dpkg ;;
       ldd) pkg=libc-bin ;;
       timeout) pkg=coreutils ;;
-      strip) pkg=binutils ;;
+      strip | readelf) pkg=binutils ;;
+      flock) pkg=util-linux ;;
+      realpath) pkg=coreutils ;;
       *) pkg="(the package that ships $tool)" ;;
     esac
     missing+=("$tool (apt-get install $pkg)")
@@ -63,8 +74,8 @@ expand_kernels() {
   for k in "$@"; do
     case $k in
       all) printf '%s\n' "${GP_ALL_KERNELS[@]}" ;;
-      6.1 | 6.12 | 7.2) echo "$k" ;;
-      *) die "unknown kernel '$k' (use 6.1, 6.12, 7.2 or all)" ;;
+      6.1 | 6.12 | 7.2 | 7.3) echo "$k" ;;
+      *) die "unknown kernel '$k' (use 6.1, 6.12, 7.2, 7.3 or all; all = ${GP_ALL_KERNELS[*]})" ;;
     esac
   done
 }
@@ -72,6 +83,10 @@ expand_kernels() {
 # The scenarios one kernel runs: tests/vm/scenarios/GLOB.sh (or
 # $GP_VM_SCENARIO_DIR) minus those whose "# gp-kernels: LIST" header names
 # other kernels (a proof that needs one kernel is not paid for three times).
+# With a third argument "shim": the scenarios of that kernel's "+shim" VM
+# (test-only kfd_open_shim loaded), those headed "# gp-shim: yes" (they run
+# in both VMs: refusal without the shim, real paths with it) or
+# "# gp-shim: only"; without it, all but the "only" ones.
 # Prints "NAME COST" per line; COST is the "# gp-cost: SECONDS" header (time on
 # 6.12 under TCG, used to balance shards; default 10). Fails if GLOB matches
 # no scenario at all.
@@ -80,17 +95,35 @@ scenario_dir() {
 }
 
 select_scenarios() {
-  local k=$1 glob=$2 f only cost matched=0 dir
+  local k=$1 glob=$2 vm=${3:-plain} f only cost matched=0 dir shim
   dir=$(scenario_dir)
   shopt -s nullglob extglob  # --scenario '@(doctor|no-loss)' selects several
   for f in "$dir"/$glob.sh; do
+    [[ -f $f ]] || continue  # a GLOB without wildcards is kept as it is
     matched=$((matched + 1))
     only=$(sed -n 's/^# gp-kernels: *//p' "$f" | head -n1)
     [[ -z $only || " $only " == *" $k "* ]] || continue
+    shim=$(sed -n 's/^# gp-shim: *\([a-z]*\).*/\1/p' "$f" | head -n1)
+    if [[ $vm == shim ]]; then
+      [[ $shim == yes || $shim == only ]] || continue
+    else
+      [[ $shim != only ]] || continue
+    fi
     cost=$(sed -n 's/^# gp-cost: *\([0-9]*\).*/\1/p' "$f" | head -n1)
     echo "$(basename "$f" .sh) ${cost:-10}"
   done
   ((matched > 0)) || die "no scenario matches '$glob' in $dir/"
+}
+
+# Whether any scenario matching GLOB has the header "# gp-needs: ... WHAT ..."
+# (rocr: Debian's real ROCm runtimes, scripts/vm/fetch-rocr.sh).
+scenarios_need() {
+  local what=$1 glob=$2 f
+  shopt -s nullglob extglob
+  for f in "$(scenario_dir)"/$glob.sh; do
+    grep -qE "^# gp-needs:.*\b$what\b" "$f" && return 0
+  done
+  return 1
 }
 
 # Split "NAME COST" lines (stdin) into N shards, longest first onto the least

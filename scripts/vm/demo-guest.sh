@@ -1,6 +1,8 @@
 #!/bin/sh
 # The demo run inside the 6.12 VM (scripts/vm/demo.sh): gpreempt-bpf watch
 # against the real amdgpu/KFD while kfd-client drives /dev/kfd.
+# Lines starting with GP-DEMO are markers for the host (demo.sh times the
+# run with them and does not show them).
 . /gp/lib.sh
 need gpreempt-bpf kfd-client
 
@@ -9,20 +11,15 @@ say() { echo ""; echo ">>> $*"; }
 client() { kfd-client "$@" | sed 's/^/    client> /'; }
 
 say "gpreempt-bpf watch (real amdgpu $(uname -r), no GPU: KFD runs on a CPU-only topology)"
-gpreempt-bpf watch --interval 5 &
-WATCH_PID=$!
-sleep 1
-i=0
-while ! grep -q kfd_ioctl_create_queue /sys/kernel/debug/kprobes/list 2>/dev/null && [ $i -lt 600 ]; do
-  kill -0 "$WATCH_PID" 2>/dev/null || fail "watch exited before attaching"
-  sleep 0.1
-  i=$((i + 1))
-done
-sleep 1
+echo "GP-DEMO watch-start"
+# watch's table on the console as it comes; returns once watch has printed
+# its first line, which it does when every program is attached.
+GP_WATCH_ECHO=1 watch_spawn --interval 5
+echo "GP-DEMO attached"
 
 say "kfd-client open-exit: a process opens /dev/kfd and exits"
 client open-exit
-sleep 2
+sleep 1
 say "kfd-client create-queue: gpu_id 0x1234 does not exist, so KFD refuses it (EINVAL)"
 client create-queue --gpu-id 0x1234 --type compute_aql --priority 7 --percent 55 --ring-size 8192
 sleep 1
@@ -34,12 +31,15 @@ say "a debug session: ptrace + DBG_TRAP ENABLE, SUSPEND, RESUME, DISABLE (what '
 kfd-client runtime-target >/tmp/target.jsonl &
 tpid=$!
 bg_track $tpid
-wait_line /tmp/target.jsonl 20 '"op":"ready"'
+wait_line /tmp/target.jsonl 20 '"op":"ready"' || fail "kfd-client runtime-target did not get ready within 20 s"
 client debug-session --target "$tpid" --qids 1,2,3
 kill -TERM "$tpid"
 wait "$tpid"
-sleep 3
+sleep 2
 say "stopping watch"
 kill -INT "$WATCH_PID"
-wait "$WATCH_PID"
+wait "$WATCH_PID" || fail "gpreempt-bpf watch exited with status $? after SIGINT"
 WATCH_PID=""
+# tee ends with watch; its last lines are watch's summary.
+wait
+echo "GP-DEMO done"

@@ -102,11 +102,27 @@ run_scenarios() {
     echo "GP-SCENARIO-BEGIN $name"
     t0=$(uptime_s)
     # Output is streamed as it comes (indented, so it never looks like a
-    # marker) and kept for the reason line. busybox timeout execs the
-    # command in place and kills it with TERM.
+    # marker) and kept for the reason line. The scenario runs in its own
+    # session, so its process group is everything it started: at the timeout
+    # the whole group gets TERM, then KILL 5 s later. (TERM to the scenario's
+    # sh alone is not enough: its trap waits for a foreground child that may
+    # block forever.) When it ends, what it left in its group is killed too,
+    # so nothing keeps the output pipe open.
+    rm -f /tmp/timedout
     {
-      GP_KVER=$kernel timeout "$GP_SCENARIO_TIMEOUT" sh "$s" 2>&1
+      GP_KVER=$kernel setsid sh "$s" 2>&1 &
+      spid=$!
+      (
+        sleep "$GP_SCENARIO_TIMEOUT"
+        : >/tmp/timedout
+        kill -TERM -"$spid"
+        sleep 5
+        kill -KILL -"$spid"
+      ) >/dev/null 2>&1 &
+      wpid=$!
+      wait "$spid"
       echo $? >/tmp/rc
+      kill -KILL "$wpid" -"$spid" 2>/dev/null
     } | tee "/tmp/$name.out" | while IFS= read -r line; do echo "  | $line"; done
     rc=$(cat /tmp/rc)
     t1=$(uptime_s)
@@ -115,7 +131,7 @@ run_scenarios() {
       result "$name" PASS "$dt"
     else
       reason=$(grep -v '^[[:space:]]*$' "/tmp/$name.out" | tail -n1)
-      if [ "$rc" -eq 143 ] || [ "$rc" -eq 137 ]; then
+      if [ -e /tmp/timedout ]; then
         reason="timed out after ${GP_SCENARIO_TIMEOUT}s${reason:+ (last output: $reason)}"
       fi
       result "$name" FAIL "$dt" "exit $rc: ${reason:-no output}"
@@ -136,6 +152,12 @@ main() {
   load_modules
   print_info
   run_scenarios
+  # The kernel's taint after every scenario (vm-test.sh checks it in the
+  # "+shim" VMs), and how often the test-only shim rewrote a 0.
+  echo "GP-INFO tainted=$(cat /proc/sys/kernel/tainted)"
+  if [ -e /sys/module/kfd_open_shim/parameters/overrides ]; then
+    echo "GP-INFO kfd_open_shim overrides=$(cat /sys/module/kfd_open_shim/parameters/overrides)"
+  fi
   echo "GP-DONE uptime=$(uptime_s)"
   poweroff -f
 }

@@ -120,7 +120,7 @@ class Mutator {
 };
 
 TEST(TraceReaderFuzz, SeedsAreAccepted) {
-  for (const char* f : {"trace_exp1_one_model.jsonl", "trace_exp3_concurrent.jsonl"}) {
+  for (const char* f : {"trace_exp1_one_model.jsonl", "trace_exp3_concurrent.jsonl", "trace_v1_exp3_concurrent.jsonl"}) {
     std::string s = slurp(f);
     ASSERT_FALSE(s.empty()) << f;
     EXPECT_EQ(run_one(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()), 2) << f;
@@ -129,7 +129,8 @@ TEST(TraceReaderFuzz, SeedsAreAccepted) {
 
 TEST(TraceReaderFuzz, NoMutationCrashesTheReaderOrTheAnalyses) {
   const std::vector<std::string> seeds = {slurp("trace_exp1_one_model.jsonl"), slurp("trace_exp3_concurrent.jsonl"),
-                                          slurp("trace_exp2_model_b_run1.jsonl")};
+                                          slurp("trace_exp2_model_b_run1.jsonl"),
+                                          slurp("trace_v1_exp3_concurrent.jsonl")};
   Mutator m(kSeed);
   int accepted = 0, rejected = 0;
   for (int i = 0; i < kIterations; ++i) {

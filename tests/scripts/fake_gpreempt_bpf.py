@@ -157,7 +157,7 @@ def main(args):
     if cmd == "record":
         out = opt(rest, "-o")
         with open(out, "w") as f:
-            f.write(json.dumps({"type": "header", "version": 1}) + "\n")
+            f.write(json.dumps({"type": "header", "version": 2}) + "\n")
             f.write(json.dumps({"type": "trailer", "events": 12, "lost": 0}) + "\n")
         return 0
     if cmd == "report":

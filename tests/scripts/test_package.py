@@ -92,7 +92,11 @@ class Package(unittest.TestCase):
                      "./usr/share/gpreempt-bpf/colocate/colocate_report.py",
                      "./usr/share/doc/gpreempt-bpf/README.md",
                      "./usr/share/doc/gpreempt-bpf/docs/preempt.md",
-                     "./usr/share/doc/gpreempt-bpf/trace/README.md"):
+                     "./usr/share/doc/gpreempt-bpf/trace/README.md",
+                     "./usr/share/doc/gpreempt-bpf/docs/deploy.md",
+                     "./usr/lib/systemd/system/gpreempt-bpf-agent.service",
+                     "./usr/lib/systemd/system/gpreempt-bpf-metrics.service",
+                     "./usr/share/gpreempt-bpf/policy.yaml"):
             self.assertRegex(self.contents, rf"(?m) {re.escape(path)}$", path)
         self.assertRegex(self.contents, r"(?m)^-rwxr-xr-x .* \./usr/sbin/gpreempt-bpf$")
         self.assertRegex(self.contents, r"(?m)^-rwxr-xr-x .* \./usr/share/gpreempt-bpf/hw-validate\.sh$")

@@ -44,11 +44,50 @@ gp::test::FakeRoot& amdgpu_root(gp::test::FakeRoot& root) {
   return root;
 }
 
+const char* const kCommands[] = {"watch", "queues", "doctor", "preempt", "ctl", "latency", "record", "report"};
+
 TEST(Cli, HelpListsEverySubcommand) {
   auto r = run("--help");
   EXPECT_EQ(r.code, 0);
-  for (const char* c : {"watch", "queues", "doctor", "preempt", "ctl", "latency", "record", "report"})
-    EXPECT_TRUE(has(r, c)) << c;
+  for (const char* c : kCommands) EXPECT_TRUE(has(r, c)) << c;
+}
+
+// The short usage lists every command, one per line.
+void expect_command_list(const Result& r) {
+  EXPECT_TRUE(has(r, "usage: gpreempt-bpf COMMAND [OPTIONS]")) << r.out;
+  for (const char* c : kCommands) EXPECT_TRUE(has(r, std::string("\n  ") + c + " ")) << c << "\n" << r.out;
+}
+
+TEST(Cli, UnknownCommandIsNamedAndTheCommandsListed) {
+  auto r = run("frobnicate");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.out.rfind("gpreempt-bpf: unknown command 'frobnicate'\n", 0), 0u) << r.out;
+  EXPECT_FALSE(has(r, "A subcommand is required")) << r.out;
+  expect_command_list(r);
+  // Its options do not hide it.
+  r = run("frobnicate --json -p 1");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(has(r, "unknown command 'frobnicate'")) << r.out;
+}
+
+TEST(Cli, NoCommandPrintsTheUsage) {
+  auto r = run("");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.out.rfind("usage: gpreempt-bpf COMMAND [OPTIONS]\n", 0), 0u) << r.out;
+  EXPECT_FALSE(has(r, "A subcommand is required")) << r.out;
+  expect_command_list(r);
+  r = run("--frobnicate");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.out.rfind("gpreempt-bpf: unknown option '--frobnicate'\n", 0), 0u) << r.out;
+  expect_command_list(r);
+}
+
+// A known command's own parse errors are CLI11's, as before.
+TEST(Cli, AKnownCommandsParseErrorIsUnchanged) {
+  auto r = run("watch --frobnicate");
+  EXPECT_NE(r.code, 0);
+  EXPECT_FALSE(has(r, "unknown command")) << r.out;
+  EXPECT_TRUE(has(r, "--frobnicate")) << r.out;
 }
 
 TEST(Cli, WatchWithoutAmdgpuSaysSoAndFails) {

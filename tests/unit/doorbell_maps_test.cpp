@@ -2,6 +2,11 @@
 // the one piece of the doorbell probe that is pure text.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+
 #include "attach/doorbell_probe.h"
 
 namespace gp {
@@ -42,6 +47,37 @@ TEST(DoorbellMaps, NoRuntimeOrADeletedOneIsNone) {
 TEST(DoorbellMaps, TheLastLineNeedsNoNewline) {
   EXPECT_EQ(find_hsa_runtime("7f0000000000-7f0000001000 r-xp 00000000 fd:01 9 /r/libhsa-runtime64.so"),
             "/r/libhsa-runtime64.so");
+}
+
+TEST(DoorbellMaps, TheMappingCarriesItsRangeAndInode) {
+  auto m = find_hsa_mapping(
+      "7f2a40000000-7f2a40021000 rw-p 00000000 00:00 0 \n"
+      "7f2a41000000-7f2a41200000 r--p 00000000 fd:01 2201 /srv/ct/usr/lib/libhsa-runtime64.so.1.15.0\n"
+      "7f2a41200000-7f2a41600000 r-xp 00200000 fd:01 2201 /srv/ct/usr/lib/libhsa-runtime64.so.1.15.0\n");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->path, "/srv/ct/usr/lib/libhsa-runtime64.so.1.15.0");
+  EXPECT_EQ(m->range, "7f2a41000000-7f2a41200000");
+  EXPECT_EQ(m->inode, 2201u);
+  EXPECT_FALSE(find_hsa_mapping("7f0000000000-7f0000001000 r-xp 00000000 fd:01 9 /usr/lib/libc.so.6\n"));
+}
+
+// The uprobe target: the process's own view of the path when it names the
+// mapped inode; the mapping itself (map_files) when it is missing (a chroot's
+// prefix) or names another file.
+TEST(DoorbellMaps, TheUprobeTargetIsTheMappedInode) {
+  struct stat st {};
+  ASSERT_EQ(::stat("/proc/self/exe", &st), 0);
+  char exe[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  ASSERT_GT(n, 0);
+  exe[n] = 0;
+  const pid_t pid = ::getpid();
+  HsaMapping m{exe, "7f0000000000-7f0000001000", st.st_ino};
+  EXPECT_EQ(uprobe_target(pid, m), "/proc/" + std::to_string(pid) + "/root" + exe);
+  m.inode = st.st_ino + 1;
+  EXPECT_EQ(uprobe_target(pid, m), "/proc/" + std::to_string(pid) + "/map_files/7f0000000000-7f0000001000");
+  m = {"/no/such/chroot/prefix/usr/lib/libhsa-runtime64.so.1", "7f0000000000-7f0000001000", st.st_ino};
+  EXPECT_EQ(uprobe_target(pid, m), "/proc/" + std::to_string(pid) + "/map_files/7f0000000000-7f0000001000");
 }
 
 }  // namespace

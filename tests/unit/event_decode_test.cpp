@@ -81,6 +81,55 @@ TEST(Names, KindAndCauseRoundTrip) {
   }
 }
 
+TEST(Decode, AKfdIoctlReadsAtMostItsDataBytes) {
+  gp_event e{};
+  e.kind = GP_EV_KFD_IOCTL;
+  e.kio.data_len = GP_KFD_IOCTL_DATA;
+  EXPECT_TRUE(decode(&e, sizeof e).event);
+  e.kio.data_len = GP_KFD_IOCTL_DATA + 1;
+  auto r = decode(&e, sizeof e);
+  EXPECT_FALSE(r.event);
+  EXPECT_EQ(r.error, DecodeError::BadPayload);
+}
+
+TEST(Names, KfdIoctlsAndTheirArguments) {
+  EXPECT_EQ(kfd_ioctl_name(0x01), "GET_VERSION");
+  EXPECT_EQ(kfd_ioctl_name(0x14), "GET_PROCESS_APERTURES_NEW");
+  EXPECT_EQ(kfd_ioctl_name(0x21), "SET_XNACK_MODE");
+  EXPECT_EQ(kfd_ioctl_name(0x25), "RUNTIME_ENABLE");
+  EXPECT_EQ(kfd_ioctl_name(0x26), "DBG_TRAP");
+  EXPECT_EQ(kfd_ioctl_name(0x28), "PROFILER");
+  EXPECT_EQ(kfd_ioctl_name(0), "unknown");
+  EXPECT_EQ(kfd_ioctl_name(0x82), "unknown");
+  EXPECT_TRUE(kfd_ioctl_known(0x80084b01));   // AMDKFD_IOC_GET_VERSION
+  EXPECT_FALSE(kfd_ioctl_known(0x80085401));  // another driver's nr 1
+  EXPECT_FALSE(kfd_ioctl_known(0xc0184b82));
+
+  gp_kfd_ioctl_info k{};
+  k.cmd = 0x80084b01;  // GET_VERSION: 1.17
+  k.data_len = 8;
+  k.data[0] = 1;
+  k.data[4] = 17;
+  auto f = kfd_ioctl_fields(k);
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].name, "major_version");
+  EXPECT_EQ(f[0].value, 1u);
+  EXPECT_EQ(f[1].name, "minor_version");
+  EXPECT_EQ(f[1].value, 17u);
+
+  k = {};
+  k.cmd = 0xc0044b21;  // SET_XNACK_MODE, query: -1 in
+  k.data_len = 4;
+  std::memset(k.data, 0xff, 4);
+  f = kfd_ioctl_fields(k);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(static_cast<std::int64_t>(f[0].value), -1);
+  EXPECT_EQ(f[0].fmt, KfdIoctlField::Fmt::Signed);
+
+  k.cmd = 0xc0044b99;  // no layout
+  EXPECT_TRUE(kfd_ioctl_fields(k).empty());
+}
+
 TEST(Names, FlagsAndErrnos) {
   EXPECT_EQ(queue_flags_string(GP_QF_ACTIVE | GP_QF_SUSPENDED), "active|suspended");
   EXPECT_EQ(queue_flags_string(0), "-");

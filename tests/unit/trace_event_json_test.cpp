@@ -1,5 +1,6 @@
 // event_json: the schema shared by trace files and `watch --json`.
 #include <cstring>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -19,8 +20,17 @@ const EventKind kAllKinds[] = {
     EventKind::IoctlCreateQueue, EventKind::IoctlDestroyQueue, EventKind::IoctlUpdateQueue,
     EventKind::IoctlDbgTrap,   EventKind::ProcessCreate,     EventKind::ProcessRelease,
     EventKind::ProcessFree,    EventKind::Preempt,           EventKind::PreemptVictim,
-    EventKind::IoctlDestroyBegin,
+    EventKind::IoctlDestroyBegin, EventKind::KfdIoctl,
 };
+
+std::string error_of(const json& j, int version = trace::kTraceFormatVersion) {
+  try {
+    event_from_json(j, version);
+  } catch (const EventJsonError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
 
 TEST(TraceEventJson, RoundTripIsByteExactForEveryKind) {
   for (EventKind kind : kAllKinds) {
@@ -30,6 +40,50 @@ TEST(TraceEventJson, RoundTripIsByteExactForEveryKind) {
     Event out = event_from_json(json::parse(to_json(in).dump()));
     EXPECT_EQ(0, std::memcmp(&in.raw, &out.raw, sizeof(gp_event)));
   }
+}
+
+TEST(TraceEventJson, AKfdIoctlShowsItsRequestAndDecodedArguments) {
+  json j = to_json(full_event(EventKind::KfdIoctl));
+  EXPECT_EQ(j["kind"], "kfd_ioctl");
+  const json& k = j["kfd_ioctl"];
+  EXPECT_EQ(k["cmd"], "0xc0104b25");
+  EXPECT_EQ(k["nr"], 0x25);
+  EXPECT_EQ(k["name"], "RUNTIME_ENABLE");
+  EXPECT_EQ(k["dir"], "inout");
+  EXPECT_EQ(k["size"], 16);
+  EXPECT_EQ(k["arg"], "0x7ffd12345670");
+  EXPECT_EQ(k["data"], "1122334455667788" "0100000003000000");
+  EXPECT_EQ(k["args"]["r_debug"], "0x8877665544332211");
+  EXPECT_EQ(k["args"]["mode_mask"], "0x1");
+  EXPECT_EQ(k["args"]["capabilities_mask"], "0x3");
+  for (const char* other : {"queue", "ioctl", "process", "preempt"}) EXPECT_FALSE(j.contains(other)) << other;
+
+  // A request KFD has no name for (ROCr 5.2's out-of-tree DBG_TRAP number):
+  // its number, no name, no decoded arguments.
+  Event ev = full_event(EventKind::KfdIoctl);
+  ev.raw.kio.cmd = 0xc0184b82;
+  j = to_json(ev);
+  EXPECT_TRUE(j["kfd_ioctl"]["name"].is_null());
+  EXPECT_EQ(j["kfd_ioctl"]["nr"], 0x82);
+  EXPECT_FALSE(j["kfd_ioctl"].contains("args"));
+  Event back = event_from_json(json::parse(j.dump()));
+  EXPECT_EQ(0, std::memcmp(&ev.raw, &back.raw, sizeof(gp_event)));
+
+  // Too few bytes read for the layout: nothing decoded.
+  ev = full_event(EventKind::KfdIoctl);
+  ev.raw.kio.data_len = 8;
+  std::memset(ev.raw.kio.data + 8, 0, GP_KFD_IOCTL_DATA - 8);
+  EXPECT_FALSE(to_json(ev)["kfd_ioctl"].contains("args"));
+}
+
+TEST(TraceEventJson, AKfdIoctlWithBadDataIsRefused) {
+  json j = to_json(full_event(EventKind::KfdIoctl));
+  j["kfd_ioctl"]["data"] = "123";
+  EXPECT_THROW(event_from_json(j), EventJsonError);
+  j["kfd_ioctl"]["data"] = "zz";
+  EXPECT_THROW(event_from_json(j), EventJsonError);
+  j["kfd_ioctl"]["data"] = std::string(2 * GP_KFD_IOCTL_DATA + 2, '0');
+  EXPECT_THROW(event_from_json(j), EventJsonError);
 }
 
 TEST(TraceEventJson, PreemptVictimCarriesItsQueueAndTheFullSeq) {
@@ -58,7 +112,7 @@ TEST(TraceEventJson, SeqOnlyOnPreemptionsAndTheirVictims) {
   }
   json p = to_json(full_event(EventKind::Preempt));
   p.erase("seq");
-  EXPECT_THROW(event_from_json(p), EventJsonError) << "version 2 needs it";
+  EXPECT_THROW(event_from_json(p), EventJsonError) << "version 3 needs it";
 }
 
 TEST(TraceEventJson, PreemptFlagsByNameAndUnknownBitsSurvive) {
@@ -71,27 +125,33 @@ TEST(TraceEventJson, PreemptFlagsByNameAndUnknownBitsSurvive) {
   EXPECT_EQ(event_from_json(to_json(ev)).raw.pre.flags, ev.raw.pre.flags);
 }
 
-// Version 1 lines: the 32-bit seq in "preempt.seq" (a preemption, or a
+// Version 1 and 2 lines: the 32-bit seq in "preempt.seq" (a preemption, or a
 // victim without its queue) or in "aux" (a victim with its queue); no flags.
-TEST(TraceEventJson, Version1SeqIsReadIntoTheSameField) {
-  json pre = to_json(full_event(EventKind::Preempt));
-  pre.erase("seq");
-  pre["preempt"].erase("flags");
-  pre["preempt"]["seq"] = 41;
-  Event p = event_from_json(pre, 1);
-  EXPECT_EQ(p.raw.seq, 41u);
-  EXPECT_EQ(p.raw.pre.flags, 0u);
+TEST(TraceEventJson, Version1And2SeqIsReadIntoTheSameField) {
+  for (int version : {1, 2}) {
+    SCOPED_TRACE(version);
+    json pre = to_json(full_event(EventKind::Preempt));
+    pre.erase("seq");
+    pre["preempt"].erase("flags");
+    pre["preempt"]["seq"] = 41;
+    Event p = event_from_json(pre, version);
+    EXPECT_EQ(p.raw.seq, 41u);
+    EXPECT_EQ(p.raw.pre.flags, 0u);
+    // ... and a version 3 line is not one of theirs, nor the other way round.
+    EXPECT_EQ(error_of(to_json(full_event(EventKind::Preempt)), version), "preempt.seq: missing");
+    EXPECT_EQ(error_of(pre), "preempt.flags: missing");
 
-  Event v = queue_event(EventKind::PreemptVictim, 5, 4242, 3, 0xffff888000001000);
-  json vj = to_json(v);
-  vj.erase("seq");
-  vj["aux"] = 41;
-  Event back = event_from_json(vj, 1);
-  EXPECT_EQ(back.raw.seq, 41u);
-  EXPECT_EQ(back.raw.aux, 41u);
+    Event v = queue_event(EventKind::PreemptVictim, 5, 4242, 3, 0xffff888000001000);
+    json vj = to_json(v);
+    vj.erase("seq");
+    vj["aux"] = 41;
+    Event back = event_from_json(vj, version);
+    EXPECT_EQ(back.raw.seq, 41u);
+    EXPECT_EQ(back.raw.aux, 0u) << "the seq moved out of aux, as a version 3 victim has it";
 
-  pre["preempt"]["seq"] = std::uint64_t{1} << 32;
-  EXPECT_THROW(event_from_json(pre, 1), EventJsonError) << "version 1 seqs were 32 bits";
+    pre["preempt"]["seq"] = std::uint64_t{1} << 32;
+    EXPECT_THROW(event_from_json(pre, version), EventJsonError) << "versions 1 and 2 seqs were 32 bits";
+  }
 }
 
 TEST(TraceEventJson, OnlyThePayloadTheKindUses) {
@@ -130,7 +190,7 @@ TEST(TraceEventJson, SchemaKeysAndHexAddresses) {
   EXPECT_EQ(q["flags"], json({"active", "suspended", "new"}));
   json io = to_json(full_event(EventKind::IoctlDbgTrap))["ioctl"];
   EXPECT_EQ(io["dbg_op"], "suspend_queues");
-  EXPECT_EQ(io["arg0"], "0x8000000000000001");
+  EXPECT_EQ(io["dbg_exception_mask"], "0x8000000000000001");
   json pre = to_json(full_event(EventKind::Preempt))["preempt"];
   EXPECT_EQ(pre["fence_ret"], -62);
   EXPECT_EQ(pre["packet_sent"], true);
@@ -148,14 +208,196 @@ TEST(TraceEventJson, EmptyFlagsAreOmittedAndUnknownBitsSurvive) {
 }
 
 TEST(TraceEventJson, UnknownCodesRoundTripAsNumbers) {
-  Event ev = full_event(EventKind::IoctlDbgTrap);
-  ev.raw.io.dbg_op = 40;
-  ev.raw.io.queue_type = 9;
-  json j = to_json(ev);
-  EXPECT_EQ(j["ioctl"]["dbg_op"], 40);
-  EXPECT_EQ(j["ioctl"]["queue_type"], 9);
+  Event dbg = full_event(EventKind::IoctlDbgTrap);
+  dbg.raw.io = {};
+  dbg.raw.io.dbg_op = 40;  // an op without args this build knows: only the common fields
+  dbg.raw.io.dbg_target_pid = 777;
+  json j = to_json(dbg);
+  EXPECT_EQ(j["ioctl"], json({{"dbg_op", 40}, {"dbg_target_pid", 777}}));
   Event back = event_from_json(j);
-  EXPECT_EQ(0, std::memcmp(&ev.raw, &back.raw, sizeof(gp_event)));
+  EXPECT_EQ(0, std::memcmp(&dbg.raw, &back.raw, sizeof(gp_event)));
+
+  Event create = full_event(EventKind::IoctlCreateQueue);
+  create.raw.io.queue_type = 9;
+  j = to_json(create);
+  EXPECT_EQ(j["ioctl"]["queue_type"], 9);
+  back = event_from_json(j);
+  EXPECT_EQ(0, std::memcmp(&create.raw, &back.raw, sizeof(gp_event)));
+}
+
+// ------------------------------------------------------------ ioctl fields
+
+std::set<std::string> keys_of(const json& o) {
+  std::set<std::string> k;
+  for (const auto& [key, value] : o.items()) k.insert(key);
+  return k;
+}
+
+Event dbg_trap(std::uint32_t op, std::uint32_t target_tgid = 0) {
+  Event ev = full_event(EventKind::IoctlDbgTrap);
+  ev.raw.io.dbg_op = op;
+  ev.raw.io.dbg_target_tgid = target_tgid;
+  return ev;
+}
+
+// Each ioctl event carries the fields of its ioctl and no other, whatever the
+// rest of the payload union holds (here: every field set).
+TEST(TraceEventJsonIoctl, EachIoctlCarriesOnlyItsFields) {
+  using Keys = std::set<std::string>;
+  auto all_set = [](Event ev) {
+    ev.raw.io = {0x7f0000100000, 0x8000000000000001, 1u << 20, 48301, 2, 0x0364, 9, 5, ev.raw.io.dbg_op, 777, 4,
+                 10, ev.raw.io.dbg_target_tgid, 0};
+    return ev;
+  };
+  const Keys queue_args = {"qid", "priority", "percent", "ring_addr", "ring_size"};
+  Keys create = queue_args;
+  create.insert({"gpu_id", "queue_type"});
+  struct Case {
+    const char* name;
+    Event ev;
+    Keys keys;
+  } cases[] = {
+      {"create_queue", full_event(EventKind::IoctlCreateQueue), create},
+      {"update_queue", full_event(EventKind::IoctlUpdateQueue), queue_args},
+      {"destroy_begin", full_event(EventKind::IoctlDestroyBegin), {"qid"}},
+      {"destroy_queue", full_event(EventKind::IoctlDestroyQueue), {"qid"}},
+      {"dbg enable", dbg_trap(0), {"dbg_op", "dbg_target_pid", "dbg_exception_mask"}},
+      {"dbg disable", dbg_trap(1), {"dbg_op", "dbg_target_pid"}},
+      {"dbg suspend_queues", dbg_trap(6),
+       {"dbg_op", "dbg_target_pid", "dbg_num_queues", "dbg_grace", "dbg_exception_mask"}},
+      {"dbg resume_queues", dbg_trap(7), {"dbg_op", "dbg_target_pid", "dbg_num_queues"}},
+      {"dbg get_queue_snapshot", dbg_trap(13), {"dbg_op", "dbg_target_pid", "dbg_num_queues", "dbg_exception_mask"}},
+      {"dbg set_flags", dbg_trap(10), {"dbg_op", "dbg_target_pid"}},
+      {"dbg unknown op", dbg_trap(40), {"dbg_op", "dbg_target_pid"}},
+      {"dbg with a known target tgid", dbg_trap(7, 778), {"dbg_op", "dbg_target_pid", "dbg_num_queues",
+                                                          "dbg_target_tgid"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(keys_of(to_json(c.ev)["ioctl"]), c.keys);
+    EXPECT_EQ(keys_of(to_json(all_set(c.ev))["ioctl"]), c.keys);
+  }
+  // What version 1 got wrong: a create said "dbg_op":"enable", "dbg_target_pid":0.
+  json io = to_json(all_set(full_event(EventKind::IoctlCreateQueue)))["ioctl"];
+  EXPECT_FALSE(io.contains("dbg_op"));
+  EXPECT_FALSE(io.contains("dbg_target_pid"));
+  EXPECT_EQ(io["queue_type"], "compute_aql");
+  EXPECT_EQ(io["gpu_id"], 48301);
+}
+
+TEST(TraceEventJsonIoctl, TheFieldsOfAnotherIoctlAreRefused) {
+  json j = to_json(full_event(EventKind::IoctlCreateQueue));
+  j["ioctl"]["dbg_op"] = "enable";
+  EXPECT_EQ(error_of(j), "ioctl.dbg_op: not a field of an ioctl_create_queue event");
+  j = to_json(full_event(EventKind::IoctlDestroyQueue));
+  j["ioctl"]["gpu_id"] = 48301;
+  EXPECT_EQ(error_of(j), "ioctl.gpu_id: not a field of an ioctl_destroy_queue event");
+  j = to_json(dbg_trap(7));
+  j["ioctl"]["dbg_grace"] = 10;
+  EXPECT_EQ(error_of(j), "ioctl.dbg_grace: not a field of an ioctl_dbg_trap event with dbg_op \"resume_queues\"");
+  j = to_json(full_event(EventKind::IoctlUpdateQueue));
+  j["ioctl"]["arg0"] = "0x0";  // the version 1 name
+  EXPECT_EQ(error_of(j), "ioctl.arg0: not a field of an ioctl_update_queue event");
+  j = to_json(full_event(EventKind::IoctlUpdateQueue));
+  j["ioctl"].erase("ring_size");
+  EXPECT_EQ(error_of(j), "ioctl.ring_size: missing");
+  j = to_json(dbg_trap(6));
+  j["ioctl"].erase("dbg_grace");
+  EXPECT_EQ(error_of(j), "ioctl.dbg_grace: missing");
+}
+
+TEST(TraceEventJsonIoctl, TargetTgidIsPresentWhenKnown) {
+  json j = to_json(dbg_trap(6, 0));
+  EXPECT_FALSE(j["ioctl"].contains("dbg_target_tgid"));
+  EXPECT_EQ(event_from_json(j).raw.io.dbg_target_tgid, 0u);
+  j = to_json(dbg_trap(6, 778));
+  EXPECT_EQ(j["ioctl"]["dbg_target_tgid"], 778);
+  EXPECT_EQ(event_from_json(j).raw.io.dbg_target_tgid, 778u);
+  j["ioctl"]["dbg_target_tgid"] = 0;  // written out as unknown: the same as absent
+  EXPECT_EQ(event_from_json(j).raw.io.dbg_target_tgid, 0u);
+}
+
+// A version 1 ioctl object: all thirteen fields, the exception mask as "arg0".
+json v1_ioctl(const std::string& dbg_op) {
+  return {{"qid", 5},           {"gpu_id", 48301},        {"queue_type", "compute_aql"},
+          {"priority", 9},      {"percent", 100},         {"ring_addr", "0x7f0000100000"},
+          {"ring_size", 8192},  {"dbg_op", dbg_op},       {"dbg_target_pid", 777},
+          {"dbg_target_tgid", 0}, {"dbg_num_queues", 4},  {"dbg_grace", 10},
+          {"arg0", "0x8000000000000001"}};
+}
+
+json v1_line(EventKind kind, const std::string& dbg_op) {
+  json j = to_json(full_event(kind));
+  j["ioctl"] = v1_ioctl(dbg_op);
+  return j;
+}
+
+TEST(TraceEventJsonIoctl, Version1KeepsTheFieldsOfTheIoctlAndDropsTheRest) {
+  // create_queue: what v1 wrote as "dbg_op":"suspend_queues" etc. is dropped.
+  Event ev = event_from_json(v1_line(EventKind::IoctlCreateQueue, "suspend_queues"), 1);
+  EXPECT_EQ(ev.raw.io.qid, 5u);
+  EXPECT_EQ(ev.raw.io.gpu_id, 48301u);
+  EXPECT_EQ(ev.raw.io.queue_type, 2u);
+  EXPECT_EQ(ev.raw.io.ring_addr, 0x7f0000100000u);
+  EXPECT_EQ(ev.raw.io.ring_size, 8192u);
+  EXPECT_EQ(ev.raw.io.dbg_op, 0u);
+  EXPECT_EQ(ev.raw.io.dbg_target_pid, 0u);
+  EXPECT_EQ(ev.raw.io.dbg_num_queues, 0u);
+  EXPECT_EQ(ev.raw.io.arg0, 0u);
+  EXPECT_EQ(keys_of(to_json(ev)["ioctl"]),
+            (std::set<std::string>{"qid", "gpu_id", "queue_type", "priority", "percent", "ring_addr", "ring_size"}));
+  // destroy: only qid.
+  ev = event_from_json(v1_line(EventKind::IoctlDestroyQueue, "enable"), 1);
+  gp_ioctl_info only_qid{};
+  only_qid.qid = 5;
+  EXPECT_EQ(0, std::memcmp(&ev.raw.io, &only_qid, sizeof only_qid));
+  // dbg_trap suspend_queues: arg0 is the exception mask; the queue fields go.
+  ev = event_from_json(v1_line(EventKind::IoctlDbgTrap, "suspend_queues"), 1);
+  EXPECT_EQ(ev.raw.io.dbg_op, 6u);
+  EXPECT_EQ(ev.raw.io.dbg_target_pid, 777u);
+  EXPECT_EQ(ev.raw.io.dbg_num_queues, 4u);
+  EXPECT_EQ(ev.raw.io.dbg_grace, 10u);
+  EXPECT_EQ(ev.raw.io.arg0, 0x8000000000000001u);
+  EXPECT_EQ(ev.raw.io.qid, 0u);
+  EXPECT_EQ(ev.raw.io.gpu_id, 0u);
+  EXPECT_EQ(ev.raw.io.ring_size, 0u);
+  EXPECT_EQ(to_json(ev)["ioctl"]["dbg_exception_mask"], "0x8000000000000001");
+  // dbg_trap resume_queues: grace and mask are not resume's.
+  ev = event_from_json(v1_line(EventKind::IoctlDbgTrap, "resume_queues"), 1);
+  EXPECT_EQ(ev.raw.io.dbg_num_queues, 4u);
+  EXPECT_EQ(ev.raw.io.dbg_grace, 0u);
+  EXPECT_EQ(ev.raw.io.arg0, 0u);
+}
+
+TEST(TraceEventJsonIoctl, Version1LinesAreStillCheckedAsVersion1WroteThem) {
+  json j = v1_line(EventKind::IoctlCreateQueue, "enable");
+  j["ioctl"].erase("dbg_grace");  // a field create_queue does not have, but v1 always wrote it
+  EXPECT_EQ(error_of(j, 1), "ioctl.dbg_grace: missing");
+  j = v1_line(EventKind::IoctlCreateQueue, "enable");
+  j["ioctl"]["dbg_target_pid"] = "777";
+  EXPECT_EQ(error_of(j, 1), "ioctl.dbg_target_pid: expected an integer, got \"777\"");
+  // A version 2 object is not a version 1 one, and the other way round.
+  EXPECT_EQ(error_of(to_json(full_event(EventKind::IoctlCreateQueue)), 1), "ioctl.dbg_op: missing");
+  EXPECT_EQ(error_of(v1_line(EventKind::IoctlCreateQueue, "enable"), 2),
+            "ioctl.arg0: not a field of an ioctl_create_queue event");
+}
+
+// Neither the ioctl fields (version 2) nor the seq (version 3) changed these.
+TEST(TraceEventJsonIoctl, OtherPayloadsAreTheSameInEveryVersion) {
+  for (EventKind kind : kAllKinds) {
+    if (payload_of(full_event(kind).raw) == Payload::Ioctl || carries_seq(kind)) continue;
+    SCOPED_TRACE(std::string(to_string(kind)));
+    json j = to_json(full_event(kind));
+    Event v1 = event_from_json(j, 1), v2 = event_from_json(j, 2), v3 = event_from_json(j, 3);
+    EXPECT_EQ(0, std::memcmp(&v1.raw, &v2.raw, sizeof(gp_event)));
+    EXPECT_EQ(0, std::memcmp(&v1.raw, &v3.raw, sizeof(gp_event)));
+  }
+}
+
+TEST(TraceEventJsonIoctl, UnknownVersionIsRefused) {
+  json j = to_json(full_event(EventKind::QueueAdd));
+  EXPECT_EQ(error_of(j, 4), "trace format version 4 is not supported");
+  EXPECT_EQ(error_of(j, 0), "trace format version 0 is not supported");
 }
 
 TEST(TraceEventJson, NoCauseQidIsNull) {
@@ -173,15 +415,6 @@ TEST(TraceEventJson, NonUtf8CommBecomesQuestionMarks) {
   json j = to_json(ev);
   EXPECT_EQ(j["comm"], "ab?\?(z\xe2\x82\xac");
   EXPECT_NO_THROW((void)j.dump());
-}
-
-std::string error_of(const json& j) {
-  try {
-    event_from_json(j);
-  } catch (const EventJsonError& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(TraceEventJson, ErrorsNameTheKey) {

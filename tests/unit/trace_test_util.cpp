@@ -33,12 +33,35 @@ Event full_event(EventKind kind, std::uint64_t ts_ns) {
              0x7f1234580000, 1ull << 32, 7, 48301, 0x1008, 0x2000, 3, GP_QTYPE_SDMA_XGMI, GP_QFMT_PM4, 15, 55,
              GP_QF_ACTIVE | GP_QF_SUSPENDED | GP_QF_NEW_PENDING, 2};
       break;
+    // An ioctl event has the fields its handler in bpf/lifecycle.bpf.c fills
+    // (trace/README.md, "ioctl"); the others stay 0 as they do there.
     case EventKind::IoctlCreateQueue:
-    case EventKind::IoctlDestroyQueue:
+      r.io.ring_addr = 0x7f0000100000;
+      r.io.ring_size = 1u << 20;
+      r.io.gpu_id = 48301;
+      r.io.queue_type = 2;  // compute_aql
+      r.io.percent = 0x0364;
+      r.io.priority = 9;
+      r.io.qid = 5;
+      break;
     case EventKind::IoctlUpdateQueue:
-    case EventKind::IoctlDbgTrap:
+      r.io.ring_addr = 0x7f0000100000;
+      r.io.ring_size = 1u << 20;
+      r.io.percent = 0x0364;
+      r.io.priority = 9;
+      r.io.qid = 5;
+      break;
+    case EventKind::IoctlDestroyQueue:
     case EventKind::IoctlDestroyBegin:
-      r.io = {0x7f0000100000, 0x8000000000000001, 1u << 20, 48301, 2, 0x0364, 9, 5, 6, 777, 4, 10, 778, 0};
+      r.io.qid = 5;
+      break;
+    case EventKind::IoctlDbgTrap:  // suspend_queues: the op with the most fields
+      r.io.dbg_op = 6;
+      r.io.dbg_target_pid = 777;
+      r.io.dbg_target_tgid = 778;
+      r.io.dbg_num_queues = 4;
+      r.io.dbg_grace = 10;
+      r.io.arg0 = 0x8000000000000001;
       break;
     case EventKind::ProcessSweep:
     case EventKind::QpdTerminate:
@@ -46,6 +69,15 @@ Event full_event(EventKind kind, std::uint64_t ts_ns) {
     case EventKind::ProcessRelease:
     case EventKind::ProcessFree:
       r.proc = {0xffff888076543200, 0x8001, 48301, 2, 0, 12, {}};
+      break;
+    case EventKind::KfdIoctl:
+      // RUNTIME_ENABLE: r_debug, mode_mask 1, capabilities 0x3.
+      r.kio.cmd = 0xc0104b25;
+      r.kio.arg = 0x7ffd12345670;
+      r.kio.data_len = 16;
+      for (int i = 0; i < 8; ++i) r.kio.data[i] = static_cast<std::uint8_t>(0x11 * (i + 1));
+      r.kio.data[8] = 1;
+      r.kio.data[12] = 3;
       break;
     case EventKind::Preempt:
     case EventKind::PreemptVictim:

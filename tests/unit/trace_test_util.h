@@ -11,7 +11,9 @@
 namespace gp::trace::testing {
 
 // An event of `kind` whose common fields and payload fields are all set to
-// distinct non-zero values (pads stay zero), valid for gp::decode().
+// distinct non-zero values (pads stay zero), valid for gp::decode(). An ioctl
+// event sets only the fields of its ioctl (gp::ioctl_fields); a DBG_TRAP is a
+// suspend_queues.
 Event full_event(EventKind kind, std::uint64_t ts_ns = 1'000'000'123);
 
 // A queue event (add/remove/state/snapshot) with the given identity.

@@ -79,10 +79,23 @@ TEST(TraceWriterReader, FileLayoutIsHeaderEventsTrailer) {
   std::getline(lines, l3);
   EXPECT_FALSE(std::getline(lines, extra));
   EXPECT_EQ(json::parse(l1)["format"], "gpreempt-bpf-trace");
-  EXPECT_EQ(json::parse(l1)["version"], 2);
+  EXPECT_EQ(json::parse(l1)["version"], kTraceFormatVersion);
+  EXPECT_EQ(kTraceFormatVersion, 3);
   EXPECT_EQ(json::parse(l2)["type"], "event");
   EXPECT_EQ(json::parse(l3)["type"], "trailer");
   EXPECT_EQ(json::parse(l3)["events"], 1);
+}
+
+TEST(TraceWriterReader, WritesTheCurrentVersionWhateverTheHeaderSays) {
+  std::string path = temp_path("old-header.jsonl");
+  Header h = sample_header();
+  h.version = 1;
+  {
+    TraceWriter w(path);
+    w.begin(h);
+    w.end({});
+  }
+  EXPECT_EQ(read_trace_file(path).header.version, kTraceFormatVersion);
 }
 
 TEST(TraceWriterReader, UnfinishedWriterLeavesATruncatedButReadableFile) {
@@ -181,47 +194,54 @@ TEST(TraceReaderErrors, NotATrace) {
 }
 
 TEST(TraceReaderErrors, OtherVersion) {
-  auto lines = split_lines(good_file());
-  json h = json::parse(lines[0]);
-  for (int v : {0, 3}) {
-    h["version"] = v;
+  auto with_version = [](int version) {
+    auto lines = split_lines(good_file());
+    json h = json::parse(lines[0]);
+    h["version"] = version;
     lines[0] = h.dump();
-    EXPECT_EQ(read_error(join_lines(lines)),
-              fmt::format("t.jsonl:1: trace format version {} is not supported (this build reads versions 1 to 2)", v));
-  }
+    return join_lines(lines);
+  };
+  EXPECT_EQ(read_error(with_version(4)),
+            "t.jsonl:1: trace format version 4 is newer than this build of gpreempt-bpf (this build reads "
+            "versions 1 to 3): read it with the gpreempt-bpf that wrote it, or a newer one");
+  EXPECT_EQ(read_error(with_version(0)),
+            "t.jsonl:1: trace format version 0 is not supported (this build reads versions 1 to 3)");
 }
 
-// A version-1 file (32-bit seqs: "preempt.seq", a victim's "aux") still reads,
-// and its victims still join their preemption.
-TEST(TraceReaderVersions, Version1FileReadsAndJoinsItsVictims) {
-  auto lines = split_lines(good_file());
-  json h = json::parse(lines[0]);
-  h["version"] = 1;
-  std::vector<std::string> v1 = {h.dump()};
-  Event victim = testing::queue_event(EventKind::PreemptVictim, 2'000'000'000, 4242, 3, 0xffff888000001000);
-  json vj = to_json(victim);
-  vj.erase("seq");
-  vj["aux"] = 7;
-  json pj = to_json(full_event(EventKind::Preempt, 2'000'000'100));
-  pj.erase("seq");
-  pj["preempt"].erase("flags");
-  pj["preempt"]["seq"] = 7;
-  v1.push_back(vj.dump());
-  v1.push_back(pj.dump());
-  v1.push_back(json{{"type", "trailer"}, {"events", 2}, {"lost", 0}, {"end_monotonic_ns", 3'000'000'000ull},
-                    {"end_realtime_ns", 0}}
-                   .dump());
-  std::istringstream in(join_lines(v1));
-  Trace t = read_trace(in, "v1.jsonl");
-  EXPECT_EQ(t.header.version, 1);
-  ASSERT_EQ(t.events.size(), 2u);
-  EXPECT_EQ(t.events[0].raw.seq, 7u);
-  EXPECT_EQ(t.events[1].raw.seq, 7u);
-  TraceAnalysis a = analyze(t);
-  ASSERT_EQ(a.preemptions.size(), 1u);
-  ASSERT_EQ(a.preemptions[0].victims.size(), 1u);
-  EXPECT_EQ(a.preemptions[0].victims[0].qid, 3u);
-  EXPECT_EQ(a.unmatched_victims, 0u);
+// A version 1 or 2 file (32-bit seqs: "preempt.seq", a victim's "aux") still
+// reads, and its victims still join their preemption.
+TEST(TraceReaderVersions, Version1And2FilesReadAndJoinTheirVictims) {
+  for (int version : {1, 2}) {
+    SCOPED_TRACE(version);
+    auto lines = split_lines(good_file());
+    json h = json::parse(lines[0]);
+    h["version"] = version;
+    std::vector<std::string> old = {h.dump()};
+    Event victim = testing::queue_event(EventKind::PreemptVictim, 2'000'000'000, 4242, 3, 0xffff888000001000);
+    json vj = to_json(victim);
+    vj.erase("seq");
+    vj["aux"] = 7;
+    json pj = to_json(full_event(EventKind::Preempt, 2'000'000'100));
+    pj.erase("seq");
+    pj["preempt"].erase("flags");
+    pj["preempt"]["seq"] = 7;
+    old.push_back(vj.dump());
+    old.push_back(pj.dump());
+    old.push_back(json{{"type", "trailer"}, {"events", 2}, {"lost", 0}, {"end_monotonic_ns", 3'000'000'000ull},
+                      {"end_realtime_ns", 0}}
+                     .dump());
+    std::istringstream in(join_lines(old));
+    Trace t = read_trace(in, "old.jsonl");
+    EXPECT_EQ(t.header.version, version);
+    ASSERT_EQ(t.events.size(), 2u);
+    EXPECT_EQ(t.events[0].raw.seq, 7u);
+    EXPECT_EQ(t.events[1].raw.seq, 7u);
+    TraceAnalysis a = analyze(t);
+    ASSERT_EQ(a.preemptions.size(), 1u);
+    ASSERT_EQ(a.preemptions[0].victims.size(), 1u);
+    EXPECT_EQ(a.preemptions[0].victims[0].qid, 3u);
+    EXPECT_EQ(a.unmatched_victims, 0u);
+  }
 }
 
 // Seqs from CPUs 256 apart used to be equal in 32 bits; each victim must
@@ -250,6 +270,135 @@ TEST(TraceReaderVersions, VictimsJoinByTheFull64BitSeq) {
     ASSERT_EQ(p.victims.size(), 1u) << p.seq;
     EXPECT_EQ(p.victims[0].qid, p.seq == on_cpu0 ? 0u : 1u);
   }
+}
+
+// ------------------------------------------------------------ versions 1 and 2
+
+// Reads tests/data/<name> under its bare name.
+Trace load(const std::string& name) {
+  std::istringstream in(read_text(testing::golden_path(name)));
+  return read_trace(in, name);
+}
+
+void expect_same_events(const Trace& a, const Trace& b) {
+  ASSERT_EQ(a.events.size(), b.events.size());
+  for (std::size_t i = 0; i < a.events.size(); ++i)
+    EXPECT_EQ(0, std::memcmp(&a.events[i].raw, &b.events[i].raw, sizeof(gp_event)))
+        << "event " << i << ": " << to_json(a.events[i]).dump() << " vs " << to_json(b.events[i]).dump();
+}
+
+// The version 1 and 2 fixtures are the same scenarios as the version 3 goldens
+// (tests/data/make_trace_goldens.py): all read into the same trace.
+TEST(TraceVersion1, ReadsIntoTheSameEventsAsVersion3) {
+  for (const auto& [v1, v2] : {std::pair{"trace_v1_exp1_one_model.jsonl", "trace_exp1_one_model.jsonl"},
+                               std::pair{"trace_v1_exp3_concurrent.jsonl", "trace_exp3_concurrent.jsonl"},
+                               std::pair{"trace_v2_exp1_one_model.jsonl", "trace_exp1_one_model.jsonl"},
+                               std::pair{"trace_v2_exp3_concurrent.jsonl", "trace_exp3_concurrent.jsonl"}}) {
+    SCOPED_TRACE(v1);
+    const int old_version = std::string_view(v1).starts_with("trace_v1_") ? 1 : 2;
+    Trace old_file = load(v1), new_file = load(v2);
+    EXPECT_EQ(old_file.header.version, old_version);
+    EXPECT_EQ(new_file.header.version, 3);
+    EXPECT_EQ(json::parse(split_lines(read_text(testing::golden_path(v1)))[0])["version"], old_version);
+    EXPECT_EQ(old_file.header.pids, new_file.header.pids);
+    EXPECT_EQ(old_file.header.initial_queues.size(), new_file.header.initial_queues.size());
+    EXPECT_EQ(old_file.stats.size(), new_file.stats.size());
+    ASSERT_TRUE(old_file.trailer && new_file.trailer);
+    EXPECT_EQ(old_file.trailer->events, new_file.trailer->events);
+    expect_same_events(old_file, new_file);
+  }
+}
+
+// In the version 1 file the ioctl lines carry every field; what the ioctl
+// does not have is dropped on reading.
+TEST(TraceVersion1, FieldsOfOtherIoctlsAreDropped) {
+  const std::string text = read_text(testing::golden_path("trace_v1_exp3_concurrent.jsonl"));
+  json update;
+  for (const auto& l : split_lines(text))
+    if (json j = json::parse(l); j.value("kind", "") == "ioctl_update_queue") update = j;
+  ASSERT_TRUE(update.is_object());
+  EXPECT_EQ(update["ioctl"]["gpu_id"], 48301);  // written by version 1, not an UPDATE_QUEUE argument
+  EXPECT_EQ(update["ioctl"]["dbg_op"], "enable");
+  Trace t = load("trace_v1_exp3_concurrent.jsonl");
+  for (const Event& ev : t.events) {
+    if (ev.kind() != EventKind::IoctlUpdateQueue) continue;
+    EXPECT_EQ(ev.raw.io.gpu_id, 0u);
+    EXPECT_EQ(ev.raw.io.queue_type, 0u);
+    EXPECT_EQ(ev.raw.io.priority, 2u);
+    EXPECT_EQ(ev.raw.io.percent, 50u);
+    EXPECT_EQ(ev.raw.io.ring_size, 1u << 19);
+  }
+}
+
+// Rewriting a version 1 trace gives a version 3 file with only each ioctl's
+// fields and the top-level seqs, which reads back into the same events.
+TEST(TraceVersion1, RewrittenAsVersion3) {
+  Trace old_file = load("trace_v1_exp3_concurrent.jsonl");
+  std::string path = temp_path("rewritten.jsonl");
+  {
+    TraceWriter w(path);
+    w.begin(old_file.header);  // version 1 as read: the writer writes its own
+    for (const auto& ev : old_file.events) w.write(ev);
+    w.end(*old_file.trailer);
+  }
+  auto lines = split_lines(read_text(path));
+  EXPECT_EQ(json::parse(lines[0])["version"], 3);
+  int ioctls = 0, seqs = 0;
+  for (const auto& l : lines) {
+    json j = json::parse(l);
+    if (j.value("kind", "") == "preempt" || j.value("kind", "") == "preempt_victim") {
+      ++seqs;
+      EXPECT_TRUE(j.contains("seq")) << l;
+      if (j.contains("preempt")) EXPECT_FALSE(j["preempt"].contains("seq")) << l;
+    }
+    if (!j.contains("ioctl")) continue;
+    ++ioctls;
+    EXPECT_FALSE(j["ioctl"].contains("arg0")) << l;
+    if (j["kind"] == "ioctl_update_queue") {
+      EXPECT_FALSE(j["ioctl"].contains("dbg_op")) << l;
+      EXPECT_FALSE(j["ioctl"].contains("gpu_id")) << l;
+    }
+  }
+  EXPECT_EQ(ioctls, 2);
+  EXPECT_GT(seqs, 0);
+  Trace back = read_trace_file(path);
+  EXPECT_EQ(back.header.version, 3);
+  expect_same_events(back, old_file);
+}
+
+// A version 1 header with version 2 event lines, a version 2 header with
+// version 3 ones, or the other way round: the line is refused, naming the key.
+TEST(TraceVersion1, EventLinesFollowTheHeadersVersion) {
+  auto v1 = split_lines(read_text(testing::golden_path("trace_v1_exp1_one_model.jsonl")));
+  auto v2 = split_lines(read_text(testing::golden_path("trace_v2_exp1_one_model.jsonl")));
+  auto v3 = split_lines(read_text(testing::golden_path("trace_exp1_one_model.jsonl")));
+  ASSERT_EQ(v1.size(), v2.size());
+  std::size_t create = 0;
+  for (std::size_t i = 0; i < v1.size(); ++i)
+    if (v1[i].find("\"ioctl_create_queue\"") != std::string::npos) create = i;
+  ASSERT_GT(create, 0u);
+  auto mixed = v1;
+  mixed[create] = v2[create];
+  EXPECT_EQ(read_error(join_lines(mixed)),
+            fmt::format("t.jsonl:{}: bad event record: ioctl.dbg_op: missing", create + 1));
+  mixed = v2;
+  mixed[create] = v1[create];
+  EXPECT_EQ(read_error(join_lines(mixed)),
+            fmt::format("t.jsonl:{}: bad event record: ioctl.arg0: not a field of an ioctl_create_queue event",
+                        create + 1));
+  ASSERT_EQ(v2.size(), v3.size());
+  std::size_t preempt = 0;
+  for (std::size_t i = 0; i < v2.size(); ++i)
+    if (v2[i].find("\"kind\":\"preempt\"") != std::string::npos) preempt = i;
+  ASSERT_GT(preempt, 0u);
+  mixed = v2;
+  mixed[preempt] = v3[preempt];
+  EXPECT_EQ(read_error(join_lines(mixed)),
+            fmt::format("t.jsonl:{}: bad event record: preempt.seq: missing", preempt + 1));
+  mixed = v3;
+  mixed[preempt] = v2[preempt];
+  EXPECT_EQ(read_error(join_lines(mixed)),
+            fmt::format("t.jsonl:{}: bad event record: preempt.flags: missing", preempt + 1));
 }
 
 TEST(TraceReaderErrors, CorruptLineInTheMiddle) {

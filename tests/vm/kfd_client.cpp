@@ -125,9 +125,10 @@ Json op_json(const char* op) {
                "                                open /dev/kfd, (wait N ms: a debugger may attach before\n"
                "                                hsa_init), RUNTIME_ENABLE, wait for SIGTERM/SIGINT (or\n"
                "                                stdin EOF), RUNTIME_DISABLE, exit (a stand-in ROCm process)\n"
-               "  online-target [--hsa-lib PATH] [--ring-every-ms N]\n"
+               "  online-target [--hsa-lib PATH] [--ring-every-ms N] [--open-kfd]\n"
                "                                a stand-in online ROCm process: maps PATH (default\n"
-               "                                /opt/rocm/lib/libhsa-runtime64.so.1, the tests' stand-in) and\n"
+               "                                /opt/rocm/lib/libhsa-runtime64.so.1, the tests' stand-in), with\n"
+               "                                --open-kfd then opens /dev/kfd (a KFD process, as ROCr's is), and\n"
                "                                rings an AQL queue's doorbell through its\n"
                "                                hsa_signal_store_screlease per stdin line 'ring' (a store to a\n"
                "                                completion signal per 'complete'), or every N ms; exits on\n"
@@ -154,7 +155,7 @@ Args parse(int argc, char** argv, int first) {
       auto eq = key.find('=');
       if (eq != std::string::npos) {
         a.opts[key.substr(0, eq)] = key.substr(eq + 1);
-      } else if (key == "stdin") {
+      } else if (key == "stdin" || key == "open-kfd") {
         a.opts[key] = "1";
       } else {
         if (i + 1 >= argc) usage(("missing value for " + s).c_str());
@@ -464,6 +465,9 @@ int cmd_online_target(const Args& a) {
     return kExitFail;
   }
   const auto every_ms = opt_num(a, "ring-every-ms", 0);
+  // After the runtime is mapped, like ROCr (libhsakmt opens /dev/kfd in
+  // hsa_init): whoever classifies the new KFD process finds the library.
+  if (a.opts.count("open-kfd")) open_kfd();
   int sfd = signal_fd();
   // One queue: amd_queue_t-sized, write_dispatch_id at +56; its doorbell
   // signal; a completion signal.

@@ -4,7 +4,7 @@
 # shellcheck shell=sh
 
 set -u
-: "${GP_KVER:?GP_KVER must be 6.1, 6.12 or 7.2}"
+: "${GP_KVER:?GP_KVER must be 6.1, 6.12, 7.2 or 7.3}"
 GP_NAME=$(basename "$0" .sh)
 GP_TMP=/tmp/$GP_NAME
 mkdir -p "$GP_TMP"
@@ -31,12 +31,22 @@ expected_kfd_version() {
   case $GP_KVER in
     6.1) echo 1.11 ;;
     6.12) echo 1.17 ;;
-    7.2) echo 1.23 ;;
+    7.2 | 7.3) echo 1.23 ;;
     *) fail "unknown GP_KVER $GP_KVER" ;;
   esac
 }
 has_debug_api() { [ "$GP_KVER" != 6.1 ]; }
-kfd_open_works() { [ "$GP_KVER" != 7.2 ]; }
+# The 7.x "+shim" VMs load kfd_open_shim, a TEST-ONLY module
+# (tests/vm/kfd-open-shim) that makes kfd_gpu_node_num() return 1 instead of
+# 0: there /dev/kfd opens without a GPU, as on 6.12, and the scenarios take
+# their real paths. Without it 7.x refuses, and the scenarios assert that.
+shim_loaded() { [ -d /sys/module/kfd_open_shim ]; }
+kfd_open_works() {
+  case $GP_KVER in
+    7.*) shim_loaded ;;
+    *) true ;;
+  esac
+}
 
 need() {
   for b in "$@"; do
@@ -56,6 +66,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT
+
+# A "+shim" VM (/gp/shim) without the shim loaded would take the refusal
+# branches and pass for the wrong reason: fail instead.
+if [ -e /gp/shim ] && ! shim_loaded; then
+  fail "this VM must have the test module kfd_open_shim loaded (see its load-amdgpu case), and it is not"
+fi
 
 last_line() {
   grep -v '^[[:space:]]*$' "$1" | tail -n1
@@ -118,20 +134,29 @@ doctor_json() {
   return "$(cat "$_d.rc")"
 }
 
-# Start `gpreempt-bpf watch --json` in the background and wait until it has
-# attached (first line type=attach). Extra arguments go to watch.
-watch_start() {
-  need gpreempt-bpf jq
-  _ws=$(since)
+# Start `gpreempt-bpf watch ARGS` in the background, its output in $WATCH_OUT
+# (with GP_WATCH_ECHO=1 also on stdout as it comes: the demo shows it), and
+# wait until it has attached. Its first line is that signal in both formats:
+# watch writes it once every program is attached. Fails if watch exits first.
+watch_spawn() {
+  need gpreempt-bpf
   # Emptied here, not by the redirection below: that one happens in the
   # child, and until it runs the loop would read the previous watch's lines.
   : >"$WATCH_OUT"
-  gpreempt-bpf watch --json "$@" >>"$WATCH_OUT" 2>"$WATCH_OUT.err" &
+  if [ "${GP_WATCH_ECHO:-0}" = 1 ]; then
+    rm -f "$GP_TMP/watch.fifo"
+    mkfifo "$GP_TMP/watch.fifo" || fail "mkfifo $GP_TMP/watch.fifo failed"
+    tee -a "$WATCH_OUT" <"$GP_TMP/watch.fifo" &
+    bg_track $!
+    gpreempt-bpf watch "$@" >"$GP_TMP/watch.fifo" 2>"$WATCH_OUT.err" &
+  else
+    gpreempt-bpf watch "$@" >>"$WATCH_OUT" 2>"$WATCH_OUT.err" &
+  fi
   WATCH_PID=$!
   _i=0
   while [ "$_i" -lt 600 ]; do
     if [ -s "$WATCH_OUT" ] && head -n1 "$WATCH_OUT" | grep -q .; then
-      break
+      return 0
     fi
     if ! kill -0 "$WATCH_PID" 2>/dev/null; then
       wait "$WATCH_PID"
@@ -143,6 +168,15 @@ watch_start() {
     sleep 0.1
     _i=$((_i + 1))
   done
+  fail "gpreempt-bpf watch printed nothing within 60 s of starting: $(last_line "$WATCH_OUT.err")"
+}
+
+# Start `gpreempt-bpf watch --json` in the background and wait until it has
+# attached (first line type=attach). Extra arguments go to watch.
+watch_start() {
+  need gpreempt-bpf jq
+  _ws=$(since)
+  watch_spawn --json "$@"
   _type=$(head -n1 "$WATCH_OUT" | jq -r '.type' 2>/dev/null)
   [ "$_type" = attach ] || fail "watch: first line is not {\"type\":\"attach\"...} but: $(head -c 300 "$WATCH_OUT")"
   echo "[$(since)s] watch attached (started at ${_ws}s): $(head -n1 "$WATCH_OUT" | jq -c '{attached: (.attached | length), missing_optional: [.missing_optional[]?.symbol]}')"
@@ -207,4 +241,53 @@ summary_field() {
 # The kernel's answer of a kfd-client line, e.g. "EINVAL" or "OK".
 client_errname() {
   op_field "$1" "$2" 'if .rc < 0 then .errname else "OK" end'
+}
+
+# ---- Debian's real ROCm runtimes (scenarios with "# gp-needs: rocr") ----
+# scripts/vm/mkinitramfs.sh stages each fetched ROCr (scripts/vm/fetch-rocr.sh)
+# under /gp/rocr/LABEL/ with its suite's loader and libraries, and hsa-probe
+# (tests/vm/hsa_probe.c) in /usr/bin. docs/rocm-runtime.md has what each did.
+
+# The labels, one per line: bookworm (ROCr 5.2.3), trixie, sid, experimental.
+rocr_labels() {
+  [ -s /gp/rocr/labels ] ||
+    fail "no real ROCm runtime in this initramfs: the scenario needs the header '# gp-needs: rocr' (and scripts/vm/fetch-rocr.sh must have fetched them)"
+  cut -d' ' -f1 /gp/rocr/labels
+}
+rocr_version() { cat "/gp/rocr/$1/version"; }
+# libhsa as the probe's maps show it (the loader opens the soname link, maps
+# names the file).
+rocr_libhsa() { readlink -f "/gp/rocr/$1/$(cat "/gp/rocr/$1/libhsa")"; }
+
+# rocr_start FD LABEL OUT [hsa-probe ARGS...]: hsa-probe under LABEL's runtime
+# in the background (stdout to OUT, stderr to OUT.err), its stdin a FIFO this
+# shell keeps open as fd FD (3..9): `echo store >&FD`; rocr_end FD tells it to
+# stop holding. Sets ROCR_PID.
+rocr_start() {
+  _fd=$1 _label=$2 _out=$3
+  shift 3
+  rm -f "$_out.in"
+  mkfifo "$_out.in"
+  eval "exec $_fd<>\"$_out.in\""
+  "/gp/rocr/$_label/run" /usr/bin/hsa-probe "$@" <"$_out.in" >"$_out" 2>"$_out.err" &
+  ROCR_PID=$!
+  bg_track $ROCR_PID
+}
+rocr_end() {
+  echo end >&"$1"
+}
+
+# The probe's JSON line for step $2 in file $1 (the first one).
+probe_step() {
+  grep -F "\"step\":\"$2\"" "$1" | head -n1
+}
+
+# Wait up to $2 s for process $1 to end; false if it did not.
+wait_gone() {
+  _i=0
+  while kill -0 "$1" 2>/dev/null && [ "$_i" -lt $(($2 * 10)) ]; do
+    sleep 0.1
+    _i=$((_i + 1))
+  done
+  ! kill -0 "$1" 2>/dev/null
 }

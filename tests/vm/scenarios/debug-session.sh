@@ -1,9 +1,11 @@
 #!/bin/sh
 # gp-cost: 19  (seconds on 6.12 under TCG, for balancing shards)
+# gp-shim: yes  (also in the 7.x+shim VM, test-only kfd_open_shim loaded)
 # (e) The KFD debug-session flow: a client ptrace-seizes a second one (which
 # did RUNTIME_ENABLE like a ROCm process) and issues ENABLE, SUSPEND, RESUME
 # and DISABLE; each shows up as an event with the right target pid and count.
-# 6.1 has no debug API (ENOTTY); 7.x cannot open /dev/kfd without a GPU.
+# 6.1 has no debug API (ENOTTY); 7.x cannot open /dev/kfd without a GPU
+# (EINVAL), unless the test-only kfd_open_shim is loaded (the 7.x+shim VM).
 . /gp/lib.sh
 need gpreempt-bpf kfd-client jq
 
@@ -74,6 +76,10 @@ for line in 2 3; do
   n=$(sed -n "${line}p" "$GP_TMP/dbg-events.jsonl" | jq .ioctl.dbg_num_queues)
   [ "$n" = 3 ] || fail "SUSPEND/RESUME event carries dbg_num_queues $n, expected 3"
 done
+# Each op's event carries the fields of that op and no other (trace/README.md, "ioctl").
+keys=$(jq -r '.ioctl | keys | join(",")' "$GP_TMP/dbg-events.jsonl" | xargs)
+[ "$keys" = "dbg_exception_mask,dbg_op,dbg_target_pid dbg_exception_mask,dbg_grace,dbg_num_queues,dbg_op,dbg_target_pid dbg_num_queues,dbg_op,dbg_target_pid dbg_op,dbg_target_pid" ] ||
+  fail "the ENABLE/SUSPEND/RESUME/DISABLE events carry the ioctl keys [$keys]"
 # DBG_TRAP ENABLE looks the target up through kfd_create_process(), which
 # returns the existing process: that is not a second creation.
 n=$(count_events process_create "$tpid")

@@ -1,12 +1,14 @@
 #!/bin/sh
 # gp-cost: 20  (seconds on 6.12 under TCG, for balancing shards)
+# gp-shim: yes  (also in the 7.x+shim VM, test-only kfd_open_shim loaded)
 # preempt --online-pid's doorbell uprobes (bpf/doorbell.bpf.c) load and
 # attach on this kernel: `kfd-client online-target` maps the stand-in
 # libhsa-runtime64 (/opt/rocm/lib) and rings an AQL doorbell through its
 # hsa_signal_store_screlease every 5 ms; `doctor --online-pid` attaches to it
-# and counts the stores. Where a debug session works (6.12), the automatic
-# mode end to end on a real KFD process: one doorbell suspends (decided by
-# the uprobe, timed from the store), idle resumes, the summary counts it.
+# and counts the stores. Where a debug session works (6.12; 7.x with the
+# test-only kfd_open_shim), the automatic mode end to end on a real KFD
+# process: one doorbell suspends (decided by the uprobe, timed from the
+# store), idle resumes, the summary counts it.
 . /gp/lib.sh
 need gpreempt-bpf kfd-client jq
 
@@ -27,7 +29,7 @@ wait "$opid"
 echo "doorbell uprobes: loaded, attached, $(jq .online.doorbells "$GP_TMP/doctor.json") doorbells counted"
 
 if ! has_debug_api || ! kfd_open_works; then
-  echo "$GP_KVER: no debug session possible here: the automatic mode end to end runs on 6.12"
+  echo "$GP_KVER: no debug session possible here: the automatic mode end to end runs on 6.12 and 7.x+shim"
   exit 0
 fi
 

@@ -1,5 +1,6 @@
 #!/bin/sh
 # gp-cost: 23  (seconds on 6.12 under TCG, for balancing shards)
+# gp-shim: yes  (also in the 7.x+shim VM, test-only kfd_open_shim loaded)
 # (f) No loss: over a burst of >= 10,000 ioctls the event counts equal the
 # operations the client did, and watch reports 0 lost.
 . /gp/lib.sh

@@ -1,5 +1,6 @@
 #!/bin/sh
 # gp-cost: 34  (seconds on 6.12 under TCG, for balancing shards)
+# gp-shim: yes  (also in the 7.x+shim VM, test-only kfd_open_shim loaded)
 # preempt --cycles on a real KFD process that did RUNTIME_ENABLE (6.12): the
 # whole protocol through the real ioctls (ENABLE, GET_QUEUE_SNAPSHOT,
 # SUSPEND, RESUME, DISABLE), seen by a concurrent watch. Without a GPU no queue

@@ -1,5 +1,6 @@
 #!/bin/sh
 # gp-cost: 20  (seconds on 6.12 under TCG, for balancing shards)
+# gp-shim: yes  (also in the 7.x+shim VM, test-only kfd_open_shim loaded)
 # The EC_PROCESS_RUNTIME handshake with a real KFD (6.12): the target blocks
 # in RUNTIME_ENABLE/RUNTIME_DISABLE while a debugger is attached until the
 # debugger answers with SEND_RUNTIME_EVENT; preempt must answer both.

@@ -1,11 +1,13 @@
 #!/bin/sh
 # gp-cost: 17  (seconds on 6.12 under TCG, for balancing shards)
+# gp-shim: yes  (also in the 7.x+shim VM, test-only kfd_open_shim loaded)
 # preempt refuses what it cannot do safely, says what to do, and leaves the
 # target as it was (alive, untraced, not debug-enabled):
 #   6.1  no debug API (KFD 1.11), whatever the target;
-#   7.2  /dev/kfd cannot be opened without a GPU node;
-#   6.12 a process that is not a KFD process; a KFD process whose runtime was
-#        never enabled (at once, and after --wait-runtime).
+#   7.x  /dev/kfd cannot be opened without a GPU node;
+#   6.12 (and 7.x with the test-only kfd_open_shim) a process that is not a
+#        KFD process; a KFD process whose runtime was never enabled (at once,
+#        and after --wait-runtime).
 . /gp/lib.sh
 need gpreempt-bpf kfd-client jq
 
@@ -27,6 +29,35 @@ refuses() {
   grep -qE "$_re" "$out" || fail "preempt $*: the refusal does not say '$_re': $(last_line "$out")"
 }
 
+# Where /dev/kfd opens (6.12; 7.x with the test shim): a process that is not
+# a KFD process, and a KFD process whose runtime was never enabled.
+kfd_process_refusals() {
+  refuses "is not a KFD process" --offline-pid "$plain" --cycles 1
+  untouched "$plain"
+
+  # A KFD process that never enabled its runtime: a shell holding /dev/kfd.
+  sh -c 'exec 3<>/dev/kfd; while :; do sleep 1; done' &
+  kpid=$!
+  bg_track $kpid
+  i=0
+  while [ ! -d "/sys/class/kfd/kfd/proc/$kpid" ] && [ $i -lt 50 ]; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+  [ -d "/sys/class/kfd/kfd/proc/$kpid" ] || fail "the shell holding /dev/kfd is not a KFD process"
+  refuses "runtime_state disabled.*--wait-runtime" --offline-pid "$kpid" --cycles 1
+  untouched "$kpid"
+  refuses "waited 1 s" --offline-pid "$kpid" --cycles 1 --wait-runtime 1
+  untouched "$kpid"
+  # The refused session was really closed: another debugger can ENABLE it.
+  kfd-client debug-session --target "$kpid" --qids 1 >"$GP_TMP/dbg.jsonl"
+  cat "$GP_TMP/dbg.jsonl"
+  [ "$(client_errname "$GP_TMP/dbg.jsonl" dbg_enable)" = OK ] ||
+    fail "ENABLE after the refusal: $(client_errname "$GP_TMP/dbg.jsonl" dbg_enable) (a debug session was left behind)"
+  untouched "$kpid"
+  echo "$GP_KVER: refused a non-KFD process and a never-enabled runtime; targets untouched and not debug-enabled"
+}
+
 sleep 600 &
 plain=$!
 bg_track $plain
@@ -42,35 +73,17 @@ case $GP_KVER in
     untouched "$tpid"
     echo "6.1: preempt refused (no debug API), target untouched"
     ;;
-  7.2)
-    refuses "cannot open /dev/kfd: .*EINVAL" --offline-pid "$plain" --cycles 1
-    untouched "$plain"
-    echo "7.2: preempt refused (/dev/kfd cannot be opened without a GPU), target untouched"
+  7.2 | 7.3)
+    if kfd_open_works; then
+      # The test-only kfd_open_shim is loaded: /dev/kfd opens, so 7.x
+      # refuses what 6.12 refuses.
+      kfd_process_refusals
+    else
+      refuses "cannot open /dev/kfd: .*EINVAL" --offline-pid "$plain" --cycles 1
+      untouched "$plain"
+      echo "$GP_KVER: preempt refused (/dev/kfd cannot be opened without a GPU), target untouched"
+    fi
     ;;
-  6.12)
-    refuses "is not a KFD process" --offline-pid "$plain" --cycles 1
-    untouched "$plain"
-
-    # A KFD process that never enabled its runtime: a shell holding /dev/kfd.
-    sh -c 'exec 3<>/dev/kfd; while :; do sleep 1; done' &
-    kpid=$!
-    bg_track $kpid
-    i=0
-    while [ ! -d "/sys/class/kfd/kfd/proc/$kpid" ] && [ $i -lt 50 ]; do
-      sleep 0.1
-      i=$((i + 1))
-    done
-    [ -d "/sys/class/kfd/kfd/proc/$kpid" ] || fail "the shell holding /dev/kfd is not a KFD process"
-    refuses "runtime_state disabled.*--wait-runtime" --offline-pid "$kpid" --cycles 1
-    untouched "$kpid"
-    refuses "waited 1 s" --offline-pid "$kpid" --cycles 1 --wait-runtime 1
-    untouched "$kpid"
-    # The refused session was really closed: another debugger can ENABLE it.
-    kfd-client debug-session --target "$kpid" --qids 1 >"$GP_TMP/dbg.jsonl"
-    cat "$GP_TMP/dbg.jsonl"
-    [ "$(client_errname "$GP_TMP/dbg.jsonl" dbg_enable)" = OK ] ||
-      fail "ENABLE after the refusal: $(client_errname "$GP_TMP/dbg.jsonl" dbg_enable) (a debug session was left behind)"
-    untouched "$kpid"
-    echo "6.12: refused a non-KFD process and a never-enabled runtime; targets untouched and not debug-enabled"
-    ;;
+  6.12) kfd_process_refusals ;;
+  *) fail "no refusal expectations for kernel $GP_KVER" ;;
 esac

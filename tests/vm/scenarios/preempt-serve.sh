@@ -1,5 +1,6 @@
 #!/bin/sh
 # gp-cost: 13  (seconds on 6.12 under TCG, for balancing shards)
+# gp-shim: yes  (also in the 7.x+shim VM, test-only kfd_open_shim loaded)
 # preempt --serve on a real KFD process (6.12): claims from several holders
 # nest through `gpreempt-bpf ctl`, status reports them, the last release
 # resumes, SIGTERM ends the server cleanly (socket removed, target untraced).

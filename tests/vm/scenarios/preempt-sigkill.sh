@@ -1,5 +1,6 @@
 #!/bin/sh
 # gp-cost: 10  (seconds on 6.12 under TCG, for balancing shards)
+# gp-shim: yes  (also in the 7.x+shim VM, test-only kfd_open_shim loaded)
 # The last line of safety (6.12): preempt --serve holding a claim is killed
 # with SIGKILL. The kernel must clean up after it: ptrace detached, the KFD
 # debug session disabled (which resumes every suspended queue; here there is

@@ -1,5 +1,6 @@
 #!/bin/sh
 # gp-cost: 8  (seconds on 6.12 under TCG, for balancing shards)
+# gp-shim: yes  (also in the 7.x+shim VM, test-only kfd_open_shim loaded)
 # queues --snapshot-check against the real KFD debug API: a read-only debug
 # session (ptrace, ENABLE, GET_QUEUE_SNAPSHOT, DISABLE, detach) on a stand-in
 # ROCm process. Without a GPU the kernel lists no queue, so the comparison is
@@ -10,7 +11,8 @@
 need gpreempt-bpf kfd-client jq
 
 if ! kfd_open_works || ! has_debug_api; then
-  # 6.1: KFD 1.11 has no debug API; 7.2: /dev/kfd cannot be opened without a GPU.
+  # 6.1: KFD 1.11 has no debug API; 7.x: /dev/kfd cannot be opened without
+  # a GPU (the 7.x+shim VM opens it and takes the path below).
   gpreempt-bpf queues -p $$ --snapshot-check >"$GP_TMP/out" 2>&1
   rc=$?
   cat "$GP_TMP/out"

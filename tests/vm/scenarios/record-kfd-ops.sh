@@ -44,8 +44,8 @@ cat "$client"
 [ "$(wc -l <"$client")" -ge 4 ] || fail "the workload's clients printed $(wc -l <"$client") lines, expected at least 4"
 
 # The file: header first, trailer last, counts that add up, nothing lost.
-head -n1 "$t" | jtest - '.type == "header" and .format == "gpreempt-bpf-trace" and .version == 1' ||
-  fail "first line is not a version-1 header: $(head -c 300 "$t")"
+head -n1 "$t" | jtest - '.type == "header" and .format == "gpreempt-bpf-trace" and .version == 3' ||
+  fail "first line is not a version-3 header: $(head -c 300 "$t")"
 # The KFD version comes from GET_VERSION on /dev/kfd: on 7.2 the open is
 # refused without a GPU, so the header says null rather than guess.
 if kfd_open_works; then want_v="\"$(expected_kfd_version)\""; else want_v=null; fi
@@ -95,11 +95,16 @@ cerr=$(op_field "$client" create_queue .errname)
 lc "$cpid" create-failed | jtest - '.gpu_id == 4660 and (.detail | test("^compute_aql ring 8192 B: -EINVAL$"))' ||
   fail "report create-failed for $cpid: $(lc "$cpid" create-failed)"
 jq -c --argjson p "$cpid" 'select(.type == "event" and .kind == "ioctl_create_queue" and .pid == $p)' "$t" |
-  jtest - '.ret == -22 and .ioctl.priority == 7 and .ioctl.percent == 55 and .ioctl.ring_size == 8192 and .ioctl.gpu_id == 4660' ||
+  jtest - '.ret == -22 and .ioctl.priority == 7 and .ioctl.percent == 55 and .ioctl.ring_size == 8192 and .ioctl.gpu_id == 4660
+           and (.ioctl | keys) == ["gpu_id", "percent", "priority", "qid", "queue_type", "ring_addr", "ring_size"]' ||
   fail "trace create event: $(jq -c --argjson p "$cpid" 'select(.kind == "ioctl_create_queue" and .pid == $p) | .ioctl' "$t")"
 
 dpid=$(op_field "$client" destroy_queue .pid)
 derr=$(op_field "$client" destroy_queue .errname)
+# Format version 2 on: a destroy carries its qid and nothing else.
+jq -c --argjson p "$dpid" 'select(.type == "event" and (.kind == "ioctl_destroy_begin" or .kind == "ioctl_destroy_queue") and .pid == $p)' "$t" >"$GP_TMP/destroys.jsonl"
+jall "$GP_TMP/destroys.jsonl" '.ioctl == {"qid": 77}' && [ "$(wc -l <"$GP_TMP/destroys.jsonl")" -eq 2 ] ||
+  fail "trace destroy events (begin and return): $(jq -c '[.kind, .ioctl]' "$GP_TMP/destroys.jsonl" | xargs)"
 lc "$dpid" destroy-failed | jtest - '.qid == 77 and .detail == ("-" + $e)' --arg e "$derr" ||
   fail "report destroy-failed for $dpid ($derr): $(lc "$dpid" destroy-failed)"
 
