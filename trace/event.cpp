@@ -22,6 +22,7 @@ constexpr std::array<std::string_view, GP_CAUSE_MAX> kCauseNames = {
     "none",    "create",     "destroy",     "update",      "evict",
     "restore", "terminate",  "dbg_suspend", "dbg_resume",  "dbg_refresh",
     "halt",    "unhalt",     "stop",        "start",       "reset",
+    "dbg_watch", "dbg_vmid_reserve", "dbg_vmid_release", "gfx_userq", "bad_queue",
 };
 
 constexpr std::array<std::string_view, 6> kQueueTypeNames = {

@@ -50,6 +50,11 @@ enum class Cause : std::uint32_t {
   Stop = GP_CAUSE_STOP,
   Start = GP_CAUSE_START,
   Reset = GP_CAUSE_RESET,
+  DbgWatch = GP_CAUSE_DBG_WATCH,
+  DbgVmidReserve = GP_CAUSE_DBG_VMID_RESERVE,
+  DbgVmidRelease = GP_CAUSE_DBG_VMID_RELEASE,
+  GfxUserq = GP_CAUSE_GFX_USERQ,
+  BadQueue = GP_CAUSE_BAD_QUEUE,
 };
 
 struct Event {

@@ -15,15 +15,6 @@
 
 namespace gp {
 
-std::string_view to_string(SuspendTrigger t) {
-  switch (t) {
-    case SuspendTrigger::Doorbell: return "doorbell";
-    case SuspendTrigger::Poll: return "poll";
-    case SuspendTrigger::Ctl: return "ctl";
-  }
-  return "?";
-}
-
 namespace {
 
 // ROCr's amd_queue_t: the create-queue ioctl's write pointer is

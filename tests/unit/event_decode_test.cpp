@@ -26,6 +26,17 @@ TEST(Decode, RejectsWrongSizes) {
   EXPECT_EQ(decode(big, sizeof(big)).error, DecodeError::WrongSize);
 }
 
+TEST(Decode, RefusesRecordsOfTheFirstAbi) {
+  // ABI 1 (136 bytes) carried a 32-bit seq; a stale BPF object must not be
+  // read as ABI 2.
+  static_assert(GP_EVENT_ABI_VERSION == 2);
+  static_assert(sizeof(gp_event) == 144);
+  unsigned char old[136] = {};
+  const std::uint32_t kind = GP_EV_PREEMPT;
+  std::memcpy(old + 8, &kind, sizeof kind);
+  EXPECT_EQ(decode(old, sizeof old).error, DecodeError::WrongSize);
+}
+
 TEST(Decode, RejectsUnknownKindsAndCauses) {
   gp_event e{};
   EXPECT_EQ(decode(&e, sizeof(e)).error, DecodeError::UnknownKind);  // kind 0
@@ -64,6 +75,8 @@ TEST(Names, KindAndCauseRoundTrip) {
   }
   for (std::uint32_t c = 0; c < GP_CAUSE_MAX; ++c) {
     auto name = to_string(static_cast<Cause>(c));
+    EXPECT_FALSE(name.empty()) << c;
+    EXPECT_NE(name, "unknown") << c;
     EXPECT_EQ(cause_from_string(name), static_cast<Cause>(c));
   }
 }
