@@ -162,6 +162,9 @@ int run_preempt(PreemptOptions& o, bool serve_given, bool cycles_given) {
   const auto& ar = session.attach_report();
   fmt::print("Attached {} probes on kernel {}; KFD {}.{}; the map lists {} queue(s).\n", ar.attached(),
              ar.kernel, kfd->version().major, kfd->version().minor, session.map().size());
+  // Before attaching a target, which with --wait-runtime can wait minutes for
+  // its runtime: a log file or pipe shows where preempt is meanwhile.
+  std::fflush(stdout);
 
   TargetOptions topts;
   topts.wait_runtime_s = o.wait_runtime_s;

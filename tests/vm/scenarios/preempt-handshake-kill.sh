@@ -1,5 +1,5 @@
 #!/bin/sh
-# gp-cost: 25  (seconds on 6.12 under TCG, for balancing shards)
+# gp-cost: 45  (seconds on 6.12 under TCG, for balancing shards)
 # gp-shim: yes  (also in the 7.x+shim VM, test-only kfd_open_shim loaded)
 # SIGKILL of the controller inside the runtime handshake (6.12), and what the
 # target does then. The kernel (docs/kfd-internals.md §2): the target's
@@ -43,7 +43,8 @@ wait_line "$target" 20 '"op":"wait_file"' || fail "runtime-target did not start:
 gpreempt-bpf preempt --offline-pid "$tpid" --wait-runtime 300 --cycles 1 --hold-ms 10 >"$out" 2>&1 &
 spid=$!
 bg_track $spid
-wait_line "$out" 120 '^Attached' || { cat "$out"; fail "preempt did not attach its probes: $(last_line "$out")"; }
+wait_line "$out" 90 '^Attached' || { cat "$out"; fail "preempt did not attach its probes: $(last_line "$out")"; }
+echo "[$(since)s] preempt attached its probes"
 i=0
 while [ "$(tracer_of "$tpid")" = 0 ] && [ $i -lt 100 ]; do
   sleep 0.1

@@ -75,7 +75,7 @@ kill -0 "$spid" 2>/dev/null || { cat "$out"; fail "preempt ended when the second
 grep -qE "KFD tore down its queues|nothing left to resume" "$out" && { cat "$out"; fail "preempt took the secondary context's teardown for the target's"; }
 st=$(gpreempt-bpf ctl status --socket "$sock") || fail "ctl status: $st"
 echo "ctl status: $st"
-echo "$st" | grep -q 'state=suspended' || fail "preempt no longer holds the target: $st"
+echo "$st" | grep -qE '^state +suspended$' || fail "preempt no longer holds the target: $st"
 r=$(gpreempt-bpf ctl resume --holder sec --socket "$sock") || fail "ctl resume: $r"
 echo "ctl resume: $r"
 kill -TERM "$spid"
