@@ -125,6 +125,15 @@ static __always_inline __u16 gp_process_context_id(struct kfd_process___gp *p)
 	return GP_CONTEXT_PRIMARY;
 }
 
+/* Writes p's context into *ctx and flags the record when it is a secondary
+ * context (7.x): its tgid is the primary's, its kfd_process and qids are not. */
+static __always_inline void gp_process_context(struct gp_event *e, __u16 *ctx, struct kfd_process___gp *p)
+{
+	*ctx = gp_process_context_id(p);
+	if (*ctx != GP_CONTEXT_PRIMARY)
+		e->ev_flags |= GP_EVF_SECONDARY;
+}
+
 /* pasid lives in kfd_process up to 6.1x; 7.x moved it to each pdd (we do not
  * chase it there: sysfs and the debug API use pid + qid). */
 static __always_inline bool gp_process_pasid(struct kfd_process___gp *p, __u32 *pasid)

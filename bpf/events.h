@@ -33,7 +33,12 @@ typedef int32_t gp_s32;
 typedef uint64_t gp_u64;
 #endif
 
-#define GP_EVENT_ABI_VERSION 1
+/* 2: gp_event.seq (u64) links preemptions and victims; gp_preempt_info.seq
+ *    (u32, cpu << 24 | counter, which aliased CPU n with CPU n + 256) became
+ *    gp_preempt_info.flags; gp_ioctl_info's pad became context_id (a
+ *    secondary KFD context's ioctls, with GP_EVF_SECONDARY); GP_EV_KFD_IOCTL
+ *    and its payload gp_kfd_ioctl_info were added. */
+#define GP_EVENT_ABI_VERSION 2
 #define GP_COMM_LEN 16
 /* Upper bound for list walks in BPF (qpd->queues_list, pqm->queues):
  * KFD_MAX_NUM_OF_QUEUES_PER_PROCESS is 1024. */
@@ -70,7 +75,8 @@ enum gp_event_kind {
 	GP_EV_KIND_MAX
 };
 
-/* Why a state change or preemption happened (outermost KFD function). */
+/* Why a state change or preemption happened: the innermost KFD function on
+ * the thread that names one (docs/latency.md, "Causes"). */
 enum gp_cause {
 	GP_CAUSE_NONE = 0,
 	GP_CAUSE_CREATE = 1,
@@ -86,7 +92,13 @@ enum gp_cause {
 	GP_CAUSE_UNHALT = 11,
 	GP_CAUSE_STOP = 12,
 	GP_CAUSE_START = 13,
-	GP_CAUSE_RESET = 14,
+	GP_CAUSE_RESET = 14,         /* reset_queues_cpsch (unmap by pasid with reset); on a
+					GP_EV_QUEUE_STATE: the kernel reset this hung queue */
+	GP_CAUSE_DBG_WATCH = 15,     /* debug_lock_and_unmap outside a refresh: address watch */
+	GP_CAUSE_DBG_VMID_RESERVE = 16, /* reserve_debug_trap_vmid */
+	GP_CAUSE_DBG_VMID_RELEASE = 17, /* release_debug_trap_vmid */
+	GP_CAUSE_GFX_USERQ = 18,     /* amdgpu graphics user queue (mes_userqueue.c), not KFD */
+	GP_CAUSE_BAD_QUEUE = 19,     /* kfd_dqm_suspend_bad_queue_mes: a queue hit a bad opcode */
 	GP_CAUSE_MAX
 };
 
@@ -120,7 +132,18 @@ enum gp_queue_format {
 /* gp_event.ev_flags */
 #define GP_EVF_HAS_QUEUE (1u << 0)   /* the q payload is filled */
 #define GP_EVF_HAS_PASID (1u << 1)
-#define GP_EVF_SECONDARY (1u << 2)   /* 7.x secondary KFD context */
+#define GP_EVF_SECONDARY (1u << 2)   /* 7.x secondary KFD context: queue, process and ioctl records */
+
+/* gp_preempt_info.flags (docs/latency.md) */
+#define GP_PF_VICTIMS_UNKNOWN (1u << 0)   /* a packet went out, but the runlist it preempted is not
+					     known (uploaded before the probes attached, or after a
+					     failed unmap): no victims listed */
+#define GP_PF_VICTIMS_TRUNCATED (1u << 1) /* more queues than one record holds: victims counts all,
+					     only the first GP_RUNLIST_MAX are listed */
+#define GP_PF_ALL_QUEUES (1u << 2)        /* MES: suspend/resume of every queue on the device */
+#define GP_PF_NOT_KFD (1u << 3)           /* MES: an amdgpu graphics user queue, not a KFD queue */
+#define GP_PF_QUEUE_RESET (1u << 4)       /* the kernel reset hung queues inside this preemption;
+					     their state follows as GP_EV_QUEUE_STATE, cause reset */
 
 #define GP_CONTEXT_PRIMARY 0xFFFF
 
@@ -161,7 +184,8 @@ struct gp_ioctl_info {
 	gp_u32 dbg_num_queues;  /* SUSPEND/RESUME/GET_QUEUE_SNAPSHOT count */
 	gp_u32 dbg_grace;       /* SUSPEND grace period */
 	gp_u32 dbg_target_tgid; /* resolved owner of the target kfd_process, when known */
-	gp_u32 pad;
+	gp_u16 context_id;      /* with GP_EVF_SECONDARY: the caller's secondary context; else 0 */
+	gp_u16 pad;
 };
 
 /* Any /dev/kfd ioctl (GP_EV_KFD_IOCTL), at the return of the dispatcher
@@ -203,8 +227,8 @@ struct gp_preempt_info {
 	gp_u32 filter;          /* enum kfd_unmap_queues_filter */
 	gp_u32 grace;           /* grace period argument, 0xffffffff = default */
 	gp_s32 fence_ret;
-	gp_u32 victims;         /* active queues on the GPU at T0 (GP_EV_PREEMPT_VICTIM count) */
-	gp_u32 seq;             /* links GP_EV_PREEMPT_VICTIM records */
+	gp_u32 victims;         /* queues the preemption hit (GP_EV_PREEMPT_VICTIM count) */
+	gp_u32 flags;           /* GP_PF_* */
 	gp_u32 cause_tgid;      /* process the cause acted on */
 	gp_u32 cause_qid;       /* queue the cause acted on, or ~0 */
 	gp_u8 packet_sent;      /* 0: returned early (no runlist / not running) */
@@ -228,6 +252,8 @@ struct gp_event {
 	gp_u32 aux;             /* kind-specific: eviction trigger, qpd->evicted, sweep count */
 	gp_u32 ev_flags;        /* GP_EVF_* */
 	char comm[GP_COMM_LEN]; /* acting comm */
+	gp_u64 seq;             /* GP_EV_PREEMPT and GP_EV_PREEMPT_VICTIM: the preemption a victim
+				   belongs to (gp_seq_make: cpu << 32 | per-CPU counter); 0 otherwise */
 	union {
 		struct gp_queue_info q;
 		struct gp_ioctl_info io;
@@ -242,12 +268,14 @@ struct gp_event {
 static_assert(sizeof(struct gp_queue_info) == 80, "gp_queue_info layout");
 static_assert(sizeof(struct gp_preempt_info) == 80, "gp_preempt_info layout");
 static_assert(sizeof(struct gp_kfd_ioctl_info) == 80, "gp_kfd_ioctl_info layout");
-static_assert(sizeof(struct gp_event) == 136, "gp_event layout");
+static_assert(sizeof(struct gp_event) == 144, "gp_event layout");
+static_assert(__builtin_offsetof(struct gp_event, seq) == 56, "gp_event.seq offset");
 #else
 _Static_assert(sizeof(struct gp_queue_info) == 80, "gp_queue_info layout");
 _Static_assert(sizeof(struct gp_preempt_info) == 80, "gp_preempt_info layout");
 _Static_assert(sizeof(struct gp_kfd_ioctl_info) == 80, "gp_kfd_ioctl_info layout");
-_Static_assert(sizeof(struct gp_event) == 136, "gp_event layout");
+_Static_assert(sizeof(struct gp_event) == 144, "gp_event layout");
+_Static_assert(__builtin_offsetof(struct gp_event, seq) == 56, "gp_event.seq offset");
 #endif
 
 /* Loss counters: one slot per CPU in a BPF_MAP_TYPE_PERCPU_ARRAY "gp_lost". */

@@ -12,8 +12,8 @@
  * only behind bpf_core_field_exists() (see the accessors in bpf/common.bpf.h).
  *   6.1 : struct queue.device is a struct kfd_dev * (kfd_dev.id = gpu_id)
  *   6.12+: struct kfd_node * (kfd_node.id); is_suspended & co. appear
- *   7.x : kfd_process.pasid gone (per-pdd), context_id (secondary contexts),
- *         is_reset
+ *   7.x : kfd_process.pasid gone (kfd_process_device.pasid), context_id
+ *         (secondary contexts), is_reset
  */
 #ifndef GPREEMPT_BPF_KFD_TYPES_H
 #define GPREEMPT_BPF_KFD_TYPES_H
@@ -66,6 +66,7 @@ struct queue___gp {
 	struct queue_properties___gp properties;
 	struct kfd_process___gp *process;
 	void *device;                   /* struct kfd_dev * (6.1) / struct kfd_node * (6.12+) */
+	unsigned int doorbell_id;       /* index in the process's doorbell page */
 	struct kobject kobj;            /* sysfs proc/<pid>/queues/<qid> */
 } __attribute__((preserve_access_index));
 
@@ -98,6 +99,7 @@ struct kfd_process_device___gp {
 	void *dev;                      /* struct kfd_dev * (6.1) / struct kfd_node * (6.12+) */
 	struct kfd_process___gp *process;
 	struct qcm_process_device___gp qpd;
+	__u32 pasid;                    /* 7.x (per device); 6.1x keep it in kfd_process */
 } __attribute__((preserve_access_index));
 
 /* 6.12+: one node per partition; gpu_id lives here. */

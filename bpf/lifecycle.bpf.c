@@ -105,7 +105,7 @@ static __always_inline void gp_sweep_done(struct kfd_process___gp *p)
 		return;
 	e->tgid = gp_process_tgid(p);
 	e->proc.proc_kptr = (__u64)p;
-	e->proc.context_id = gp_process_context_id(p);
+	gp_process_context(e, &e->proc.context_id, p);
 	gp_submit(e);
 }
 
@@ -307,7 +307,7 @@ static __always_inline void gp_terminate_done(int ret)
 	e->proc.proc_kptr = (__u64)p;
 	e->proc.gpu_id = gp_device_gpu_id(BPF_CORE_READ(pdd, dev));
 	e->proc.queue_count = st.aux;
-	e->proc.context_id = gp_process_context_id(p);
+	gp_process_context(e, &e->proc.context_id, p);
 	gp_submit(e);
 }
 
@@ -354,6 +354,7 @@ static __always_inline struct gp_event *gp_ioctl_event(__u32 kind, struct kfd_pr
 						       void *args, __u32 size, int ret)
 {
 	struct gp_event *e;
+	__u16 ctx;
 
 	if (bpf_probe_read_kernel(args, size, data))
 		return NULL;
@@ -362,6 +363,13 @@ static __always_inline struct gp_event *gp_ioctl_event(__u32 kind, struct kfd_pr
 		return NULL;
 	e->ret = ret;
 	e->tgid = gp_process_tgid(p);
+	/* A secondary context (7.x) issues ioctls on its own fd with the same
+	 * tgid: its qids are its own, never the primary's. */
+	ctx = gp_process_context_id(p);
+	if (ctx != GP_CONTEXT_PRIMARY) {
+		e->ev_flags |= GP_EVF_SECONDARY;
+		e->io.context_id = ctx;
+	}
 	return e;
 }
 
@@ -544,7 +552,7 @@ static __always_inline void gp_emit_process(__u32 kind, struct kfd_process___gp 
 	e->ret = ret;
 	e->tgid = gp_process_tgid(p);
 	e->proc.proc_kptr = (__u64)p;
-	e->proc.context_id = gp_process_context_id(p);
+	gp_process_context(e, &e->proc.context_id, p);
 	if (gp_process_pasid(p, &pasid)) {
 		e->proc.pasid = pasid;
 		e->ev_flags |= GP_EVF_HAS_PASID;

@@ -193,6 +193,7 @@ class Analyzer {
         p.ts_ns = r.pre.t0_ns ? r.pre.t0_ns : ts;
         p.cause = ev.cause();
         p.info = r.pre;
+        p.seq = r.seq;
         p.acting_pid = r.acting_tgid;
         a_.preemptions.push_back(p);
         break;
@@ -200,9 +201,7 @@ class Analyzer {
       case EventKind::PreemptVictim: {
         Victim v;
         v.pid = r.tgid;
-        std::uint32_t seq = r.pre.seq;
         if (ev.has_queue()) {
-          seq = r.aux;
           v.qid = r.q.qid;
           v.gpu_id = r.q.gpu_id;
           if (auto it = live_.find(r.q.queue_kptr); it != live_.end()) v.life = it->second;
@@ -210,7 +209,7 @@ class Analyzer {
           v.qid = ~0u;
           v.gpu_id = r.pre.gpu_id;
         }
-        victims_by_seq_[seq].push_back(v);
+        victims_by_seq_[r.seq].push_back(v);
         break;
       }
       case EventKind::ProcessFree:
@@ -284,7 +283,7 @@ class Analyzer {
     std::stable_sort(a_.preemptions.begin(), a_.preemptions.end(),
                      [](const Preemption& x, const Preemption& y) { return x.ts_ns < y.ts_ns; });
     for (auto& p : a_.preemptions) {
-      auto it = victims_by_seq_.find(p.info.seq);
+      auto it = victims_by_seq_.find(p.seq);
       if (it == victims_by_seq_.end()) continue;
       p.victims = std::move(it->second);
       victims_by_seq_.erase(it);
@@ -368,7 +367,7 @@ class Analyzer {
   const Trace& t_;
   TraceAnalysis a_;
   std::unordered_map<std::uint64_t, std::size_t> live_;  // queue kptr -> index into lives
-  std::unordered_map<std::uint32_t, std::vector<Victim>> victims_by_seq_;
+  std::unordered_map<std::uint64_t, std::vector<Victim>> victims_by_seq_;
   std::unordered_map<std::uint32_t, std::string> comms_;
   std::unordered_map<std::uint32_t, bool> slot_is_main_;
   std::map<std::uint32_t, std::uint32_t> failed_creates_;

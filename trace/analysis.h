@@ -85,6 +85,7 @@ struct Preemption {
   std::uint64_t ts_ns = 0;  // T0
   Cause cause{};
   gp_preempt_info info{};
+  std::uint64_t seq = 0;  // joins the victims (gp_event.seq)
   std::uint32_t acting_pid = 0;
   std::vector<Victim> victims;
   std::uint64_t firmware_ns() const;  // T3 - T2, 0 when either is missing

@@ -22,6 +22,7 @@ constexpr std::array<std::string_view, GP_CAUSE_MAX> kCauseNames = {
     "none",    "create",     "destroy",     "update",      "evict",
     "restore", "terminate",  "dbg_suspend", "dbg_resume",  "dbg_refresh",
     "halt",    "unhalt",     "stop",        "start",       "reset",
+    "dbg_watch", "dbg_vmid_reserve", "dbg_vmid_release", "gfx_userq", "bad_queue",
 };
 
 constexpr std::array<std::string_view, 6> kQueueTypeNames = {
@@ -29,6 +30,29 @@ constexpr std::array<std::string_view, 6> kQueueTypeNames = {
 };
 
 }  // namespace
+
+std::uint16_t event_context(const Event& ev) {
+  if (ev.has_queue()) return ev.raw.q.context_id;
+  switch (ev.kind()) {
+    case EventKind::ProcessSweep:
+    case EventKind::QpdTerminate:
+    case EventKind::ProcessCreate:
+    case EventKind::ProcessRelease:
+    case EventKind::ProcessFree:
+      // Every process record the BPF side fills names its context; a failed
+      // kfd_create_process has no process (proc_kptr 0) and is the caller's.
+      return ev.raw.proc.proc_kptr ? ev.raw.proc.context_id : static_cast<std::uint16_t>(GP_CONTEXT_PRIMARY);
+    case EventKind::IoctlCreateQueue:
+    case EventKind::IoctlDestroyQueue:
+    case EventKind::IoctlUpdateQueue:
+    case EventKind::IoctlDbgTrap:
+    case EventKind::IoctlDestroyBegin:
+      return (ev.raw.ev_flags & GP_EVF_SECONDARY) ? ev.raw.io.context_id
+                                                  : static_cast<std::uint16_t>(GP_CONTEXT_PRIMARY);
+    default:
+      return GP_CONTEXT_PRIMARY;
+  }
+}
 
 std::string_view Event::comm() const {
   return {raw.comm, strnlen(raw.comm, GP_COMM_LEN)};

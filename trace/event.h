@@ -50,6 +50,11 @@ enum class Cause : std::uint32_t {
   Stop = GP_CAUSE_STOP,
   Start = GP_CAUSE_START,
   Reset = GP_CAUSE_RESET,
+  DbgWatch = GP_CAUSE_DBG_WATCH,
+  DbgVmidReserve = GP_CAUSE_DBG_VMID_RESERVE,
+  DbgVmidRelease = GP_CAUSE_DBG_VMID_RELEASE,
+  GfxUserq = GP_CAUSE_GFX_USERQ,
+  BadQueue = GP_CAUSE_BAD_QUEUE,
 };
 
 struct Event {
@@ -60,6 +65,14 @@ struct Event {
   std::string_view comm() const;
   bool has_queue() const { return (raw.ev_flags & GP_EVF_HAS_QUEUE) != 0; }
 };
+
+// The KFD context an event belongs to: GP_CONTEXT_PRIMARY, or the id of a
+// secondary context (kernels with AMDKFD_IOC_CREATE_PROCESS: the same tgid,
+// its own kfd_process and qids; docs/kfd-internals.md §1). Queue records carry
+// it in the queue payload, process records in the process payload; ioctl
+// records carry it (GP_EVF_SECONDARY set) only when it is not the primary.
+std::uint16_t event_context(const Event& ev);
+inline bool from_primary_context(const Event& ev) { return event_context(ev) == GP_CONTEXT_PRIMARY; }
 
 // Why a record was refused by decode().
 enum class DecodeError { Truncated, WrongSize, UnknownKind, BadPayload };

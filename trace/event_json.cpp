@@ -8,6 +8,7 @@
 #include <limits>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -21,6 +22,10 @@ namespace {
 // that a newer BPF object's flags survive a round trip through an older tool.
 constexpr std::array<std::string_view, 3> kEventFlagNames = {"has_queue", "has_pasid",
                                                              "secondary"};
+
+// gp_preempt_info.flags (GP_PF_*) bit names; unknown bits round-trip as "bit<N>".
+constexpr std::array<std::string_view, 5> kPreemptFlagNames = {"victims_unknown", "victims_truncated",
+                                                               "all_queues", "not_kfd", "queue_reset"};
 
 // The queue flag names come from event.cpp's table (queue_flags_string), so
 // `watch` and the trace files always agree.
@@ -135,6 +140,21 @@ std::optional<unsigned> event_flag_bit(const std::string& name) {
   return std::nullopt;
 }
 
+std::string preempt_flag_name(unsigned bit) {
+  return bit < kPreemptFlagNames.size() ? std::string(kPreemptFlagNames[bit]) : fmt::format("bit{}", bit);
+}
+
+std::optional<unsigned> preempt_flag_bit(const std::string& name) {
+  for (unsigned i = 0; i < kPreemptFlagNames.size(); ++i)
+    if (kPreemptFlagNames[i] == name) return i;
+  unsigned bit = 0;
+  if (name.size() > 3 && name.size() <= 5 && name.starts_with("bit") &&
+      std::sscanf(name.c_str() + 3, "%u", &bit) == 1 && bit >= kPreemptFlagNames.size() && bit < 32 &&
+      preempt_flag_name(bit) == name)
+    return bit;
+  return std::nullopt;
+}
+
 // A code with a name table (uapi queue type, DBG_TRAP op): the name when the
 // table has one, the number otherwise, so unknown codes still round-trip.
 json named_code(std::uint32_t code, std::string_view (*name_of)(std::uint32_t)) {
@@ -190,6 +210,9 @@ constexpr std::array<std::string_view, kIoctlFieldCount> kIoctlKeys = {
     "dbg_num_queues", "dbg_grace",     "dbg_exception_mask",
 };
 constexpr std::uint32_t kAllIoctlFields = (1u << kIoctlFieldCount) - 1;
+// Not an ioctl argument but the caller's KFD context: written for a secondary
+// context's ioctl only (GP_EVF_SECONDARY), whatever the ioctl.
+constexpr std::string_view kIoctlContextKey = "context_id";
 
 std::string_view ioctl_key(std::uint32_t bit, int version) {
   if (bit == kIoArg0 && version == 1) return "arg0";
@@ -257,7 +280,7 @@ gp_ioctl_info only_fields(const gp_ioctl_info& io, std::uint32_t bits) {
 }
 
 // Fills r.io from the "ioctl" object (r.kind is set).
-//  version 2: exactly the keys ioctl_fields() gives this event; any other key
+//  version 2+: exactly the keys ioctl_fields() gives this event; any other key
 //             is refused. dbg_target_tgid is optional (absent: not known, 0).
 //  version 1: every key, as that version wrote them, still checked; then the
 //             fields this ioctl does not have are dropped (0), so a version 1
@@ -275,7 +298,17 @@ void ioctl_from_json(const json& j, int version, gp_event& r) {
   if (dbg_trap) read_ioctl(f, kIoDbgOp | (f.has("dbg_target_tgid") ? kIoDbgTargetTgid : 0), version, r.io);
   const std::uint32_t want = ioctl_fields(r);
   const std::uint32_t allowed = want | (dbg_trap ? kIoDbgTargetTgid : 0);
+  // From version 3 a secondary KFD context's ioctl names its context (ids
+  // start at 0, so the flag, not the value, tells it from the primary's); no
+  // other does. Before, no ioctl record was flagged secondary.
+  const bool secondary = version >= 3 && (r.ev_flags & GP_EVF_SECONDARY) != 0;
   for (const auto& [key, value] : j.items()) {
+    if (key == kIoctlContextKey) {
+      if (!secondary)
+        f.fail(key, version >= 3 ? "only an ioctl of a secondary context (flag \"secondary\") names its context"
+                                 : fmt::format("not a key of a version {} ioctl", version));
+      continue;
+    }
     std::uint32_t bit = 0;
     for (unsigned i = 0; i < kIoctlFieldCount; ++i)
       if (kIoctlKeys[i] == key) bit = 1u << i;
@@ -284,6 +317,7 @@ void ioctl_from_json(const json& j, int version, gp_event& r) {
                               dbg_trap ? fmt::format(" with dbg_op {}", f.at("dbg_op").dump()) : ""));
   }
   read_ioctl(f, want, version, r.io);
+  if (secondary) r.io.context_id = f.integer<std::uint16_t>(std::string(kIoctlContextKey));
 }
 
 // One /dev/kfd ioctl (watch --ioctls). The request's parts and the decoded
@@ -370,7 +404,7 @@ json preempt_to_json(const gp_preempt_info& p) {
       {"grace", p.grace},
       {"fence_ret", p.fence_ret},
       {"victims", p.victims},
-      {"seq", p.seq},
+      {"flags", flag_list(p.flags, 32, preempt_flag_name)},
       {"cause_pid", p.cause_tgid},
       {"cause_qid", p.cause_qid == kNone ? json(nullptr) : json(p.cause_qid)},
       {"packet_sent", p.packet_sent != 0},
@@ -383,7 +417,9 @@ json preempt_to_json(const gp_preempt_info& p) {
   };
 }
 
-gp_preempt_info preempt_from_json(const json& j) {
+// Versions 1 and 2 had "seq" (32 bits) here and no "flags": the seq is
+// returned in *v1_seq.
+gp_preempt_info preempt_from_json(const json& j, int version, std::uint64_t* v1_seq) {
   Fields f(j, "preempt");
   gp_preempt_info p{};
   p.t0_ns = f.integer<std::uint64_t>("t0_ns");
@@ -397,7 +433,10 @@ gp_preempt_info preempt_from_json(const json& j) {
   p.grace = f.integer<std::uint32_t>("grace");
   p.fence_ret = f.integer<std::int32_t>("fence_ret");
   p.victims = f.integer<std::uint32_t>("victims");
-  p.seq = f.integer<std::uint32_t>("seq");
+  if (version <= 2)
+    *v1_seq = f.integer<std::uint32_t>("seq");
+  else
+    p.flags = static_cast<std::uint32_t>(f.flag_list("flags", preempt_flag_bit));
   p.cause_tgid = f.integer<std::uint32_t>("cause_pid");
   p.cause_qid = f.at("cause_qid").is_null() ? kNone : f.integer<std::uint32_t>("cause_qid");
   p.packet_sent = f.boolean("packet_sent");
@@ -434,6 +473,8 @@ std::uint64_t parse_hex_u64(const json& v, const std::string& what) {
   }
   return out;
 }
+
+bool carries_seq(EventKind k) { return k == EventKind::Preempt || k == EventKind::PreemptVictim; }
 
 Payload payload_of(const gp_event& raw) {
   if (raw.ev_flags & GP_EVF_HAS_QUEUE) return Payload::Queue;
@@ -530,10 +571,15 @@ json to_json(const Event& ev) {
       {"ret", r.ret},
       {"aux", r.aux},
   };
+  if (carries_seq(ev.kind())) j["seq"] = r.seq;
   if (r.ev_flags != 0) j["flags"] = flag_list(r.ev_flags, 32, event_flag_name);
   switch (payload_of(r)) {
     case Payload::Queue: j["queue"] = queue_to_json(r.q); break;
-    case Payload::Ioctl: j["ioctl"] = ioctl_to_json(r); break;
+    case Payload::Ioctl:
+      j["ioctl"] = ioctl_to_json(r);
+      // Only a secondary context's ioctl names its context.
+      if (r.ev_flags & GP_EVF_SECONDARY) j["ioctl"][std::string(kIoctlContextKey)] = r.io.context_id;
+      break;
     case Payload::Process: j["process"] = process_to_json(r.proc); break;
     case Payload::Preempt: j["preempt"] = preempt_to_json(r.pre); break;
     case Payload::KfdIoctl: j["kfd_ioctl"] = kfd_ioctl_to_json(r.kio); break;
@@ -573,12 +619,23 @@ Event event_from_json(const json& j, int version) {
   for (std::size_t i = 0; i < kPayloadKeys.size(); ++i)
     if (static_cast<Payload>(i) != want && f.has(kPayloadKeys[i]))
       f.fail(kPayloadKeys[i], fmt::format("not a payload of a {} event", f.string("kind")));
+  std::uint64_t v1_seq = 0;
   switch (want) {
     case Payload::Queue: r.q = queue_from_json(f.at("queue")); break;
     case Payload::Ioctl: ioctl_from_json(f.at("ioctl"), version, r); break;
     case Payload::Process: r.proc = process_from_json(f.at("process")); break;
-    case Payload::Preempt: r.pre = preempt_from_json(f.at("preempt")); break;
+    case Payload::Preempt: r.pre = preempt_from_json(f.at("preempt"), version, &v1_seq); break;
     case Payload::KfdIoctl: r.kio = kfd_ioctl_from_json(f.at("kfd_ioctl")); break;
+  }
+  if (carries_seq(static_cast<EventKind>(r.kind))) {
+    if (version >= 3)
+      r.seq = f.integer<std::uint64_t>("seq");
+    else if (want == Payload::Queue)  // versions 1 and 2: a victim with its queue kept the seq in aux,
+      r.seq = std::exchange(r.aux, 0);  // which is 0 since (bpf/preempt.bpf.c), as in a version 3 line
+    else
+      r.seq = v1_seq;
+  } else if (f.has("seq")) {
+    f.fail("seq", fmt::format("not a key of a {} event", f.string("kind")));
   }
 
   DecodeResult checked = decode(&r, sizeof r);

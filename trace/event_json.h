@@ -38,9 +38,12 @@ class EventJsonError : public std::runtime_error {
 enum class Payload { Queue, Ioctl, Process, Preempt, KfdIoctl };
 
 // GP_EVF_HAS_QUEUE always means "q is filled"; otherwise the kind decides.
-// A preempt_victim carries its queue (HAS_QUEUE) and the seq of its preempt in
-// `aux`; see trace/README section "preempt_victim".
+// A preempt_victim carries its queue (HAS_QUEUE); it and its preempt share the
+// top-level "seq" (trace/README section "preempt_victim").
 Payload payload_of(const gp_event& raw);
+
+// preempt and preempt_victim: the kinds whose gp_event.seq is written ("seq").
+bool carries_seq(EventKind k);
 
 nlohmann::json to_json(const Event& ev);
 
@@ -48,8 +51,10 @@ nlohmann::json to_json(const Event& ev);
 // range, and the result must pass gp::decode() like a ring-buffer record.
 // `version` is the trace format version of the line (the file's header).
 // Version 1 wrote every ioctl field for every ioctl: those lines are read as
-// before, then the fields the ioctl does not have are dropped (0), so both
-// versions of a trace read into the same events. Throws EventJsonError.
+// before, then the fields the ioctl does not have are dropped (0). Versions 1
+// and 2 kept a preemption's seq in "preempt.seq" (32 bits) and a victim's in
+// "aux": those lines are read into the same gp_event.seq. So every version of
+// a trace reads into the same events. Throws EventJsonError.
 Event event_from_json(const nlohmann::json& j, int version = trace::kTraceFormatVersion);
 
 // The "queue" object alone (also used for the header's initial queue map).

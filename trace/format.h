@@ -1,6 +1,6 @@
 // The trace file: versioned JSON Lines, one record per line.
 //
-//   line 1     {"type":"header","format":"gpreempt-bpf-trace","version":2,...}
+//   line 1     {"type":"header","format":"gpreempt-bpf-trace","version":3,...}
 //   lines 2..  {"type":"event",...}  (event_json.h)  and  {"type":"stats",...}
 //   last line  {"type":"trailer","events":N,"lost":N,...}
 //
@@ -23,8 +23,11 @@ inline constexpr const char* kTraceFormatName = "gpreempt-bpf-trace";
 // The version this build writes. It reads every version from
 // kOldestTraceFormatVersion up to it; what changed between them is in
 // trace/README.md ("File format"). Version 2: an ioctl event's "ioctl" object
-// holds only the fields of that ioctl (event_json.h).
-inline constexpr int kTraceFormatVersion = 2;
+// holds only the fields of that ioctl (event_json.h). Version 3: preempt and
+// preempt_victim events carry the 64-bit "seq" that joins them at the top
+// level (versions 1 and 2: a 32-bit "preempt.seq", and a victim's "aux"), and
+// "preempt.flags".
+inline constexpr int kTraceFormatVersion = 3;
 inline constexpr int kOldestTraceFormatVersion = 1;
 
 struct GpuInfo {

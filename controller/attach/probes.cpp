@@ -96,7 +96,15 @@ constexpr std::array kIoctls = {
 
 constexpr const char* kLatencyOpt = "optional: without it that cause or phase of a preemption is not recorded";
 constexpr const char* kMes = "only MES GPUs (GC 11/12) use it; absent from older kernels";
+constexpr const char* kMes121 = "only MES GC 12.1 uses it; first in 7.2";
+constexpr const char* kMesAll = "MES suspend/resume of every queue: in 6.12 and 7.2 (absent in 6.1, removed in 7.3)";
 constexpr const char* kNew = "added after 6.1 (halt/refresh/debugger paths)";
+constexpr const char* kUserq = "amdgpu graphics user queues (mes_userqueue.c) arrived in 7.x";
+constexpr const char* kEvictPasid = "6.1 and 6.12 only: 7.x evicts per device (kfd_evict_process_device, no MES suspend)";
+constexpr const char* kBadQueue = "MES bad-opcode handling: 6.12 on";
+constexpr const char* kHqdReset = "per-queue reset of a hung HWS queue: 6.12 on (GC 9 only)";
+constexpr const char* kSetReset =
+    "7.2 on; 6.12 inlines it into unmap_queues_cpsch (kgd_gfx_v9_hqd_reset stands in); none in 6.1";
 
 // The preemption span (issue: in-kernel CWSR latency) and the cause stack.
 // All optional: watch works without them. Timing-only probes (no argument,
@@ -117,6 +125,18 @@ constexpr std::array kLatency = {
     ProbeSpec{"mes_v11_0_add_hw_queue", "mes_add_return", true, false, false, "MES (GC 11) queue map", kMes},
     ProbeSpec{"mes_v12_0_add_hw_queue", "mes_add_entry", false, false, false, "MES (GC 12) queue map", kMes},
     ProbeSpec{"mes_v12_0_add_hw_queue", "mes_add_return", true, false, false, "MES (GC 12) queue map", kMes},
+    ProbeSpec{"mes_v12_1_remove_hw_queue", "mes_remove_entry", false, false, false, "MES (GC 12.1) per-queue preemption", kMes121},
+    ProbeSpec{"mes_v12_1_remove_hw_queue", "mes_remove_return", true, false, false, "MES (GC 12.1) per-queue preemption", kMes121},
+    ProbeSpec{"mes_v12_1_add_hw_queue", "mes_add_entry", false, false, false, "MES (GC 12.1) queue map", kMes121},
+    ProbeSpec{"mes_v12_1_add_hw_queue", "mes_add_return", true, false, false, "MES (GC 12.1) queue map", kMes121},
+    ProbeSpec{"suspend_all_queues_mes", "mes_suspend_all_entry", false, false, false, "MES: every queue on the GPU preempted at once", kMesAll},
+    ProbeSpec{"suspend_all_queues_mes", "mes_suspend_all_return", true, false, false, "MES: every queue on the GPU preempted at once", kMesAll},
+    ProbeSpec{"resume_all_queues_mes", "mes_resume_all_entry", false, false, false, "MES: every queue on the GPU resumed at once", kMesAll},
+    ProbeSpec{"resume_all_queues_mes", "mes_resume_all_return", true, false, false, "MES: every queue on the GPU resumed at once", kMesAll},
+    ProbeSpec{"pm_send_runlist", "runlist_entry", false, false, false, "victims: the runlist handed to the firmware (HWS)", kLatencyOpt},
+    ProbeSpec{"kgd_gfx_v9_hqd_reset", "hqd_reset_return", true, false, false, "a hung HWS queue reset inside an unmap (its state is re-read)", kHqdReset},
+    ProbeSpec{"set_queue_as_reset", "queue_reset_entry", false, false, false, "a hung queue marked reset (its state is re-read)", kSetReset},
+    ProbeSpec{"set_queue_as_reset", "queue_reset_return", true, false, false, "a hung queue marked reset (its state is re-read)", kSetReset},
     ProbeSpec{"create_queue_cpsch", "cause_create", false, false, false, "cause: queue create", kLatencyOpt},
     ProbeSpec{"create_queue_cpsch", "cause_create_ret", true, false, false, "cause: queue create", kLatencyOpt},
     ProbeSpec{"destroy_queue_cpsch", "cause_destroy", false, false, false, "cause: queue destroy", kLatencyOpt},
@@ -145,6 +165,22 @@ constexpr std::array kLatency = {
     ProbeSpec{"stop_cpsch", "cause_stop_ret", true, false, false, "cause: scheduler stop (suspend, reset)", kLatencyOpt},
     ProbeSpec{"start_cpsch", "cause_start", false, false, false, "cause: scheduler start", kLatencyOpt},
     ProbeSpec{"start_cpsch", "cause_start_ret", true, false, false, "cause: scheduler start", kLatencyOpt},
+    ProbeSpec{"debug_lock_and_unmap", "cause_dbg_watch", false, false, false, "cause: debugger address watch", kDebugApi},
+    ProbeSpec{"debug_lock_and_unmap", "cause_dbg_watch_ret", true, false, false, "cause: debugger address watch", kDebugApi},
+    ProbeSpec{"reserve_debug_trap_vmid", "cause_dbg_vmid_reserve", false, false, false, "cause: debugger reserves its VMID", kDebugApi},
+    ProbeSpec{"reserve_debug_trap_vmid", "cause_dbg_vmid_reserve_ret", true, false, false, "cause: debugger reserves its VMID", kDebugApi},
+    ProbeSpec{"release_debug_trap_vmid", "cause_dbg_vmid_release", false, false, false, "cause: debugger releases its VMID", kDebugApi},
+    ProbeSpec{"release_debug_trap_vmid", "cause_dbg_vmid_release_ret", true, false, false, "cause: debugger releases its VMID", kDebugApi},
+    ProbeSpec{"reset_queues_cpsch", "cause_reset", false, false, false, "cause: queue reset by pasid", kLatencyOpt},
+    ProbeSpec{"reset_queues_cpsch", "cause_reset_ret", true, false, false, "cause: queue reset by pasid", kLatencyOpt},
+    ProbeSpec{"kfd_dqm_evict_pasid", "cause_evict_pasid", false, false, false, "cause: eviction by pasid (MES suspends all around it)", kEvictPasid},
+    ProbeSpec{"kfd_dqm_evict_pasid", "cause_evict_pasid_ret", true, false, false, "cause: eviction by pasid (MES suspends all around it)", kEvictPasid},
+    ProbeSpec{"kfd_dqm_suspend_bad_queue_mes", "cause_bad_queue", false, false, false, "cause: MES evicts a queue that hit a bad opcode", kBadQueue},
+    ProbeSpec{"kfd_dqm_suspend_bad_queue_mes", "cause_bad_queue_ret", true, false, false, "cause: MES evicts a queue that hit a bad opcode", kBadQueue},
+    ProbeSpec{"mes_userq_map", "cause_gfx_userq_map", false, false, false, "cause: amdgpu graphics user queue map (not KFD)", kUserq},
+    ProbeSpec{"mes_userq_map", "cause_gfx_userq_map_ret", true, false, false, "cause: amdgpu graphics user queue map (not KFD)", kUserq},
+    ProbeSpec{"mes_userq_unmap", "cause_gfx_userq_unmap", false, false, false, "cause: amdgpu graphics user queue unmap (not KFD)", kUserq},
+    ProbeSpec{"mes_userq_unmap", "cause_gfx_userq_unmap_ret", true, false, false, "cause: amdgpu graphics user queue unmap (not KFD)", kUserq},
 };
 
 AttachReport plan(std::span<const ProbeSpec> specs, const Kallsyms& ks, const std::string& kernel) {

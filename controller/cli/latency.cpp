@@ -51,15 +51,15 @@ class LatencySink : public EventSink {
 
   void on_event(const Event& ev, MapChange, const QueueMap& map) override {
     if (ev.kind() == EventKind::PreemptVictim) {
-      join_.add(ev.raw.aux, {ev.raw.tgid, ev.raw.q.qid});
+      join_.add(ev.raw.seq, {ev.raw.tgid, ev.raw.q.qid});
       return;
     }
     if (ev.kind() != EventKind::Preempt) return;
     latency::Span s;
     s.info = ev.raw.pre;
-    s.cause = ev.cause();
+    s.cause = latency::span_cause(ev.cause(), ev.raw.pre);
     s.ret = ev.raw.ret;
-    s.victims = join_.take(ev.raw.aux);
+    s.victims = join_.take(ev.raw.seq);
     if (s.info.mes) resolve_mes(s, map);
     ++seen_;
     if (!filter_.matches(s)) return;
@@ -73,8 +73,11 @@ class LatencySink : public EventSink {
   std::uint64_t victims_dropped() const { return join_.dropped(); }
 
  private:
-  // MES spans carry only the doorbell: the map names the queue, its owner and gpu.
+  // MES spans carry only the doorbell: the map names the queue, its owner and
+  // gpu. Not for a suspend/resume of every queue (its KFD victims come from
+  // BPF) nor for a graphics user queue (KFD's map does not hold it).
   static void resolve_mes(latency::Span& s, const QueueMap& map) {
+    if (s.info.flags & (GP_PF_ALL_QUEUES | GP_PF_NOT_KFD)) return;
     std::vector<std::pair<gp_queue_info, std::uint32_t>> queues;
     for (const auto& e : map.all()) queues.emplace_back(e.info, e.tgid);
     auto owner = latency::resolve_doorbell(queues, s.info.doorbell_off);
@@ -90,17 +93,21 @@ class LatencySink : public EventSink {
   std::uint64_t seen_ = 0, kept_ = 0;
 };
 
+// "none, create, ...": every name --cause takes.
+std::string cause_list() {
+  std::string out;
+  for (std::uint32_t c = 0; c < GP_CAUSE_MAX; ++c)
+    out += fmt::format("{}{}", c ? ", " : "", to_string(static_cast<Cause>(c)));
+  return out;
+}
+
 latency::Filter make_filter(const LatencyOptions& o) {
   latency::Filter f;
   f.pid = o.pid;
   f.gpu_id = o.gpu;
   if (!o.cause.empty()) {
     f.cause = cause_from_string(o.cause);
-    if (!f.cause)
-      throw UserError(fmt::format("--cause {}: not a cause; one of none, create, destroy, update, evict, restore, "
-                                  "terminate, dbg_suspend, dbg_resume, dbg_refresh, halt, unhalt, stop, start, reset",
-                                  o.cause),
-                      2);
+    if (!f.cause) throw UserError(fmt::format("--cause {}: not a cause; one of {}", o.cause, cause_list()), 2);
   }
   return f;
 }
@@ -241,8 +248,7 @@ void add_latency(CLI::App& app, Selected& sel) {
   cmd->add_option("-p,--pid", o->pid,
                   "only preemptions whose cause acted on PID or that preempted one of PID's queues (collateral too)");
   cmd->add_option("--gpu", o->gpu, "only this gpu_id (as in /sys/class/kfd/kfd/topology/nodes/*/gpu_id)");
-  cmd->add_option("--cause", o->cause, "only this cause: create, destroy, update, evict, restore, terminate, "
-                                       "dbg_suspend, dbg_resume, dbg_refresh, halt, unhalt, stop, start, none");
+  cmd->add_option("--cause", o->cause, "only this cause: " + cause_list() + " (docs/latency.md)");
   cmd->add_flag("-m,--milliseconds", o->msecs, "histograms in milliseconds instead of microseconds");
   cmd->add_flag("--json", o->json, "one JSON object per line: attach, one per interval, summary");
   cmd->add_flag("--prog-runs", o->prog_runs,

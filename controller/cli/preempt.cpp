@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <memory>
 
 #include <CLI/CLI.hpp>
@@ -35,7 +36,7 @@ namespace {
 struct PreemptOptions {
   std::vector<int> pids;
   CyclesOptions cycles;
-  std::int64_t grace = -1;
+  std::int64_t grace = std::numeric_limits<std::int64_t>::min();  // kDriverGrace: not given
   bool serve = false;
   ServeOptions serve_opts;
   std::string socket_mode = "0600";
@@ -49,6 +50,27 @@ struct PreemptOptions {
   std::uint32_t ringbuf_kb = 8192;
   std::string metrics_listen;  // --metrics-listen ADDR:PORT
 };
+
+// --grace lands in the 8-bit SCH_WAVE field of CP_IQ_WAIT_TIME2, one count per
+// about 1K GPU clocks (docs/kfd-internals.md §3): only the low 8 bits survive,
+// and a field of 0 is the firmware's infinite grace, which the kernel itself
+// avoids. So 256 (or any multiple) would program infinity, and every other value
+// above 255 would wrap to something the user did not ask for.
+constexpr std::int64_t kDriverGrace = std::numeric_limits<std::int64_t>::min();  // not given: the driver's
+
+std::string grace_refusal(std::int64_t g) {
+  std::string why =
+      g == 0 ? "0 is an infinite grace to the firmware (the kernel raises it to 1)"
+      : g < 0 ? "a grace period is not negative"
+      : g % 256 == 0
+          ? fmt::format("the kernel keeps only the low 8 bits, so {} would program 0, an infinite grace: the "
+                        "preemption could wait until the driver's fence timeout and a GPU reset",
+                        g)
+          : fmt::format("the kernel keeps only the low 8 bits, so {} would program {}", g, g % 256);
+  return fmt::format("--grace {}: must be {}..{} (the 8-bit SCH_WAVE field of CP_IQ_WAIT_TIME2, one count is "
+                     "about 1K GPU clocks); {}. Leave it out for the driver's own value.",
+                     g, kGraceMin, kGraceMax, why);
+}
 
 void validate_online(PreemptOptions& o, bool serve_given, bool cycles_given) {
   if (serve_given || cycles_given)
@@ -82,8 +104,8 @@ void validate(PreemptOptions& o, bool serve_given, bool cycles_given) {
   if (o.cycles.cycles < 1) throw UserError("--cycles must be at least 1", 2);
   if (o.cycles.hold_ms < 0 || o.cycles.gap_ms < 0 || o.serve_opts.max_hold_ms < 0)
     throw UserError("times must not be negative", 2);
-  if (o.grace < -1 || o.grace > 0xFFFFFFFE)
-    throw UserError("--grace must be 0..4294967294 (units of 1K GPU clocks)", 2);
+  if (o.grace != kDriverGrace && (o.grace < kGraceMin || o.grace > kGraceMax))
+    throw UserError(grace_refusal(o.grace), 2);
   if (o.wait_runtime_s < 0) throw UserError("--wait-runtime must not be negative", 2);
   try {
     std::size_t used = 0;
@@ -141,10 +163,13 @@ int run_preempt(PreemptOptions& o, bool serve_given, bool cycles_given) {
   const auto& ar = session.attach_report();
   fmt::print("Attached {} probes on kernel {}; KFD {}.{}; the map lists {} queue(s).\n", ar.attached(),
              ar.kernel, kfd->version().major, kfd->version().minor, session.map().size());
+  // Before attaching a target, which with --wait-runtime can wait minutes for
+  // its runtime: a log file or pipe shows where preempt is meanwhile.
+  std::fflush(stdout);
 
   TargetOptions topts;
   topts.wait_runtime_s = o.wait_runtime_s;
-  if (o.grace >= 0) topts.session.grace_period = static_cast<std::uint32_t>(o.grace);
+  if (o.grace != kDriverGrace) topts.session.grace_period = static_cast<std::uint32_t>(o.grace);
   ProcessNames names;
   for (pid_t tgid : tgids) {
     if (stop_requested()) throw UserError("interrupted before every target was attached", 130);
@@ -204,8 +229,9 @@ void add_preempt(CLI::App& app, Selected& sel) {
   cmd->add_option("--gap-ms", o->cycles.gap_ms, "run time left to the offline job between cycles")
       ->capture_default_str();
   cmd->add_option("--grace", o->grace,
-                  "SUSPEND grace period (wave time allowance, units of 1K GPU clocks; default: the "
-                  "driver's; HWS only)");
+                  "SUSPEND grace period: the waves' time allowance before preemption, 1..255 counts of about "
+                  "1K GPU clocks each (the 8-bit SCH_WAVE field; 0 would be infinite); default: the driver's "
+                  "own value; HWS GPUs only, MES ignores it");
   auto* serve = cmd->add_flag("--serve", o->serve, "serve claims on a control socket instead of cycling");
   cmd->add_option("--socket", o->serve_opts.socket_path, "control socket path (with --serve)");
   cmd->add_option("--socket-mode", o->socket_mode, "permissions of the control socket")->capture_default_str();

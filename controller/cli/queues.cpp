@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/queues_hqd.h"
+#include "cli/render/map_stats.h"
 #include "kfd/client.h"
 #include "preempt/preflight.h"
 #include "preempt/snapshot_check.h"
@@ -125,7 +126,8 @@ int run_queues(QueuesOptions& o) {
       q["origin"] = e.origin == QueueOrigin::Reconciled ? "reconciled" : "event";
       arr.push_back(q);
     }
-    nlohmann::json out{{"queues", arr}, {"lost", session.lost()}, {"events", session.events()}};
+    nlohmann::json out{{"queues", arr}, {"lost", session.lost()}, {"events", session.events()},
+                       {"map", map_stats_json(session.map().stats())}};
     if (verify) out["verify"] = {{"ok", verify->ok()}, {"compared", verify->compared},
                                  {"differences", verify->differences}};
     if (snap_prereqs) {
@@ -141,7 +143,8 @@ int run_queues(QueuesOptions& o) {
     ProcessNames names;
     if (queues.empty()) fmt::print("No KFD user queues{}.\n", o.pids.empty() ? "" : " for these processes");
     else for (const auto& row : map_queue_table(queues, names)) fmt::print("{}\n", row);
-    fmt::print("{} queues, {} lost events\n", queues.size(), session.lost());
+    fmt::print("{} queues, {} lost events{}\n", queues.size(), session.lost(),
+               map_stats_text(session.map().stats()));
     if (verify) {
       if (verify->ok()) fmt::print("verify: the map agrees with sysfs ({} queues compared)\n", verify->compared);
       for (const auto& d : verify->differences) fmt::print("verify: MISMATCH {}\n", d);

@@ -19,6 +19,7 @@
 #include "base/stop_signal.h"
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/render/map_stats.h"
 #include "metrics/map_metrics.h"
 #include "trace/event_json.h"
 #include "tracing/event_text.h"
@@ -93,11 +94,13 @@ class WatchPrinter : public EventSink {
                                {"events", s.events()},
                                {"lost", s.lost()},
                                {"queues", map.size()},
-                               {"qids_by_pid", procs}}
+                               {"qids_by_pid", procs},
+                               {"map", map_stats_json(map.stats())}}
                     .dump());
     } else {
-      out_.line(fmt::format("--- queue map at {:.1f}s: {} queues, {} events, {} lost ---",
-                            (monotonic_ns() - t0_) / 1e9, map.size(), s.events(), s.lost()));
+      out_.line(fmt::format("--- queue map at {:.1f}s: {} queues, {} events, {} lost{} ---",
+                            (monotonic_ns() - t0_) / 1e9, map.size(), s.events(), s.lost(),
+                            map_stats_text(map.stats())));
       for (const auto& row : map_process_table(map, names_)) out_.line(row);
       lines_ = 0;
     }
@@ -111,6 +114,7 @@ class WatchPrinter : public EventSink {
                                {"lost", s.lost()},
                                {"decode_errors", s.decode_errors()},
                                {"queues", s.map().size()},
+                               {"map", map_stats_json(s.map().stats())},
                                {"by_kind", by_kind_}}
                     .dump());
     } else {

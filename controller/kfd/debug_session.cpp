@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -72,7 +73,11 @@ std::size_t QueueOpReport::count(QueueOutcome o) const {
 }
 
 DebugSession::DebugSession(KfdClient& kfd, pid_t tgid, DebugSessionOptions opts)
-    : kfd_(kfd), tgid_(tgid), opts_(opts) {}
+    : kfd_(kfd), tgid_(tgid), opts_(opts) {
+  // The command line refuses these with an explanation; this is the last line.
+  if (!grace_programmable(opts_.grace_period))
+    throw std::invalid_argument(fmt::format("grace period {} does not fit SCH_WAVE (1..255)", opts_.grace_period));
+}
 
 DebugSession::~DebugSession() { close_pipe(); }
 
@@ -125,20 +130,14 @@ std::uint64_t DebugSession::drain_pipe() {
   return total;
 }
 
-// One pending EC_PROCESS_RUNTIME: read the runtime state it announces (which
-// tells enable from disable), clear it, and let the target go on.
-void DebugSession::answer_runtime_event() {
-  gp_kfd_runtime_info info{};
-  int r = kfd_.query_runtime_info(tgid_, /*clear=*/true, &info);
-  if (r < 0) {
-    // Without the runtime info, the event still must be cleared; its meaning
-    // follows from the state we knew (the target alternates enable/disable).
-    DebugEvent ev;
-    kfd_.query_debug_event(tgid_, kRuntimeEventMask, &ev);
-    info.runtime_state = runtime_state_ == GP_KFD_RUNTIME_DISABLED ? GP_KFD_RUNTIME_ENABLED
-                                                                    : GP_KFD_RUNTIME_DISABLED;
-  }
-  runtime_state_ = info.runtime_state;
+// One EC_PROCESS_RUNTIME, already read and cleared: note the runtime state it
+// announces (which tells enable from disable) and let the target go on.
+void DebugSession::answer_runtime_event(std::uint32_t announced_state) {
+  // First: the target sleeps in RUNTIME_ENABLE/DISABLE until this up(), and
+  // nothing else releases it if we die (docs/kfd-internals.md §2).
+  kfd_.send_runtime_event(tgid_, kRuntimeEventMask);
+  ++events_answered_;
+  runtime_state_ = announced_state;
   if (runtime_state_ == GP_KFD_RUNTIME_DISABLED) {
     // hsa_shut_down: KFD deactivated debugging, which resumed every queue.
     ++counters_.runtime_disables;
@@ -146,8 +145,6 @@ void DebugSession::answer_runtime_event() {
   } else {
     ++counters_.runtime_enables;
   }
-  kfd_.send_runtime_event(tgid_, kRuntimeEventMask);
-  ++events_answered_;
 }
 
 int DebugSession::on_event_fd() {
@@ -155,13 +152,21 @@ int DebugSession::on_event_fd() {
   if (!enabled_ || gone_) return 0;
   int answered = 0;
   for (int round = 0; round < kMaxEventRounds; ++round) {
-    DebugEvent ev;
-    // Clear whatever else is reported, but leave EC_PROCESS_RUNTIME pending
-    // for QUERY_EXCEPTION_INFO, which returns the runtime state with it.
-    int r = kfd_.query_debug_event(tgid_, ~kRuntimeEventMask, &ev);
-    if (r < 0) break;  // -EAGAIN: nothing pending
-    if (!(ev.status & kRuntimeEventMask)) continue;
-    answer_runtime_event();
+    // The only event we subscribe to, read and cleared in one ioctl
+    // (QUERY_EXCEPTION_INFO returns the runtime state with it): the answer is
+    // the second ioctl after the wake-up.
+    gp_kfd_runtime_info info{};
+    int r = kfd_.query_runtime_info(tgid_, /*clear=*/true, &info);
+    if (r == -ENODATA) break;  // nothing pending
+    if (r < 0) {
+      // Cannot read the runtime info: clear the event the generic way; its
+      // meaning follows from the state we knew (enable and disable alternate).
+      DebugEvent ev;
+      if (kfd_.query_debug_event(tgid_, kRuntimeEventMask, &ev) < 0 || !(ev.status & kRuntimeEventMask)) break;
+      info.runtime_state = runtime_state_ == GP_KFD_RUNTIME_DISABLED ? GP_KFD_RUNTIME_ENABLED
+                                                                      : GP_KFD_RUNTIME_DISABLED;
+    }
+    answer_runtime_event(info.runtime_state);
     ++answered;
   }
   return answered;
@@ -210,6 +215,14 @@ int DebugSession::issue(QueueOp op, const std::vector<std::uint32_t>& qids, Queu
     if (suspend && res.outcome == QueueOutcome::Done) {
       suspended_.insert(res.qid);
       ++counters_.queues_suspended;
+    } else if (suspend && res.outcome == QueueOutcome::Error) {
+      // suspend_queues sets is_suspended before the step that failed (the
+      // MES remove, or the execute of the whole device) and never rolls it
+      // back (docs/kfd-internals.md §2): held as suspended, so RESUME frees it.
+      // A RESUME of a queue that is not suspended is answered as done.
+      suspended_.insert(res.qid);
+      rep->possibly_suspended.push_back(res.qid);
+      ++counters_.possibly_suspended;
     } else if (!suspend) {
       // INVALID on resume: the qid no longer exists; either way it is not ours to hold.
       if (res.outcome != QueueOutcome::Error) suspended_.erase(res.qid);
@@ -220,26 +233,36 @@ int DebugSession::issue(QueueOp op, const std::vector<std::uint32_t>& qids, Queu
   return r;
 }
 
+std::vector<std::uint32_t> DebugSession::unmapped(const std::vector<std::uint32_t>& kernel,
+                                                  const std::vector<std::uint32_t>& want) const {
+  std::vector<std::uint32_t> out;
+  for (auto q : kernel)
+    if (std::find(want.begin(), want.end(), q) == want.end() && !destroying_.count(q) && !suspended_.count(q))
+      out.push_back(q);
+  return out;
+}
+
 QueueOpReport DebugSession::suspend_qids(std::vector<std::uint32_t> want, bool snapshot_first,
                                          bool adopt_unmapped) {
   QueueOpReport rep;
   std::uint64_t t0 = monotonic_ns();
   if (snapshot_first) {
     std::vector<std::uint32_t> kernel;
-    rep.snapshotted = snapshot(&kernel) >= 0;
-    for (auto q : kernel) {
-      if (!adopt_unmapped) break;
-      if (std::find(want.begin(), want.end(), q) == want.end() && !destroying_.count(q) &&
-          !suspended_.count(q)) {
-        // The kernel's own list is authoritative: a queue the map has not
-        // seen yet (event still in flight) is suspended too, and reported.
-        rep.map_missed.push_back(q);
-        want.push_back(q);
-      }
+    rep.snapshot_ret = snapshot(&kernel);
+    rep.snapshotted = rep.snapshot_ret >= 0;
+    if (adopt_unmapped) {
+      // The kernel's own list is authoritative: a queue the map has not
+      // seen yet (event in flight, or lost) is suspended too, and reported.
+      rep.map_missed = unmapped(kernel, want);
+      want.insert(want.end(), rep.map_missed.begin(), rep.map_missed.end());
+      counters_.map_missed += rep.map_missed.size();
     }
-    counters_.map_missed += rep.map_missed.size();
   }
   if (want.empty()) {
+    if (!rep.snapshotted && adopt_unmapped)
+      rep.refused = fmt::format("the map lists no queue and KFD's own list could not be read "
+                                "(GET_QUEUE_SNAPSHOT: {}): nothing is known to be suspended",
+                                errno_name(rep.snapshot_ret));
     rep.total_ns = monotonic_ns() - t0;
     return rep;
   }
@@ -262,9 +285,23 @@ QueueOpReport DebugSession::suspend_qids(std::vector<std::uint32_t> want, bool s
           for (auto& r : again.entries)
             for (auto& e : rep.entries)
               if (e.qid == r.qid) e.outcome = r.outcome;
+          rep.possibly_suspended.insert(rep.possibly_suspended.end(), again.possibly_suspended.begin(),
+                                        again.possibly_suspended.end());
           rep.retried = static_cast<unsigned>(retry.size());
           counters_.retried += retry.size();
         }
+      }
+    }
+    if (adopt_unmapped && !snapshot_first) {
+      // Every map qid was cleared already, so the SUSPEND went first; KFD's
+      // list now finds what the map lacks (an add event lost or in flight).
+      std::vector<std::uint32_t> kernel;
+      rep.snapshot_ret = snapshot(&kernel);
+      rep.snapshotted = rep.snapshot_ret >= 0;
+      rep.map_missed = unmapped(kernel, want);
+      if (!rep.map_missed.empty()) {
+        counters_.map_missed += rep.map_missed.size();
+        issue(QueueOp::Suspend, rep.map_missed, &rep);
       }
     }
   }
@@ -293,6 +330,8 @@ QueueOpReport DebugSession::suspend(const std::vector<std::uint32_t>& map_qids) 
     want.push_back(q);
     if (!cleared_.count(q)) need_snapshot = true;
   }
+  // An empty list is never taken for "nothing to suspend" before KFD agrees.
+  if (want.empty()) need_snapshot = true;
   return suspend_qids(std::move(want), need_snapshot, /*adopt_unmapped=*/true);
 }
 
@@ -344,6 +383,17 @@ std::optional<QueueOpReport> DebugSession::on_destroy_begin(std::uint32_t qid) {
   std::vector<std::uint32_t> one{qid};
   issue(QueueOp::Resume, one, &rep);
   if (!suspended_.count(qid)) ++counters_.resumed_for_destroy;
+  return rep;
+}
+
+std::optional<QueueOpReport> DebugSession::on_destroy_failed(std::uint32_t qid) {
+  destroying_.erase(qid);
+  if (!holding_ || gone_ || !runtime_ready() || suspended_.count(qid)) return std::nullopt;
+  // destroy_queue_cpsch failed after we resumed the queue for it (a signal
+  // ended wait_on_destroy_queue, or the unmap failed): pqm_destroy_queue kept
+  // it, and it runs. Held again for the rest of the suspension.
+  auto rep = suspend_qids({qid}, /*snapshot_first=*/!cleared_.count(qid), /*adopt_unmapped=*/false);
+  if (rep.ok() && rep.count(QueueOutcome::Done) > 0) ++counters_.resuspended_after_failed_destroy;
   return rep;
 }
 

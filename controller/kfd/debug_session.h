@@ -7,14 +7,20 @@
 //                       write end of a non-blocking pipe; refuses BUSY/ERROR.
 //   on_event_fd()       the pipe woke us: answer every EC_PROCESS_RUNTIME with
 //                       SEND_RUNTIME_EVENT (the target's hsa_init / hsa_shut_down
-//                       blocks until we do).
-//   suspend(qids)       GET_QUEUE_SNAPSHOT (clears EC_QUEUE_NEW) for queues not
-//                       cleared yet, then SUSPEND with the map's qids; decodes
-//                       the per-entry ERROR/INVALID bits.
-//   resume()            RESUME exactly the queues this session suspended.
+//                       blocks until we do), two ioctls and nothing before them.
+//   suspend(qids)       SUSPEND with the map's qids, and KFD's own list
+//                       (GET_QUEUE_SNAPSHOT, which also clears EC_QUEUE_NEW):
+//                       before the SUSPEND when a map qid is not cleared yet or
+//                       the map lists none, right after it otherwise; a queue
+//                       KFD lists and the map lacks is suspended too. Decodes
+//                       the per-entry ERROR/INVALID bits; an ERROR entry may be
+//                       left suspended by the kernel and is held as suspended.
+//   resume()            RESUME the queues this session (possibly) suspended.
 //   on_queue_added      while suspended: suspend the new queue at once.
 //   on_destroy_begin    a suspended queue is being destroyed: resume it, or the
 //                       destroying thread blocks in the kernel until we do.
+//   on_destroy_failed   ... and the destroy failed, the queue lives on: while
+//                       suspended, suspend it again.
 //   on_target_gone      exit/exec: the kernel tore the queues down; stop.
 //   teardown()          RESUME, DISABLE, close the pipe; releases a target left
 //                       blocked in the runtime handshake by a racing DISABLE.
@@ -36,6 +42,16 @@ namespace gp {
 inline constexpr std::uint64_t kRuntimeEventMask = GP_KFD_EC_MASK(GP_KFD_EC_PROCESS_RUNTIME);
 inline constexpr std::uint64_t kQueueNewMask = GP_KFD_EC_MASK(GP_KFD_EC_QUEUE_NEW);
 
+// SUSPEND's grace period lands in the 8-bit SCH_WAVE field of
+// CP_IQ_WAIT_TIME2 (one count is about 1K GPU clocks; docs/kfd-internals.md §3):
+// the kernel keeps only the low 8 bits, and 0 there is the firmware's infinite
+// grace. So a value is 1..255, or GP_KFD_USE_DEFAULT_GRACE (the driver's own).
+inline constexpr std::uint32_t kGraceMin = 1;
+inline constexpr std::uint32_t kGraceMax = 255;
+inline constexpr bool grace_programmable(std::uint32_t g) {
+  return g == GP_KFD_USE_DEFAULT_GRACE || (g >= kGraceMin && g <= kGraceMax);
+}
+
 struct DebugSessionOptions {
   std::uint32_t grace_period = GP_KFD_USE_DEFAULT_GRACE;  // SUSPEND's wave time allowance
 };
@@ -55,7 +71,12 @@ struct QueueOpReport {
   std::uint64_t total_ns = 0;   // the whole operation, snapshot and retry included
   std::vector<QueueResult> entries;
   std::vector<std::uint32_t> map_missed;  // the kernel's snapshot listed them, the map did not
+  // SUSPEND entries that came back ERROR: the kernel marks a queue suspended
+  // before the step that failed and never rolls that back, so they may be
+  // suspended; they are resumed with the others.
+  std::vector<std::uint32_t> possibly_suspended;
   bool snapshotted = false;
+  int snapshot_ret = 0;         // GET_QUEUE_SNAPSHOT's return when one was taken
   unsigned retried = 0;         // queues retried after a snapshot (INVALID: still new)
 
   std::size_t count(QueueOutcome o) const;
@@ -79,6 +100,8 @@ struct SessionCounters {
   std::uint64_t new_suspend_failed = 0;
   LatencyStats new_queue_gap;                         // queue add (kernel) -> its SUSPEND returned
   std::uint64_t resumed_for_destroy = 0;
+  std::uint64_t resuspended_after_failed_destroy = 0;  // the destroy failed, the queue lived on
+  std::uint64_t possibly_suspended = 0;               // SUSPEND ERROR entries held as suspended
   std::uint64_t runtime_enables = 0, runtime_disables = 0;  // handshakes answered
   std::uint64_t released_after_disable = 0;           // handshake raced DISABLE: re-released
 };
@@ -102,6 +125,8 @@ class DebugSession {
   QueueOpReport resume(const std::vector<std::uint32_t>& also = {});
   std::optional<QueueOpReport> on_queue_added(std::uint32_t qid, std::uint64_t added_ns);
   std::optional<QueueOpReport> on_destroy_begin(std::uint32_t qid);
+  // The destroy ioctl of qid returned an error and the queue still exists.
+  std::optional<QueueOpReport> on_destroy_failed(std::uint32_t qid);
   void on_queue_removed(std::uint32_t qid);  // also: a destroy ioctl returned
   void on_target_gone();
   void teardown();
@@ -116,18 +141,23 @@ class DebugSession {
   bool holding() const { return holding_; }  // between suspend() and resume()
   std::uint32_t runtime_state() const { return runtime_state_; }
   bool runtime_ready() const { return runtime_state_ == GP_KFD_RUNTIME_ENABLED; }
+  // Suspended by us, or possibly (an ERROR entry), and not resumed since.
   const std::set<std::uint32_t>& suspended_qids() const { return suspended_; }
   const SessionCounters& counters() const { return counters_; }
 
  private:
+  // adopt_unmapped: also suspend what KFD lists and want lacks (snapshot
+  // before the SUSPEND if snapshot_first, else right after it).
   QueueOpReport suspend_qids(std::vector<std::uint32_t> want, bool snapshot_first,
                              bool adopt_unmapped);
+  std::vector<std::uint32_t> unmapped(const std::vector<std::uint32_t>& kernel,
+                                      const std::vector<std::uint32_t>& want) const;
   int snapshot(std::vector<std::uint32_t>* kernel_qids);
   enum class QueueOp { Suspend, Resume };
   // One SUSPEND or RESUME of qids; its entries go into rep (the first ioctl's
   // time and return too). Returns the ioctl's return.
   int issue(QueueOp op, const std::vector<std::uint32_t>& qids, QueueOpReport* rep);
-  void answer_runtime_event();
+  void answer_runtime_event(std::uint32_t announced_state);
   std::uint64_t drain_pipe();
   void close_pipe();
   void release_blocked_runtime();
@@ -140,7 +170,7 @@ class DebugSession {
   bool gone_ = false;
   bool holding_ = false;
   std::uint32_t runtime_state_ = GP_KFD_RUNTIME_DISABLED;
-  std::set<std::uint32_t> suspended_;   // suspended by us and not resumed since
+  std::set<std::uint32_t> suspended_;   // (possibly) suspended by us and not resumed since
   std::set<std::uint32_t> cleared_;     // EC_QUEUE_NEW cleared by our snapshot
   std::set<std::uint32_t> destroying_;  // a destroy began and has not finished
   std::uint64_t bytes_seen_ = 0;        // one byte per raised event

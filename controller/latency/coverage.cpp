@@ -27,7 +27,9 @@ Coverage coverage(const AttachReport& r) {
   Coverage c;
   c.hws = both(r, "unmap_queues_cpsch", "unmap_queues_entry", "unmap_queues_return");
   c.mes = both(r, "mes_v11_0_remove_hw_queue", "mes_remove_entry", "mes_remove_return") ||
-          both(r, "mes_v12_0_remove_hw_queue", "mes_remove_entry", "mes_remove_return");
+          both(r, "mes_v12_0_remove_hw_queue", "mes_remove_entry", "mes_remove_return") ||
+          both(r, "mes_v12_1_remove_hw_queue", "mes_remove_entry", "mes_remove_return") ||
+          both(r, "suspend_all_queues_mes", "mes_suspend_all_entry", "mes_suspend_all_return");
 
   // A symbol counts as attached only when all its programs are.
   std::map<std::string, bool> all_attached;
@@ -57,6 +59,10 @@ Coverage coverage(const AttachReport& r) {
         "not measured");
   if (!both(r, "map_queues_cpsch", "map_queues_entry", "map_queues_return"))
     c.warnings.emplace_back("map_queues_cpsch is not probed: the remap submission is not measured");
+  // Victims are the runlist recorded at its upload: without that probe no
+  // HWS span can list them (each reads "victims unknown").
+  if (!attached(r, "pm_send_runlist", "runlist_entry"))
+    c.warnings.emplace_back("pm_send_runlist is not probed: HWS victims (the queues each preemption hit) are not listed");
   return c;
 }
 

@@ -14,7 +14,7 @@ namespace gp::latency {
 
 struct Coverage {
   bool hws = false;  // unmap_queues_cpsch entry and return: T0..T4 spans
-  bool mes = false;  // some mes_v1x_0_remove_hw_queue entry and return
+  bool mes = false;  // some mes_v1x_y_remove_hw_queue (or suspend_all_queues_mes) entry and return
   std::vector<std::string> attached;                         // symbols, once each
   std::vector<std::pair<std::string, std::string>> absent;   // (symbol, why), once each
   std::vector<std::string> warnings;                         // what an absent probe costs

@@ -54,7 +54,7 @@ PhaseTimes phases_of(const gp_preempt_info& p) {
   return out;
 }
 
-void VictimJoin::add(std::uint32_t seq, Victim v) {
+void VictimJoin::add(std::uint64_t seq, Victim v) {
   auto [it, fresh] = by_seq_.try_emplace(seq);
   it->second.push_back(v);
   if (!fresh) return;
@@ -68,7 +68,7 @@ void VictimJoin::add(std::uint32_t seq, Victim v) {
   }
 }
 
-std::vector<Victim> VictimJoin::take(std::uint32_t seq) {
+std::vector<Victim> VictimJoin::take(std::uint64_t seq) {
   auto it = by_seq_.find(seq);
   if (it == by_seq_.end()) return {};
   std::vector<Victim> out = std::move(it->second);
@@ -99,8 +99,13 @@ bool Filter::matches(const Span& s) const {
   return std::any_of(s.victims.begin(), s.victims.end(), [&](const Victim& v) { return v.pid == *pid; });
 }
 
+Cause span_cause(Cause cause, const gp_preempt_info& p) {
+  return p.mes && (p.flags & GP_PF_NOT_KFD) ? Cause::GfxUserq : cause;
+}
+
 std::string cause_label(const Span& s) {
   std::string label(to_string(s.cause));
+  if (s.info.mes && (s.info.flags & GP_PF_ALL_QUEUES)) label += " (all queues)";
   if (s.info.mes && s.info.mes_add) label += " (map)";
   return label;
 }
@@ -111,9 +116,16 @@ void Aggregator::add(const Span& s) {
   else if (s.ret == -EIO) ++counts_.eio;
   else if (s.ret != 0) ++counts_.other_errors;
   if (s.info.mes) ++(s.info.mes_add ? counts_.mes_maps : counts_.mes);
+  if (s.info.mes && (s.info.flags & GP_PF_ALL_QUEUES)) ++counts_.mes_all;
+  if (s.info.mes && (s.info.flags & GP_PF_NOT_KFD)) ++counts_.not_kfd;
+  if (s.info.flags & GP_PF_VICTIMS_UNKNOWN) ++counts_.victims_unknown;
+  if (s.info.flags & GP_PF_VICTIMS_TRUNCATED) ++counts_.victims_truncated;
+  if (s.info.flags & GP_PF_QUEUE_RESET) ++counts_.queue_resets;
 
-  counts_.victims += s.victims.size();
-  counts_.max_victims = std::max<std::uint32_t>(counts_.max_victims, static_cast<std::uint32_t>(s.victims.size()));
+  // The span's own count: past a record's capacity it exceeds the listed ones.
+  const std::uint32_t hit = std::max<std::uint32_t>(s.info.victims, static_cast<std::uint32_t>(s.victims.size()));
+  counts_.victims += hit;
+  counts_.max_victims = std::max(counts_.max_victims, hit);
   for (const auto& v : s.victims) counts_.collateral += v.pid != s.info.cause_tgid;
 
   if (!s.info.mes && !s.info.packet_sent) {

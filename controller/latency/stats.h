@@ -55,7 +55,8 @@ struct Victim {
 };
 
 // One preemption as user space assembles it: the GP_EV_PREEMPT record plus the
-// GP_EV_PREEMPT_VICTIM records with the same seq (emitted at T0, so before it).
+// GP_EV_PREEMPT_VICTIM records with the same seq (emitted when the packet goes
+// out, T1, or at a MES suspend-all's entry: always before the span itself).
 struct Span {
   gp_preempt_info info{};
   Cause cause = Cause::None;
@@ -71,15 +72,15 @@ struct Span {
 class VictimJoin {
  public:
   explicit VictimJoin(std::size_t max_pending = 4096) : max_pending_(max_pending) {}
-  void add(std::uint32_t seq, Victim v);
-  std::vector<Victim> take(std::uint32_t seq);
+  void add(std::uint64_t seq, Victim v);
+  std::vector<Victim> take(std::uint64_t seq);
   std::uint64_t dropped() const { return dropped_; }
   std::size_t pending() const { return by_seq_.size(); }
 
  private:
   std::size_t max_pending_;
-  std::unordered_map<std::uint32_t, std::vector<Victim>> by_seq_;
-  std::deque<std::uint32_t> order_;
+  std::unordered_map<std::uint64_t, std::vector<Victim>> by_seq_;
+  std::deque<std::uint64_t> order_;
   std::uint64_t dropped_ = 0;
 };
 
@@ -104,8 +105,14 @@ struct Filter {
   bool matches(const Span& s) const;
 };
 
+// The cause a span is counted under: its own, except that a MES span the
+// kernel marks as not KFD's (GP_PF_NOT_KFD) is an amdgpu graphics user queue
+// span whatever KFD frame was on the thread.
+Cause span_cause(Cause cause, const gp_preempt_info& p);
+
 // Histogram label: the cause name; MES add_hw_queue spans are maps, not
-// preemptions, and get their own "<cause> (map)" label.
+// preemptions, and get their own "<cause> (map)" label; a MES suspend or
+// resume of every queue is "<cause> (all queues)".
 std::string cause_label(const Span& s);
 
 struct Counts {
@@ -117,7 +124,12 @@ struct Counts {
   std::uint64_t saturated = 0;      // a phase point past 4.29 s (phases unknown, total exact)
   std::uint64_t mes = 0;            // MES remove spans
   std::uint64_t mes_maps = 0;       // MES add spans
-  std::uint64_t victims = 0;        // queues preempted (HWS: every active queue on the GPU at T0)
+  std::uint64_t mes_all = 0;        // MES suspend/resume of every queue on the GPU
+  std::uint64_t not_kfd = 0;        // MES spans of amdgpu graphics user queues
+  std::uint64_t victims_unknown = 0;// a packet went out but its runlist was not known
+  std::uint64_t victims_truncated = 0;  // more victims than one record lists
+  std::uint64_t queue_resets = 0;   // the kernel reset hung queues inside the span
+  std::uint64_t victims = 0;        // queues preempted (HWS: the runlist the packet unmapped)
   std::uint64_t collateral = 0;     // victims owned by another process than the cause's
   std::uint32_t max_victims = 0;
 };

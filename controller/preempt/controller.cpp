@@ -1,6 +1,7 @@
 #include "preempt/controller.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <future>
 
 #include <fmt/format.h>
@@ -14,11 +15,6 @@ namespace gp {
 namespace {
 
 constexpr std::size_t kMaxSpans = 4096;
-
-bool primary(const Event& ev) {
-  return !(ev.raw.ev_flags & GP_EVF_SECONDARY) &&
-         (!ev.has_queue() || ev.raw.q.context_id == GP_CONTEXT_PRIMARY);
-}
 
 }  // namespace
 
@@ -80,7 +76,7 @@ std::vector<TargetOp> PreemptController::resume_all() {
   return ops;
 }
 
-void PreemptController::on_event(const Event& ev, MapChange change, const QueueMap&) {
+void PreemptController::on_event(const Event& ev, MapChange change, const QueueMap& map) {
   const auto tgid = static_cast<pid_t>(ev.raw.tgid);
   switch (ev.kind()) {
     case EventKind::Preempt: {
@@ -99,7 +95,15 @@ void PreemptController::on_event(const Event& ev, MapChange change, const QueueM
       break;
   }
   Target* t = find(tgid);
-  if (!t || t->gone() || !primary(ev)) return;
+  if (!t || t->gone()) return;
+  // A secondary KFD context has the target's tgid but its own kfd_process and
+  // qids: its queues, destroys and teardown are never the primary's (whose
+  // queues the debug API suspends). Its qid N is not the primary's qid N.
+  if (!from_primary_context(ev)) {
+    if (ev.kind() == EventKind::QueueAdd && change == MapChange::Added)
+      t->secondary_queue(ev.raw.q.context_id, ev.raw.q.qid);
+    return;
+  }
   switch (ev.kind()) {
     case EventKind::QueueAdd:
     case EventKind::QueueSnapshot:
@@ -112,7 +116,14 @@ void PreemptController::on_event(const Event& ev, MapChange change, const QueueM
       t->destroy_begin(ev.raw.io.qid);
       break;
     case EventKind::IoctlDestroyQueue:
-      t->queue_removed(ev.raw.io.qid);  // done, or failed: either way no longer being destroyed
+      // Done, or failed: either way no longer being destroyed. A queue the
+      // kernel freed left the map before its ioctl returned (uninit_queue);
+      // one still mapped survived a failed destroy (-EINVAL: there was no
+      // such queue to destroy).
+      if (ev.raw.ret < 0 && ev.raw.ret != -EINVAL && map.find({ev.raw.tgid, GP_CONTEXT_PRIMARY, ev.raw.io.qid}))
+        t->destroy_failed(ev.raw.io.qid);
+      else
+        t->queue_removed(ev.raw.io.qid);
       break;
     case EventKind::ProcessRelease:
       t->process_gone("its address space is going away (exit or exec)");

@@ -115,7 +115,7 @@ int run_cycles(PreemptController& ctl, EventSource& src, const CyclesOptions& o,
     queues_resumed += r.done;
     if (!s.issued && !s.failed) {
       ++idle;
-      fmt::print(out, "[{:3}] no queues to suspend (the map lists none for the target(s))\n", i);
+      fmt::print(out, "[{:3}] no queues to suspend (neither the map nor KFD lists any for the target(s))\n", i);
     } else {
       bool ok = !s.failed && !r.failed;
       ok ? ++succeeded : ++failed;
@@ -149,12 +149,14 @@ int run_cycles(PreemptController& ctl, EventSource& src, const CyclesOptions& o,
     fmt::print(out,
                "pid {}: {} invalid and {} error entries, {} snapshot(s), {} queue(s) the map had "
                "not listed yet; while suspended {} new queue(s) suspended (gap {}), {} failed, {} "
-               "resumed for a destroy; runtime handshakes {} enable / {} disable; {} signal(s) "
+               "resumed for a destroy, {} suspended again after their destroy failed; {} error entries "
+               "held as possibly suspended; runtime handshakes {} enable / {} disable; {} signal(s) "
                "forwarded, {} group stop(s)\n",
                t->tgid(), s.invalid_entries, s.error_entries, s.snapshots, s.map_missed,
                s.new_while_suspended, format_summary(s.new_queue_gap.summary()),
-               s.new_suspend_failed, s.resumed_for_destroy, s.runtime_enables, s.runtime_disables,
-               c.tracer.signals_forwarded, c.tracer.group_stops);
+               s.new_suspend_failed, s.resumed_for_destroy, s.resuspended_after_failed_destroy,
+               s.possibly_suspended, s.runtime_enables, s.runtime_disables, c.tracer.signals_forwarded,
+               c.tracer.group_stops);
   }
   std::fflush(out);
   return failed ? 1 : 0;

@@ -15,8 +15,12 @@ std::string describe_failures(const QueueOpReport& r) {
     if (e.outcome == QueueOutcome::Invalid)
       parts.push_back(fmt::format("qid {} invalid (no such queue, still new, or being destroyed)", e.qid));
     else if (e.outcome == QueueOutcome::Error)
-      parts.push_back(fmt::format("qid {} error (the GPU failed to preempt/restore it)", e.qid));
+      parts.push_back(r.resume ? fmt::format("qid {} error (the GPU failed to restore it)", e.qid)
+                               : fmt::format("qid {} error (the GPU failed to preempt it; KFD leaves it marked "
+                                             "suspended, so it is resumed with the others)",
+                                             e.qid));
   }
+  if (parts.empty() && !r.refused.empty()) return r.refused;
   return parts.empty() ? "ok" : fmt::format("{}", fmt::join(parts, ", "));
 }
 

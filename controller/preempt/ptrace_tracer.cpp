@@ -281,26 +281,33 @@ struct PtraceTracer::Impl {
     }
   }
 
-  // One round of the tracer's work: the leader's stops, the closures posted
-  // so far, the watched fds that are readable. Returns whether stop was asked.
-  bool round() {
-    drain_wake();
-    for (int st : take_statuses()) service(st);
-    bool stop = run_queued();
-    if (watches.empty()) return stop;
+  // Runs the callback of every watched fd that is readable now.
+  void serve_watches() {
+    if (watches.empty()) return;
     std::vector<pollfd> fds;
     std::vector<int> order;
     for (auto& [fd, cb] : watches) {
       fds.push_back({fd, POLLIN, 0});
       order.push_back(fd);
     }
-    if (::poll(fds.data(), fds.size(), 0) <= 0) return stop;
+    if (::poll(fds.data(), fds.size(), 0) <= 0) return;
     for (std::size_t i = 0; i < order.size(); ++i) {
       if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       auto it = watches.find(order[i]);
       if (it != watches.end()) run_guarded(it->second);
     }
-    return stop;
+  }
+
+  // One round of the tracer's work: the leader's stops, the watched fds that
+  // are readable, the closures posted so far. The watched fd goes before the
+  // closures: it is the runtime handshake, and the target sleeps in the kernel
+  // until it is answered, with nothing to release it if we die meanwhile
+  // (docs/kfd-internals.md §2); a closure can be a SUSPEND that takes a while.
+  bool round() {
+    drain_wake();
+    for (int st : take_statuses()) service(st);
+    serve_watches();
+    return run_queued();
   }
 
   bool run_queued() {
@@ -385,7 +392,12 @@ bool PtraceTracer::post(std::function<void()> fn) { return impl_->post(std::move
 
 bool PtraceTracer::here() const { return on_tracer_thread(); }
 
-void PtraceTracer::run_queued() { impl_->run_queued(); }
+void PtraceTracer::run_queued() {
+  // Work a loop on this thread runs inline (submit()) comes after a pending
+  // handshake too, as in round().
+  impl_->serve_watches();
+  impl_->run_queued();
+}
 
 std::vector<int> PtraceTracer::poll_fds() const {
   if (!on_tracer_thread()) throw std::logic_error("PtraceTracer::poll_fds off the tracer thread");

@@ -166,6 +166,23 @@ void Target::destroy_begin(std::uint32_t qid) {
   });
 }
 
+void Target::destroy_failed(std::uint32_t qid) {
+  exec_.post([this, qid] {
+    auto rep = session_.on_destroy_failed(qid);
+    if (!rep) return;
+    note(fmt::format("pid {}: the destroy of queue {} failed and the queue lives on: {}", tgid_, qid,
+                     rep->ok() ? std::string("suspended it again")
+                               : fmt::format("could not suspend it again ({})", outcome_word(*rep))));
+  });
+}
+
+void Target::secondary_queue(std::uint16_t context_id, std::uint32_t qid) {
+  if (!secondary_noted_.insert(context_id).second) return;
+  note(fmt::format("pid {}: queue {} of its secondary KFD context {}: KFD's debug API suspends only the "
+                   "primary context's queues, so this context's queues keep running",
+                   tgid_, qid, context_id));
+}
+
 void Target::queue_removed(std::uint32_t qid) {
   exec_.post([this, qid] { session_.on_queue_removed(qid); });
 }

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -66,7 +67,12 @@ class Target final : private TracerObserver {
   // Posted: the main thread never waits for these.
   void queue_added(std::uint32_t qid, std::uint64_t added_ns);
   void destroy_begin(std::uint32_t qid);
+  // The destroy ioctl of qid failed and the queue still exists.
+  void destroy_failed(std::uint32_t qid);
   void queue_removed(std::uint32_t qid);
+  // A queue of one of its secondary KFD contexts appeared (the debug API
+  // cannot suspend those): noted once per context.
+  void secondary_queue(std::uint16_t context_id, std::uint32_t qid);
   void process_gone(const std::string& why);
 
   TargetCounters counters();
@@ -93,6 +99,7 @@ class Target final : private TracerObserver {
   bool detached_ = false;
   std::mutex notes_mu_;
   std::vector<std::string> notes_;
+  std::set<std::uint16_t> secondary_noted_;  // main thread only
   // Last: destroyed first, so its thread is joined before session_ goes away.
   std::unique_ptr<PtraceTracer> tracer_;  // null with attach_on()
 };

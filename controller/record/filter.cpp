@@ -4,12 +4,7 @@
 
 namespace gp::record {
 
-std::uint32_t preempt_seq(const Event& ev) {
-  // A victim with a queue payload carries the seq in aux (its union holds the
-  // queue); one without, and the preemption itself, in the preempt payload.
-  if (ev.kind() == EventKind::PreemptVictim && ev.has_queue()) return ev.raw.aux;
-  return ev.raw.pre.seq;
-}
+std::uint64_t preempt_seq(const Event& ev) { return ev.raw.seq; }
 
 RecordFilter::RecordFilter(Member member) : member_(std::move(member)) {}
 
@@ -26,7 +21,7 @@ std::vector<Event> RecordFilter::offer(const Event& ev) {
   std::vector<Event> out;
   switch (ev.kind()) {
     case EventKind::PreemptVictim: {
-      const std::uint32_t seq = preempt_seq(ev);
+      const std::uint64_t seq = preempt_seq(ev);
       if (auto d = decided_.find(seq); d != decided_.end()) {
         // Its preemption came first (not the usual order): follow its decision,
         // but never drop a victim the tree owns.
@@ -40,7 +35,7 @@ std::vector<Event> RecordFilter::offer(const Event& ev) {
       return out;
     }
     case EventKind::Preempt: {
-      const std::uint32_t seq = preempt_seq(ev);
+      const std::uint64_t seq = preempt_seq(ev);
       std::vector<Event> victims;
       if (auto it = pending_.find(seq); it != pending_.end()) {
         victims = std::move(it->second);
@@ -63,7 +58,7 @@ std::vector<Event> RecordFilter::offer(const Event& ev) {
 }
 
 void RecordFilter::evict_oldest_pending(std::vector<Event>& out) {
-  const std::uint32_t seq = pending_order_.front();
+  const std::uint64_t seq = pending_order_.front();
   pending_order_.pop_front();
   auto it = pending_.find(seq);
   for (const auto& v : it->second)
@@ -71,7 +66,7 @@ void RecordFilter::evict_oldest_pending(std::vector<Event>& out) {
   pending_.erase(it);
 }
 
-void RecordFilter::remember_decision(std::uint32_t seq, bool kept) {
+void RecordFilter::remember_decision(std::uint64_t seq, bool kept) {
   if (decided_.insert_or_assign(seq, kept).second) decided_order_.push_back(seq);
   if (decided_order_.size() > kMaxPending) {
     decided_.erase(decided_order_.front());

@@ -5,8 +5,9 @@
 //     DBG_TRAP ioctl, its target is in the process tree;
 //   - a preemption is GPU-wide: it is kept, with ALL its victims (so the
 //     collateral ones stay linked), when the tree caused it or owns one of
-//     its victims. Victims are emitted at T0 and their GP_EV_PREEMPT at the
-//     end of the span, so victims wait here until their preemption decides.
+//     its victims. Victims are emitted when the packet goes out (T1) and
+//     their GP_EV_PREEMPT at the end of the span, so victims wait here until
+//     their preemption decides.
 //     Victims whose preemption never arrives (lost) are written at finish()
 //     or when too many are waiting, if the tree owns them: the report then
 //     counts them unmatched, which is the truth.
@@ -43,17 +44,17 @@ class RecordFilter {
 
  private:
   bool wanted(const Event& ev) const;
-  void remember_decision(std::uint32_t seq, bool kept);
+  void remember_decision(std::uint64_t seq, bool kept);
   void evict_oldest_pending(std::vector<Event>& out);
 
   Member member_;
-  std::map<std::uint32_t, std::vector<Event>> pending_;  // victims by preemption seq
-  std::deque<std::uint32_t> pending_order_;
-  std::map<std::uint32_t, bool> decided_;  // recent preemptions: kept or not (late victims)
-  std::deque<std::uint32_t> decided_order_;
+  std::map<std::uint64_t, std::vector<Event>> pending_;  // victims by preemption seq
+  std::deque<std::uint64_t> pending_order_;
+  std::map<std::uint64_t, bool> decided_;  // recent preemptions: kept or not (late victims)
+  std::deque<std::uint64_t> decided_order_;
 };
 
-// The preemption seq a victim or preemption event belongs to.
-std::uint32_t preempt_seq(const Event& ev);
+// The preemption seq a victim or preemption event belongs to (gp_event.seq).
+std::uint64_t preempt_seq(const Event& ev);
 
 }  // namespace gp::record

@@ -15,6 +15,11 @@ constexpr const char* kRowFmt = "{:<10} {:<20} {:>7} {:<15} {:>4} {:>6} {:<13} {
 
 std::string qid_str(std::uint32_t qid) { return qid == ~0u ? "-" : std::to_string(qid); }
 
+// A secondary KFD context has its own qids: "3@c0" is its qid 3.
+std::string with_context(std::string qid, std::uint16_t ctx) {
+  return ctx == GP_CONTEXT_PRIMARY || qid == "-" ? qid : fmt::format("{}@c{}", qid, ctx);
+}
+
 std::string compact_qids(const std::vector<std::uint32_t>& qids) {
   // 5,6,7,8,12 -> "5-8,12": qid ranges, compact.
   std::string out;
@@ -109,6 +114,7 @@ std::string event_text_line(const Event& ev, std::uint64_t t0_ns, ProcessNames& 
     }
   }
   if (detail.empty()) detail = "-";
+  qid = with_context(std::move(qid), event_context(ev));
   return fmt::format(fmt::runtime(kRowFmt), fmt::format("{:.6f}", t), to_string(ev.kind()), r.tgid,
                      comm, qid, gpu, type, pri, pct, detail, ret);
 }
@@ -144,7 +150,8 @@ std::vector<std::string> map_queue_table(const std::vector<QueueEntry>& queues, 
   for (const auto& e : queues) {
     const auto& q = e.info;
     out.push_back(fmt::format(
-        fmt::runtime(fmt_row), e.tgid, names.comm(e.tgid), q.qid, q.gpu_id,
+        fmt::runtime(fmt_row), e.tgid, names.comm(e.tgid), with_context(std::to_string(q.qid), q.context_id),
+        q.gpu_id,
         fmt::format("{}/{}", queue_type_name(q.type), queue_format_name(q.format)), q.priority, q.percent,
         q.ring_size, fmt::format("{:#x}", q.ring_addr), q.doorbell_off,
         e.origin == QueueOrigin::Reconciled ? "reconciled" : "event", queue_flags_string(q.flags)));

@@ -1,6 +1,7 @@
 #include "tracing/queue_map.h"
 
 #include <algorithm>
+#include <cerrno>
 
 namespace gp {
 
@@ -24,6 +25,10 @@ MapChange QueueMap::apply(const Event& ev) {
       return sweep(ev.raw.proc.proc_kptr, ev.raw.tgid);
     case EventKind::QpdTerminate:
       return terminate(ev);
+    case EventKind::IoctlDestroyBegin:
+      return destroy_begin(ev);
+    case EventKind::IoctlDestroyQueue:
+      return destroy_done(ev);
     default:
       return MapChange::None;
   }
@@ -39,6 +44,11 @@ MapChange QueueMap::add(const Event& ev, QueueOrigin origin) {
     // refresh what the kernel says now; the pointer is the identity.
     QueueEntry& e = it->second;
     if (key_of(e.tgid, e.info) != key) by_key_.erase(key_of(e.tgid, e.info));
+    if (origin == QueueOrigin::Event) {
+      // kfd_procfs_add_queue of a pointer we hold: the old queue was freed
+      // (its remove lost) and the memory reused; nothing of it carries over.
+      e.destroying = e.destroy_exempted = e.destroy_failed = false;
+    }
     e.info = qi;
     e.tgid = ev.raw.tgid;
     e.changed_ns = ev.raw.ts_ns;
@@ -84,15 +94,56 @@ MapChange QueueMap::update(const Event& ev) {
   // it in; inventing an entry from a partial view would break exactness.
   if (it == by_kptr_.end()) return MapChange::Ignored;
   QueueEntry& e = it->second;
-  const auto old_key = key_of(e.tgid, e.info);
-  e.info = ev.raw.q;
-  e.changed_ns = ev.raw.ts_ns;
-  if (const auto key = key_of(e.tgid, e.info); key != old_key) {
-    by_key_.erase(old_key);
-    by_key_[key] = it->first;
+  const gp_queue_info& q = ev.raw.q;
+  // What never changes for one struct queue. The evict/restore walk reads the
+  // queue list after the dqm lock was dropped (docs/kfd-internals.md §5): a
+  // queue freed or reused meanwhile gives a record that disagrees here.
+  if (q.proc_kptr != e.info.proc_kptr || ev.raw.tgid != e.tgid || q.context_id != e.info.context_id ||
+      q.qid != e.info.qid || q.gpu_id != e.info.gpu_id) {
+    ++stats_.inconsistent_dropped;
+    return MapChange::Ignored;
   }
+  e.info.flags = q.flags;
+  if (ev.cause() == Cause::Update) {
+    // update_queue runs under the process mutex, after the ioctl set these.
+    e.info.ring_addr = q.ring_addr;
+    e.info.ring_size = q.ring_size;
+    e.info.percent = q.percent;
+    e.info.priority = q.priority;
+  }
+  e.changed_ns = ev.raw.ts_ns;
   ++stats_.updates;
   return MapChange::Updated;
+}
+
+QueueEntry* QueueMap::find_mut(const Event& ev) {
+  auto k = by_key_.find({ev.raw.tgid, event_context(ev), ev.raw.io.qid});
+  if (k == by_key_.end()) return nullptr;
+  auto it = by_kptr_.find(k->second);
+  return it == by_kptr_.end() ? nullptr : &it->second;
+}
+
+MapChange QueueMap::destroy_begin(const Event& ev) {
+  if (QueueEntry* e = find_mut(ev)) {
+    e->destroying = true;
+    e->destroy_exempted = false;
+  }
+  return MapChange::None;
+}
+
+MapChange QueueMap::destroy_done(const Event& ev) {
+  QueueEntry* e = find_mut(ev);
+  if (!e) return MapChange::None;  // freed by uninit_queue before the ioctl returned
+  e->destroying = false;
+  const int ret = ev.raw.ret;
+  // pqm_destroy_queue (docs/kfd-internals.md §5): -ETIME and -EIO go on to
+  // uninit_queue; -EINVAL is "no such qid" (get_queue_by_qid), so an entry we
+  // hold for it is stale. Any other error leaves the queue alive.
+  if (ret < 0 && ret != -ETIME && ret != -EIO && ret != -EINVAL && !e->destroy_failed) {
+    e->destroy_failed = true;
+    ++stats_.destroy_failed_kept;
+  }
+  return MapChange::None;
 }
 
 MapChange QueueMap::sweep(std::uint64_t proc_kptr, std::uint32_t tgid) {
@@ -170,14 +221,22 @@ void QueueMap::begin_reconcile() {
   reconciling_ = true;
 }
 
-void QueueMap::end_reconcile(const std::set<std::pair<std::uint32_t, std::uint32_t>>& listed) {
+void QueueMap::end_reconcile(const std::set<QueueKey>& listed) {
   // Anything confirmed in this pass (snapshot or live event) stays; anything
-  // else must at least still be listed in sysfs, or it is gone.
+  // else must at least still be listed in sysfs, or it is gone. The kernel
+  // can hold a queue without a sysfs entry: after a failed destroy, and
+  // during a destroy on kernels that remove the entry first.
   for (auto it = by_kptr_.begin(); it != by_kptr_.end();) {
-    const QueueEntry& e = it->second;
+    QueueEntry& e = it->second;
     const bool confirmed = e.generation == generation_;
-    const bool is_listed = listed.count({e.tgid, e.info.qid}) != 0;
+    const bool is_listed = listed.count(key_of(e.tgid, e.info)) != 0;
     if (confirmed || is_listed) {
+      ++it;
+      continue;
+    }
+    if (e.destroy_failed || (e.destroying && !e.destroy_exempted)) {
+      if (e.destroying) e.destroy_exempted = true;
+      ++stats_.reconcile_kept_unlisted;
       ++it;
       continue;
     }

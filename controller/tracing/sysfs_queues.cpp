@@ -48,11 +48,47 @@ bool same_type_class(std::uint32_t sysfs_type, std::uint8_t gp_type) {
   return sysfs_compute == map_compute;
 }
 
+// proc/<pid>/context_<id>/: a secondary context (kfd_create_process_sysfs
+// names it "context_%u" under the primary's directory). Sorted by id.
+std::vector<std::uint16_t> context_entries(const fs::path& dir) {
+  std::vector<std::uint16_t> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind("context_", 0) != 0) continue;
+    auto id = parse_number<std::uint32_t>(name.substr(8));
+    if (id && *id < GP_CONTEXT_PRIMARY) out.push_back(static_cast<std::uint16_t>(*id));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void scan_queue_dir(const fs::path& qdir, std::uint32_t pid, std::uint16_t ctx, std::vector<SysfsQueue>* out) {
+  for (auto qid : numeric_entries(qdir)) {
+    SysfsQueue q;
+    q.pid = pid;
+    q.context_id = ctx;
+    q.qid = qid;
+    const fs::path d = qdir / std::to_string(qid);
+    q.gpu_id = read_number<std::uint32_t>(d / "gpuid");
+    q.type = read_number<std::uint32_t>(d / "type");
+    q.size = read_number<std::uint64_t>(d / "size");
+    // A queue destroyed while we looked has no attributes left: skip it.
+    if (!q.gpu_id && !q.type && !q.size) continue;
+    out->push_back(q);
+  }
+}
+
+std::string queue_label(std::uint32_t pid, std::uint16_t ctx, std::uint32_t qid) {
+  return ctx == GP_CONTEXT_PRIMARY ? fmt::format("pid {} qid {}", pid, qid)
+                                   : fmt::format("pid {} context {} qid {}", pid, ctx, qid);
+}
+
 }  // namespace
 
-std::set<std::pair<std::uint32_t, std::uint32_t>> SysfsScan::listed() const {
-  std::set<std::pair<std::uint32_t, std::uint32_t>> out;
-  for (const auto& q : queues) out.insert({q.pid, q.qid});
+std::set<QueueKey> SysfsScan::listed() const {
+  std::set<QueueKey> out;
+  for (const auto& q : queues) out.insert({q.pid, q.context_id, q.qid});
   return out;
 }
 
@@ -64,52 +100,42 @@ SysfsScan scan_sysfs_queues() {
   if (!scan.kfd_present) return scan;
   scan.pids = numeric_entries(root);
   for (auto pid : scan.pids) {
-    const fs::path qdir = root / std::to_string(pid) / "queues";
-    for (auto qid : numeric_entries(qdir)) {
-      SysfsQueue q;
-      q.pid = pid;
-      q.qid = qid;
-      const fs::path d = qdir / std::to_string(qid);
-      q.gpu_id = read_number<std::uint32_t>(d / "gpuid");
-      q.type = read_number<std::uint32_t>(d / "type");
-      q.size = read_number<std::uint64_t>(d / "size");
-      // A queue destroyed while we looked has no attributes left: skip it.
-      if (!q.gpu_id && !q.type && !q.size) continue;
-      scan.queues.push_back(q);
-    }
+    const fs::path pdir = root / std::to_string(pid);
+    scan_queue_dir(pdir / "queues", pid, GP_CONTEXT_PRIMARY, &scan.queues);
+    for (auto ctx : context_entries(pdir))
+      scan_queue_dir(pdir / fmt::format("context_{}", ctx) / "queues", pid, ctx, &scan.queues);
   }
   return scan;
 }
 
 VerifyReport verify_against_sysfs(const QueueMap& map, const SysfsScan& scan) {
   VerifyReport r;
-  std::map<std::pair<std::uint32_t, std::uint32_t>, const SysfsQueue*> sysfs;
-  for (const auto& q : scan.queues) sysfs[{q.pid, q.qid}] = &q;
+  std::map<QueueKey, const SysfsQueue*> sysfs;
+  for (const auto& q : scan.queues) sysfs[{q.pid, q.context_id, q.qid}] = &q;
 
   for (const auto& e : map.all()) {
-    if (e.info.context_id != GP_CONTEXT_PRIMARY) continue;  // secondary contexts live elsewhere in sysfs
     ++r.compared;
-    auto it = sysfs.find({e.tgid, e.info.qid});
+    const std::string what = queue_label(e.tgid, e.info.context_id, e.info.qid);
+    auto it = sysfs.find({e.tgid, e.info.context_id, e.info.qid});
     if (it == sysfs.end()) {
-      r.differences.push_back(
-          fmt::format("pid {} qid {}: in the map but not in sysfs", e.tgid, e.info.qid));
+      r.differences.push_back(fmt::format("{}: in the map but not in sysfs{}", what,
+                                          e.destroy_failed ? " (its destroy failed; the kernel kept it)" : ""));
       continue;
     }
     const SysfsQueue& s = *it->second;
     if (s.gpu_id && *s.gpu_id != e.info.gpu_id)
-      r.differences.push_back(fmt::format("pid {} qid {}: gpu {} in the map, {} in sysfs", e.tgid,
-                                          e.info.qid, e.info.gpu_id, *s.gpu_id));
+      r.differences.push_back(fmt::format("{}: gpu {} in the map, {} in sysfs", what, e.info.gpu_id, *s.gpu_id));
     if (s.size && *s.size != e.info.ring_size)
-      r.differences.push_back(fmt::format("pid {} qid {}: ring size {} in the map, {} in sysfs",
-                                          e.tgid, e.info.qid, e.info.ring_size, *s.size));
+      r.differences.push_back(
+          fmt::format("{}: ring size {} in the map, {} in sysfs", what, e.info.ring_size, *s.size));
     if (s.type && !same_type_class(*s.type, e.info.type))
-      r.differences.push_back(fmt::format("pid {} qid {}: type {} in the map, sysfs type {}", e.tgid,
-                                          e.info.qid, queue_type_name(e.info.type), *s.type));
+      r.differences.push_back(
+          fmt::format("{}: type {} in the map, sysfs type {}", what, queue_type_name(e.info.type), *s.type));
     sysfs.erase(it);
   }
   for (const auto& [key, q] : sysfs)
     r.differences.push_back(
-        fmt::format("pid {} qid {}: in sysfs but not in the map", key.first, key.second));
+        fmt::format("{}: in sysfs but not in the map", queue_label(key.tgid, key.context_id, key.qid)));
   return r;
 }
 

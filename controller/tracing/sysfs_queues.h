@@ -1,7 +1,9 @@
 // KFD's per-process sysfs tree, /sys/class/kfd/kfd/proc/<pid>/queues/<qid>/
-// {size,type,gpuid}: the kernel's own list of live queues. Reading an
-// attribute also fires the kfd_procfs_queue_show probe, which is how start-up
-// reconciliation recovers the full struct queue of queues that predate us.
+// {size,type,gpuid}: the kernel's own list of live queues; a secondary KFD
+// context's queues are under proc/<pid>/context_<id>/queues/<qid>/ on kernels
+// that have them. Reading an attribute also fires the kfd_procfs_queue_show
+// probe, which is how start-up reconciliation recovers the full struct queue of
+// queues that predate us.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,7 @@ namespace gp {
 
 struct SysfsQueue {
   std::uint32_t pid = 0;
+  std::uint16_t context_id = GP_CONTEXT_PRIMARY;  // proc/<pid>/context_<id>/ for a secondary one
   std::uint32_t qid = 0;
   std::optional<std::uint32_t> gpu_id;
   std::optional<std::uint32_t> type;   // kernel-internal enum kfd_queue_type: 0 compute, 1 sdma, ...
@@ -26,8 +29,8 @@ struct SysfsQueue {
 struct SysfsScan {
   bool kfd_present = false;            // /sys/class/kfd/kfd/proc exists
   std::vector<std::uint32_t> pids;     // KFD processes
-  std::vector<SysfsQueue> queues;      // sorted by (pid, qid)
-  std::set<std::pair<std::uint32_t, std::uint32_t>> listed() const;
+  std::vector<SysfsQueue> queues;      // by pid; the primary context, then secondary ones by id; by qid
+  std::set<QueueKey> listed() const;
 };
 
 // Lists every queue and reads its three attributes.
@@ -39,8 +42,8 @@ struct VerifyReport {
   bool ok() const { return differences.empty(); }
 };
 
-// Cross-checks the map against sysfs: same (pid, qid) set, same gpu, ring
-// size and type class (compute vs SDMA).
+// Cross-checks the map against sysfs: same (pid, context, qid) set, same gpu,
+// ring size and type class (compute vs SDMA).
 VerifyReport verify_against_sysfs(const QueueMap& map, const SysfsScan& scan);
 
 }  // namespace gp

@@ -7,12 +7,14 @@ TraceWriter, so the reader is also tested against a second producer. The
 expected report outputs (*.expected.txt / *.expected.json) were checked by
 hand against the scenarios below; see tests/unit/trace_report_test.cpp.
 
-Every scenario is written in the current format (version 2). Experiments 1
-and 3 are also written in format version 1 (trace_v1_*.jsonl), byte for byte
-what this script wrote before version 2: the fixtures of the reader's
-version 1 support. Version 1 wrote every ioctl field for every ioctl;
-version 2 writes only the fields of that ioctl (IOCTL_FIELDS below, the table
-in trace/README.md).
+Every scenario is written in the current format (version 3). Experiments 1
+and 3 are also written in format versions 1 and 2 (trace_v1_*.jsonl,
+trace_v2_*.jsonl), byte for byte what this script wrote before versions 2
+and 3: the fixtures of the reader's support for them. Version 1 wrote every
+ioctl field for every ioctl; version 2 writes only the fields of that ioctl
+(IOCTL_FIELDS below, the table in trace/README.md). Versions 1 and 2 kept a
+preemption's seq in "preempt.seq" and a victim's in "aux"; version 3 writes
+it as the top-level "seq" of both, and adds "preempt.flags".
 
 Run from anywhere: python3 tests/data/make_trace_goldens.py
 """
@@ -99,12 +101,25 @@ def preempt(t0, total, cause_pid, cause_qid=None, seq=1, victims=0, sent=True,
             "trigger": None, "end_ns": T0 + t0 + total}
 
 
-def write(name, header, events, lost=0, end=None, stats=(), version=2):
+def seq_v3(e):
+    """A version 2 preempt or preempt_victim line as version 3 writes it."""
+    if e["kind"] == "preempt":
+        pre = {k: v for k, v in e["preempt"].items() if k != "seq"}
+        pre["flags"] = []
+        return dict(e, preempt=pre, seq=e["preempt"]["seq"])
+    if e["kind"] == "preempt_victim":
+        return dict(e, aux=0, seq=e["aux"])
+    return e
+
+
+def write(name, header, events, lost=0, end=None, stats=(), version=3):
     events = sorted(events, key=lambda e: e["ts_ns"])
-    if version == 1:
-        name = "trace_v1_" + name[len("trace_"):]
-    else:
+    if version < 3:
+        name = "trace_v%d_" % version + name[len("trace_"):]
+    if version >= 2:
         events = [dict(e, ioctl=ioctl_v2(e["kind"], e["ioctl"])) if "ioctl" in e else e for e in events]
+    if version >= 3:
+        events = [seq_v3(e) for e in events]
     h = {"type": "header", "format": "gpreempt-bpf-trace", "version": version, "tool_version": "0.1.0",
          "host": "synthetic", "kernel": "6.12.0-synthetic", "kfd_version": "1.17",
          "gpus": [{"gpu_id": GPU, "name": "gfx942"}], "start_monotonic_ns": T0,
@@ -136,7 +151,7 @@ def model_run(pid, comm, proc, qids, start, stop, sdma_qid=None):
 
 # Experiment 1: one model for 30 s; an eviction (memory pressure) mid-run and
 # a failed create before the real ones.
-def exp1(version=2):
+def exp1(version=3):
     pid, comm, proc = 4242, "python3", 0xFFFF888011110000
     ev = model_run(pid, comm, proc, [0, 1], 0, 30 * S, sdma_qid=1)
     ev.append(event(50 * MS, "ioctl_create_queue", pid, comm, ret=-12, ioctl=ioctl(qid=0)))
@@ -180,7 +195,7 @@ def exp2():
 # also unmaps the online queue (collateral). The offline process destroys and
 # recreates a queue mid-run (not stable). One queue (5002 qid 0) existed
 # before recording started (header initial_queues).
-def exp3(version=2):
+def exp3(version=3):
     on, off, dbg = 5001, 5002, 6000
     p_on, p_off = 0xFFFF888033330000, 0xFFFF888044440000
     q_off0 = queue(0xFFFF888000AA0000, p_off, 0, priority=2)
@@ -234,3 +249,5 @@ exp2()
 exp3()
 exp1(version=1)
 exp3(version=1)
+exp1(version=2)
+exp3(version=2)

@@ -2,6 +2,7 @@
 // grandchild (test -> parent -> target), like a real offline job whose parent
 // is a shell: the tracer must not steal its exit status or job-control
 // notifications from that parent.
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -214,6 +215,57 @@ TEST(PtraceTracer, ALoopKeepingTheTracerThreadStillServesTheTarget) {
   EXPECT_THROW(t->serve_round(), std::logic_error) << "only the tracer thread may serve";
   EXPECT_TRUE(t->detach());
   EXPECT_TRUE(progressing(f.sh()));
+}
+
+// The runtime handshake (docs/kfd-internals.md §2): the target's
+// RUNTIME_ENABLE/DISABLE raises EC_PROCESS_RUNTIME (one byte on the watched
+// dbg_fd pipe) and sleeps in down_interruptible until the debugger's
+// SEND_RUNTIME_EVENT; if the controller dies in between, nothing releases it.
+// So a readable watched fd is served before any posted work (a SUSPEND can
+// take milliseconds), and before work a loop on the tracer thread runs inline.
+TEST(PtraceTracer, AReadableWatchedFdIsServedBeforeAnyOtherWork) {
+  Family f([](Shared* sh) { tick_forever(sh); return 0; });
+  auto t = attach_ok(f.target());
+  ASSERT_NE(t, nullptr);
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+  std::vector<std::string> order;  // tracer thread only
+  t->watch_fd(p[0], [&] {
+    char b[16];
+    while (read(p[0], b, sizeof b) > 0) {
+    }
+    order.push_back("handshake");
+  });
+  std::atomic<bool> looping{false}, both_pending{false}, stop{false};
+  auto loop = t->submit([&] {
+    looping = true;
+    while (!both_pending) std::this_thread::sleep_for(1ms);  // a loop busy with its own work
+    t->serve_round();  // posted work and the handshake are both pending now
+    EXPECT_EQ(order, (std::vector<std::string>{"handshake", "posted"}));
+    // A SUSPEND the loop issues inline also waits for a pending handshake.
+    order.clear();
+    EXPECT_EQ(write(p[1], ".", 1), 1);
+    t->submit([&] { order.push_back("inline"); }).get();
+    EXPECT_EQ(order, (std::vector<std::string>{"handshake", "inline"}));
+    while (!stop) {
+      std::vector<pollfd> fds;
+      for (int fd : t->poll_fds()) fds.push_back({fd, POLLIN, 0});
+      ::poll(fds.data(), fds.size(), 20);
+      t->serve_round();
+    }
+    return 0;
+  });
+  ASSERT_TRUE(wait_until([&] { return looping.load(); }));
+  t->post([&] { order.push_back("posted"); });  // queued behind the running loop
+  ASSERT_EQ(write(p[1], ".", 1), 1);
+  both_pending = true;
+  std::this_thread::sleep_for(100ms);
+  stop = true;
+  EXPECT_EQ(loop.get(), 0);
+  t->unwatch_fd(p[0]);
+  close(p[0]);
+  close(p[1]);
+  EXPECT_TRUE(t->detach());
 }
 
 TEST(PtraceTracer, StopAndContinueBehaveAsUntraced) {

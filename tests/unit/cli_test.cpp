@@ -239,6 +239,42 @@ TEST(Cli, IdleLatencyOutOfRangeIsAUsageError) {
   EXPECT_TRUE(has(r, "--idle-latency-us")) << r.out;
 }
 
+// --grace lands in the 8-bit SCH_WAVE field of CP_IQ_WAIT_TIME2. Kernel order
+// (6.12 amdkfd/kfd_device_queue_manager.c, amdgpu/amdgpu_amdkfd_gfx_v9.c):
+//   suspend_queues -> execute_queues_cpsch(.., grace) -> unmap_queues_cpsch:
+//   grace != USE_DEFAULT -> pm_update_grace_period -> pm_set_grace_period_v9 ->
+//   kgd_gfx_v9_build_grace_period_packet_info: `if (grace == 0) grace = 1;`
+//   then REG_SET_FIELD(wait_times, CP_IQ_WAIT_TIME2, SCH_WAVE, grace), which
+//   keeps (grace << 8) & 0xFF00: 256 programs 0 = the firmware's infinite grace.
+// Anything outside 1..255 is refused before anything is looked at or attached
+// (the fake root has no amdgpu: getting past validation would fail differently).
+TEST(Cli, GraceOutsideTheEightBitFieldIsRefusedBeforeAnything) {
+  gp::test::FakeRoot root;
+  struct Case {
+    const char* grace;
+    const char* why;
+  } cases[] = {{"256", "would program 0, an infinite grace"},
+               {"512", "would program 0, an infinite grace"},
+               {"300", "would program 44"},
+               {"4294967294", "would program 254"},
+               {"0", "0 is an infinite grace to the firmware"},
+               {"-1", "not negative"}};
+  for (const auto& c : cases) {
+    auto r = run(std::string("preempt --offline-pid 1 --cycles 1 --grace ") + c.grace);
+    EXPECT_EQ(r.code, 2) << c.grace << ": " << r.out;
+    EXPECT_TRUE(has(r, "must be 1..255")) << c.grace << ": " << r.out;
+    EXPECT_TRUE(has(r, c.why)) << c.grace << ": " << r.out;
+    EXPECT_TRUE(has(r, "about 1K GPU clocks")) << c.grace << ": " << r.out;
+  }
+  for (const char* ok : {"1", "255"}) {
+    auto r = run(std::string("preempt --offline-pid 1 --cycles 1 --grace ") + ok);
+    EXPECT_FALSE(has(r, "--grace")) << ok << " is accepted: " << r.out;
+  }
+  auto help = run("preempt --help");
+  EXPECT_TRUE(has(help, "1..255")) << help.out;
+  EXPECT_TRUE(has(help, "1K GPU clocks")) << help.out;
+}
+
 TEST(Cli, DoctorOnlinePidThatDoesNotExistIsAUsageError) {
   auto r = run("doctor --online-pid 2147483646");
   EXPECT_EQ(r.code, 2) << r.out;

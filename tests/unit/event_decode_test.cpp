@@ -26,6 +26,17 @@ TEST(Decode, RejectsWrongSizes) {
   EXPECT_EQ(decode(big, sizeof(big)).error, DecodeError::WrongSize);
 }
 
+TEST(Decode, RefusesRecordsOfTheFirstAbi) {
+  // ABI 1 (136 bytes) carried a 32-bit seq; a stale BPF object must not be
+  // read as ABI 2.
+  static_assert(GP_EVENT_ABI_VERSION == 2);
+  static_assert(sizeof(gp_event) == 144);
+  unsigned char old[136] = {};
+  const std::uint32_t kind = GP_EV_PREEMPT;
+  std::memcpy(old + 8, &kind, sizeof kind);
+  EXPECT_EQ(decode(old, sizeof old).error, DecodeError::WrongSize);
+}
+
 TEST(Decode, RejectsUnknownKindsAndCauses) {
   gp_event e{};
   EXPECT_EQ(decode(&e, sizeof(e)).error, DecodeError::UnknownKind);  // kind 0
@@ -64,6 +75,8 @@ TEST(Names, KindAndCauseRoundTrip) {
   }
   for (std::uint32_t c = 0; c < GP_CAUSE_MAX; ++c) {
     auto name = to_string(static_cast<Cause>(c));
+    EXPECT_FALSE(name.empty()) << c;
+    EXPECT_NE(name, "unknown") << c;
     EXPECT_EQ(cause_from_string(name), static_cast<Cause>(c));
   }
 }
@@ -124,6 +137,28 @@ TEST(Names, FlagsAndErrnos) {
   EXPECT_EQ(errno_name(3), "3");
   EXPECT_EQ(queue_type_name(GP_QTYPE_SDMA_XGMI), "sdma_xgmi");
   EXPECT_EQ(dbg_trap_op_name(6), "suspend_queues");
+}
+
+// Which KFD context a record belongs to, as the BPF side fills each payload.
+TEST(EventContext, EachPayloadNamesItsContext) {
+  auto q = test::queue_event(EventKind::QueueAdd, 10, 3, 0xA);
+  EXPECT_EQ(event_context(q), GP_CONTEXT_PRIMARY);
+  q.raw.q.context_id = 2;
+  EXPECT_EQ(event_context(q), 2u);
+  // Process records always carry it (the sweep of a closed secondary context).
+  auto sweep = test::process_event(EventKind::ProcessSweep, 10, 0x3000);
+  EXPECT_TRUE(from_primary_context(sweep));
+  sweep.raw.proc.context_id = 0;
+  EXPECT_EQ(event_context(sweep), 0u);
+  // A failed kfd_create_process has no process: the caller's, a primary.
+  auto failed = test::process_event(EventKind::ProcessCreate, 10, 0);
+  failed.raw.proc.context_id = 0;
+  EXPECT_TRUE(from_primary_context(failed));
+  // ioctl records name it only when flagged secondary.
+  auto io = test::ioctl_event(EventKind::IoctlDestroyBegin, 10, 0);
+  EXPECT_TRUE(from_primary_context(io));
+  io.raw.ev_flags |= GP_EVF_SECONDARY;
+  EXPECT_EQ(event_context(io), 0u);
 }
 
 }  // namespace

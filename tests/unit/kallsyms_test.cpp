@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -116,6 +117,61 @@ TEST(AttachPlan, RequiredMissingAndOptionalMissingAreTold) {
     if (std::string(p.spec.symbol) == "update_queue") {
       EXPECT_EQ(p.resolution, Resolution::Address);
     }
+  }
+}
+
+// The preemption-span functions of each kernel the VM tier boots (nm of its
+// amdgpu.ko; docs/kernels.md): every one of them is planned, with a reason
+// where absent. The VM scenario latency-attach asserts the same on the real
+// kernels.
+TEST(AttachPlan, LatencySetOfEachKernel) {
+  const std::vector<std::string> common = {
+      "unmap_queues_cpsch", "pm_send_unmap_queue", "amdkfd_fence_wait_timeout", "map_queues_cpsch",
+      "pm_send_runlist", "create_queue_cpsch", "destroy_queue_cpsch", "update_queue",
+      "evict_process_queues_cpsch", "kfd_process_evict_queues", "restore_process_queues_cpsch",
+      "process_termination_cpsch", "stop_cpsch", "start_cpsch", "reset_queues_cpsch",
+      "mes_v11_0_remove_hw_queue", "mes_v11_0_add_hw_queue"};
+  const std::vector<std::string> since_612 = {
+      "mes_v12_0_remove_hw_queue", "mes_v12_0_add_hw_queue", "suspend_all_queues_mes", "resume_all_queues_mes",
+      "suspend_queues", "resume_queues", "debug_refresh_runlist", "debug_lock_and_unmap", "reserve_debug_trap_vmid",
+      "release_debug_trap_vmid", "halt_cpsch", "unhalt_cpsch", "kgd_gfx_v9_hqd_reset",
+      "kfd_dqm_suspend_bad_queue_mes"};
+  const std::vector<std::string> only_72 = {"mes_v12_1_remove_hw_queue", "mes_v12_1_add_hw_queue",
+                                            "set_queue_as_reset", "mes_userq_map", "mes_userq_unmap"};
+  struct Kernel {
+    std::string name;
+    std::vector<std::string> symbols;
+  };
+  auto join = [](std::initializer_list<const std::vector<std::string>*> parts) {
+    std::vector<std::string> out;
+    for (const auto* p : parts) out.insert(out.end(), p->begin(), p->end());
+    return out;
+  };
+  std::vector<std::string> k61 = join({&common}), k612 = join({&common, &since_612}),
+                           k72 = join({&common, &since_612, &only_72});
+  k61.push_back("kfd_dqm_evict_pasid");
+  k612.push_back("kfd_dqm_evict_pasid");  // 7.x evicts per device instead
+  std::set<std::string> planned;
+  for (const auto& p : latency_probes()) planned.insert(p.symbol);
+  for (const Kernel& k : {Kernel{"6.1", k61}, Kernel{"6.12", k612}, Kernel{"7.2", k72}}) {
+    SCOPED_TRACE(k.name);
+    std::string text = "ffffffff81234560 t update_queue\n";  // ipc/sem.c
+    std::uint64_t addr = 0xffffffffc0a00000ull;
+    for (const auto& sym : k.symbols) text += fmt::format("{:x} t {}\t[amdgpu]\n", addr += 0x100, sym);
+    std::istringstream in(text);
+    auto plan = plan_latency_attach(Kallsyms::parse(in, "amdgpu", probe_symbols()), k.name);
+    std::set<std::string> resolved, absent;
+    for (const auto& p : plan.probes) {
+      if (p.resolution == Resolution::Missing) {
+        absent.insert(p.spec.symbol);
+        EXPECT_FALSE(p.error.empty()) << p.spec.symbol;
+      } else {
+        resolved.insert(p.spec.symbol);
+      }
+    }
+    EXPECT_EQ(resolved, std::set<std::string>(k.symbols.begin(), k.symbols.end()));
+    for (const auto& sym : absent) EXPECT_FALSE(std::count(k.symbols.begin(), k.symbols.end(), sym)) << sym;
+    EXPECT_EQ(resolved.size() + absent.size(), planned.size());
   }
 }
 

@@ -200,6 +200,88 @@ TEST(LatencyVictims, JoinedBySeqAndBounded) {
   EXPECT_EQ(j.pending(), 1u);
 }
 
+TEST(LatencyVictims, SeqsOfCpusFarApartStayApart) {
+  // seq = cpu << 32 | counter: the same counter on CPU 0 and CPU 256 used to be
+  // one 32-bit value, and the victims of one preemption went to the other.
+  const std::uint64_t cpu0 = 9, cpu256 = (std::uint64_t{256} << 32) | 9;
+  VictimJoin j;
+  j.add(cpu256, {200, 2});
+  j.add(cpu0, {100, 1});
+  auto v0 = j.take(cpu0);
+  ASSERT_EQ(v0.size(), 1u);
+  EXPECT_EQ(v0[0].pid, 100u);
+  auto v256 = j.take(cpu256);
+  ASSERT_EQ(v256.size(), 1u);
+  EXPECT_EQ(v256[0].pid, 200u);
+}
+
+TEST(LatencyMes, GraphicsUserQueueSpansAreKeptApart) {
+  gp_preempt_info p{};
+  p.t0_ns = kT0;
+  p.end_ns = kT0 + 20'000;
+  p.mes = 1;
+  p.packet_sent = 1;
+  p.flags = GP_PF_NOT_KFD;
+  EXPECT_EQ(span_cause(Cause::None, p), Cause::GfxUserq) << "amdgpu's own MES self-test add";
+  EXPECT_EQ(span_cause(Cause::Destroy, p), Cause::GfxUserq);
+  Aggregator a;
+  a.add(span(span_cause(Cause::None, p), p));
+  p.flags = 0;
+  a.add(span(span_cause(Cause::Destroy, p), p));
+  EXPECT_EQ(span_cause(Cause::Destroy, p), Cause::Destroy);
+  EXPECT_TRUE(a.histograms().count("gfx_userq"));
+  EXPECT_TRUE(a.histograms().count("destroy"));
+  EXPECT_EQ(a.counts().not_kfd, 1u);
+  EXPECT_NE(latency_text(a).find("1 of amdgpu graphics user queues (not KFD)"), std::string::npos);
+  EXPECT_EQ(latency_json(a)["not_kfd"], 1);
+}
+
+TEST(LatencyMes, SuspendOfEveryQueueHasItsOwnLabelAndCountsItsVictims) {
+  gp_preempt_info p{};
+  p.t0_ns = kT0;
+  p.end_ns = kT0 + 80'000;
+  p.mes = 1;
+  p.packet_sent = 1;
+  p.flags = GP_PF_ALL_QUEUES;
+  p.victims = 3;
+  p.cause_tgid = 0;
+  Aggregator a;
+  // 6.12 kfd_dqm_evict_pasid on MES: suspend all, evict, resume all.
+  a.add(span(Cause::Evict, p, 0, {{100, 1}, {200, 2}, {200, 3}}));
+  p.mes_add = 1;
+  p.victims = 0;
+  a.add(span(Cause::Evict, p));
+  EXPECT_TRUE(a.histograms().count("evict (all queues)"));
+  EXPECT_TRUE(a.histograms().count("evict (all queues) (map)"));
+  EXPECT_EQ(a.counts().mes_all, 2u);
+  EXPECT_EQ(a.counts().victims, 3u);
+}
+
+TEST(LatencyAggregate, UnknownAndTruncatedVictimsAreCountedApart) {
+  Aggregator a;
+  auto unknown = hws(1'000, 2'000, 40'000, 42'000);
+  unknown.flags = GP_PF_VICTIMS_UNKNOWN;
+  a.add(span(Cause::Create, unknown));
+  auto many = hws(1'000, 2'000, 40'000, 42'000);
+  many.flags = GP_PF_VICTIMS_TRUNCATED | GP_PF_QUEUE_RESET;
+  many.victims = 600;  // counted in BPF; 2 listed here
+  a.add(span(Cause::Update, many, 0, {{100, 1}, {200, 1}}));
+  const Counts& c = a.counts();
+  EXPECT_EQ(c.victims_unknown, 1u);
+  EXPECT_EQ(c.victims_truncated, 1u);
+  EXPECT_EQ(c.queue_resets, 1u);
+  EXPECT_EQ(c.victims, 600u) << "the span's own count, not the listed ones";
+  EXPECT_EQ(c.max_victims, 600u);
+  std::string text = latency_text(a);
+  EXPECT_NE(text.find("1 preemption with victims unknown"), std::string::npos) << text;
+  EXPECT_NE(text.find("1 preemption with more victims than listed"), std::string::npos) << text;
+  EXPECT_NE(text.find("1 with a hung-queue reset"), std::string::npos) << text;
+  auto j = latency_json(a);
+  EXPECT_EQ(j["victims_unknown"], 1);
+  EXPECT_EQ(j["victims_truncated"], 1);
+  EXPECT_EQ(j["queue_resets"], 1);
+}
+
 TEST(LatencyMes, DoorbellResolvesOnlyWhenUnique) {
   gp_queue_info a{}, b{}, c{};
   a.doorbell_off = 0x10;
@@ -239,6 +321,7 @@ TEST(LatencyCoverage, SaysWhatAMissingProbeCosts) {
               probe("pm_send_unmap_queue", "send_unmap_return", false, "inlined"),
               probe("map_queues_cpsch", "map_queues_entry", true),
               probe("map_queues_cpsch", "map_queues_return", true),
+              probe("pm_send_runlist", "runlist_entry", true),
               probe("mes_v12_0_remove_hw_queue", "mes_remove_entry", false, "only MES GPUs"),
               probe("mes_v12_0_remove_hw_queue", "mes_remove_return", false, "only MES GPUs")};
   auto c = coverage(r);
@@ -250,7 +333,34 @@ TEST(LatencyCoverage, SaysWhatAMissingProbeCosts) {
   EXPECT_EQ(c.absent[1].second, "inlined");
   ASSERT_EQ(c.warnings.size(), 1u);
   EXPECT_NE(c.warnings[0].find("without a packet"), std::string::npos);
-  EXPECT_EQ(c.attached, (std::vector<std::string>{"map_queues_cpsch", "unmap_queues_cpsch"}));
+  EXPECT_EQ(c.attached, (std::vector<std::string>{"map_queues_cpsch", "pm_send_runlist", "unmap_queues_cpsch"}));
+}
+
+TEST(LatencyCoverage, WithoutTheRunlistProbeVictimsAreNotListed) {
+  AttachReport r;
+  r.probes = {probe("unmap_queues_cpsch", "unmap_queues_entry", true),
+              probe("unmap_queues_cpsch", "unmap_queues_return", true),
+              probe("pm_send_unmap_queue", "send_unmap_entry", true),
+              probe("pm_send_unmap_queue", "send_unmap_return", true),
+              probe("amdkfd_fence_wait_timeout", "fence_wait_return", true),
+              probe("map_queues_cpsch", "map_queues_entry", true),
+              probe("map_queues_cpsch", "map_queues_return", true),
+              probe("pm_send_runlist", "runlist_entry", false, "attach failed: EBUSY")};
+  auto c = coverage(r);
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_NE(c.warnings[0].find("HWS victims"), std::string::npos);
+}
+
+TEST(LatencyCoverage, MesOnAnyRemoveOrTheSuspendOfEveryQueue) {
+  for (const char* sym : {"mes_v11_0_remove_hw_queue", "mes_v12_1_remove_hw_queue"}) {
+    AttachReport r;
+    r.probes = {probe(sym, "mes_remove_entry", true), probe(sym, "mes_remove_return", true)};
+    EXPECT_TRUE(coverage(r).mes) << sym;
+  }
+  AttachReport r;
+  r.probes = {probe("suspend_all_queues_mes", "mes_suspend_all_entry", true),
+              probe("suspend_all_queues_mes", "mes_suspend_all_return", true)};
+  EXPECT_TRUE(coverage(r).mes);
 }
 
 TEST(LatencyCoverage, HalfAttachedSpanCountsAsAbsent) {

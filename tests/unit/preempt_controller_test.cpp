@@ -242,6 +242,139 @@ TEST(PreemptController, ExtraQidsReachTheKernelAndComeBackInvalid) {
   EXPECT_EQ(rig.kfd.last(GP_KFD_DBG_TRAP_RESUME_QUEUES)->qids, (std::vector<std::uint32_t>{7}));
 }
 
+// ---- Issue 18: kernel orders only a GPU reaches --------------------------
+
+namespace {
+
+gp::Event destroy_done(pid_t tgid, std::uint32_t qid, int ret) {
+  gp::Event ev;
+  ev.raw.kind = GP_EV_IOCTL_DESTROY_QUEUE;
+  ev.raw.tgid = static_cast<std::uint32_t>(tgid);
+  ev.raw.ret = ret;
+  ev.raw.io.qid = qid;
+  return ev;
+}
+
+}  // namespace
+
+// 6.12/7.2: kfd_ioctl_destroy_queue (our ioctl_destroy_begin: we RESUME the
+// queue) -> pqm_destroy_queue -> destroy_queue_cpsch -> wait_on_destroy_queue:
+// is_being_destroyed = true; suspended: wait_event_interruptible(destroy_wait)
+// -> a signal: -ERESTARTSYS, is_being_destroyed = false -> pqm: not
+// -ETIME/-EIO, goto err_destroy_queue: the queue lives on (no uninit_queue) ->
+// the ioctl returns the error. Our RESUME made it run: suspend it again.
+TEST(PreemptController, ADestroyThatFailsAfterItsQueueWasResumedSuspendsItAgain) {
+  Rig rig;
+  rig.queue(1);
+  rig.queue(2);
+  rig.attach();
+  rig.ctl.suspend_all(rig.src.map());
+  rig.src.push(destroy_begin(kPid, 2));
+  rig.src.pump();
+  ASSERT_FALSE(rig.kfd.proc(kPid).queues[2].suspended) << "resumed so the destroy can finish";
+  rig.src.push(destroy_done(kPid, 2, -512 /* -ERESTARTSYS */));
+  rig.src.pump();
+  EXPECT_TRUE(rig.kfd.proc(kPid).queues[2].suspended) << "the queue survived its destroy: held again";
+  auto notes = rig.notes();
+  EXPECT_NE(notes.find("the destroy of queue 2 failed and the queue lives on: suspended it again"),
+            std::string::npos)
+      << notes;
+  rig.ctl.resume_all();
+  EXPECT_EQ(rig.kfd.suspended_count(kPid), 0u);
+}
+
+// -ETIME/-EIO: pqm_destroy_queue goes on, uninit_queue frees the queue (our
+// queue_remove) before the ioctl returns: nothing left to suspend.
+TEST(PreemptController, ADestroyThatFailedButFreedTheQueueSuspendsNothing) {
+  Rig rig;
+  rig.queue(1);
+  rig.queue(2);
+  rig.attach();
+  rig.ctl.suspend_all(rig.src.map());
+  rig.src.push(destroy_begin(kPid, 2));
+  rig.src.pump();
+  rig.kfd.proc(kPid).queues.erase(2);
+  rig.src.push(queue_event(EventKind::QueueRemove, kPid, 2, rig.kptr + 2, 0x9000));
+  rig.src.push(destroy_done(kPid, 2, -62 /* -ETIME */));
+  const auto suspends = rig.kfd.count(GP_KFD_DBG_TRAP_SUSPEND_QUEUES);
+  rig.src.pump();
+  EXPECT_EQ(rig.kfd.count(GP_KFD_DBG_TRAP_SUSPEND_QUEUES), suspends);
+}
+
+// 7.2, a secondary KFD context (second open of /dev/kfd + CREATE_PROCESS) of
+// the target, closed while preempt holds the primary: kfd_release ->
+// kfd_process_notifier_release_internal(secondary) ->
+// kfd_process_dequeue_from_all_devices -> process_termination_cpsch (our
+// qpd_terminate) -> pqm_uninit: kfd_procfs_del_queue + uninit_queue per queue
+// (queue_remove) -> our process_sweep at pqm_uninit's return. Same tgid, its
+// own kfd_process (context_id 0) and its own qids (0 again).
+TEST(PreemptController, ASecondaryContextClosingIsNotTheTargetGoing) {
+  Rig rig;
+  rig.queue(0);
+  rig.queue(1);
+  rig.attach();
+  rig.ctl.suspend_all(rig.src.map());
+  const std::uint64_t secondary = 0x7000;
+  auto add = queue_event(EventKind::QueueAdd, kPid, 0, 0x5000, secondary);
+  add.raw.q.context_id = 0;
+  add.raw.ev_flags |= GP_EVF_SECONDARY;
+  rig.src.push(add);
+  auto remove = add;
+  remove.raw.kind = GP_EV_QUEUE_REMOVE;
+  auto term = process_event(EventKind::QpdTerminate, kPid, secondary, 41234);
+  term.raw.proc.context_id = 0;
+  auto sweep = process_event(EventKind::ProcessSweep, kPid, secondary);
+  sweep.raw.proc.context_id = 0;  // what the sweep has always carried
+  rig.src.push(term);
+  rig.src.push(remove);
+  rig.src.push(sweep);
+  rig.src.pump();
+  EXPECT_FALSE(rig.ctl.all_gone()) << rig.notes();
+  EXPECT_TRUE(rig.kfd.proc(kPid).queues[0].suspended) << "the primary's queue 0 is untouched";
+  auto res = rig.ctl.resume_all();
+  ASSERT_EQ(res.size(), 1u) << "the target is still ours to resume";
+  EXPECT_EQ(rig.kfd.suspended_count(kPid), 0u);
+  auto notes = rig.notes();
+  EXPECT_NE(notes.find("queue 0 of its secondary KFD context 0"), std::string::npos) << notes;
+}
+
+// 7.2: the secondary context's destroy ioctl of its qid 0 (kfd_ioctl_destroy_queue
+// on the secondary's fd: p = filep->private_data = the secondary) while the
+// primary's queue 0 is suspended. Our ioctl_destroy_begin carries the context
+// (flag + ioctl.context_id): the primary's queue 0 stays suspended.
+TEST(PreemptController, ASecondaryContextsDestroyOfQidNLeavesThePrimarysQueueNAlone) {
+  Rig rig;
+  rig.queue(0);
+  rig.attach();
+  rig.ctl.suspend_all(rig.src.map());
+  auto begin = destroy_begin(kPid, 0);
+  begin.raw.ev_flags |= GP_EVF_SECONDARY;
+  begin.raw.io.context_id = 0;
+  auto done = destroy_done(kPid, 0, -EINVAL);
+  done.raw.ev_flags |= GP_EVF_SECONDARY;
+  done.raw.io.context_id = 0;
+  const auto resumes = rig.kfd.count(GP_KFD_DBG_TRAP_RESUME_QUEUES);
+  rig.src.push(begin);
+  rig.src.push(done);
+  rig.src.pump();
+  EXPECT_EQ(rig.kfd.count(GP_KFD_DBG_TRAP_RESUME_QUEUES), resumes);
+  EXPECT_TRUE(rig.kfd.proc(kPid).queues[0].suspended);
+}
+
+// An empty map does not mean nothing to suspend: KFD's own list is asked.
+TEST(PreemptController, AnEmptyMapStillSuspendsWhatKfdLists) {
+  Rig rig;
+  rig.attach();
+  rig.kfd.create_queue(kPid, 4);  // its add event was lost
+  auto ops = rig.ctl.suspend_all(rig.src.map());
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_TRUE(ops[0].report.ok());
+  EXPECT_EQ(ops[0].report.map_missed, (std::vector<std::uint32_t>{4}));
+  EXPECT_EQ(rig.kfd.suspended_count(kPid), 1u);
+  rig.ctl.resume_all();
+  EXPECT_EQ(rig.kfd.suspended_count(kPid), 0u);
+}
+
 TEST(PreemptCycles, PrintsOneLinePerIterationAndASummary) {
   Rig rig;
   rig.queue(1);

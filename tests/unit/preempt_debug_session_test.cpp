@@ -107,10 +107,10 @@ TEST_F(DebugSessionTest, HandshakeAtTheTargetsRuntimeEnableReleasesIt) {
   auto* send = kfd.last(GP_KFD_DBG_TRAP_SEND_RUNTIME_EVENT);
   ASSERT_NE(send, nullptr);
   EXPECT_EQ(send->mask, kRuntime);
-  // The runtime event stays pending until QUERY_EXCEPTION_INFO reads the state with it.
-  auto* q = kfd.last(GP_KFD_DBG_TRAP_QUERY_DEBUG_EVENT);
+  // QUERY_EXCEPTION_INFO reads the runtime state with the event and clears it.
+  auto* q = kfd.last(GP_KFD_DBG_TRAP_QUERY_EXCEPTION_INFO);
   ASSERT_NE(q, nullptr);
-  EXPECT_EQ(q->mask & kRuntime, 0u);
+  EXPECT_EQ(q->mask, 1u) << "clear";
   EXPECT_EQ(kfd.proc(kPid).status, 0u) << "event cleared";
   EXPECT_EQ(s->on_event_fd(), 0) << "a spurious wake-up answers nothing";
 }
@@ -148,7 +148,8 @@ TEST_F(DebugSessionTest, SnapshotClearsQueueNewBeforeTheFirstSuspend) {
   ASSERT_TRUE(s->resume().ok());
   kfd.calls.clear();
   EXPECT_TRUE(s->suspend({1, 2}).ok());
-  EXPECT_EQ(kfd.count(GP_KFD_DBG_TRAP_GET_QUEUE_SNAPSHOT), 0u) << "already cleared: one ioctl";
+  // Already cleared: the SUSPEND goes first, KFD's list is checked after it.
+  ASSERT_EQ(kfd.ops(), (std::vector<int>{GP_KFD_DBG_TRAP_SUSPEND_QUEUES, GP_KFD_DBG_TRAP_GET_QUEUE_SNAPSHOT}));
 }
 
 TEST_F(DebugSessionTest, GracePeriodReachesTheKernel) {
@@ -172,7 +173,10 @@ TEST_F(DebugSessionTest, PerEntryInvalidAndErrorBitsAreDecoded) {
   EXPECT_EQ(rep.entries[2].outcome, QueueOutcome::Invalid);
   EXPECT_EQ(rep.entries[2].qid, 99u) << "qid without its mask bits";
   EXPECT_FALSE(rep.ok());
-  EXPECT_EQ(s->suspended_qids(), (std::set<std::uint32_t>{1}));
+  // The ERROR entry may be suspended (KFD sets is_suspended before the step
+  // that failed): held with the done one, so RESUME frees it.
+  EXPECT_EQ(s->suspended_qids(), (std::set<std::uint32_t>{1, 2}));
+  EXPECT_EQ(rep.possibly_suspended, (std::vector<std::uint32_t>{2}));
   EXPECT_EQ(s->counters().error_entries, 1u);
   EXPECT_EQ(s->counters().invalid_entries, 1u);
 }
@@ -326,10 +330,138 @@ TEST_F(DebugSessionTest, AResumeErrorIsRetried) {
   EXPECT_EQ(kfd.suspended_count(kPid), 0u);
 }
 
-TEST_F(DebugSessionTest, SuspendWithNoQueuesIssuesNothing) {
+TEST_F(DebugSessionTest, SuspendWithNoQueuesAnywhereIssuesNoSuspend) {
   auto s = enabled_session();
   auto rep = s->suspend({});
+  EXPECT_TRUE(rep.snapshotted) << "KFD was asked before concluding there is nothing";
   EXPECT_FALSE(rep.issued);
   EXPECT_TRUE(rep.ok());
   EXPECT_EQ(kfd.count(GP_KFD_DBG_TRAP_SUSPEND_QUEUES), 0u);
+}
+
+// ---- Issue 18 #7: the hardware paths, in the kernel's order ----------------
+
+// HWS, suspend_queues (6.12/7.2 amdkfd/kfd_device_queue_manager.c), per device:
+//   q_array_invalidate -> per requested queue suspend_single_queue:
+//   `is_suspended = true` (before anything can fail), is_active = false ->
+//   execute_queues_cpsch(grace) fails (fence timeout: kfd_hws_hang) -> every
+//   requested queue of the device gets ERROR; nothing is rolled back.
+// The queues stay marked suspended, so RESUME must include them.
+TEST_F(DebugSessionTest, ASuspendThatFailedOnTheGpuIsResumedAnyway) {
+  kfd.create_queue(kPid, 1);
+  kfd.create_queue(kPid, 2);
+  kfd.execute_failures = 1;
+  auto s = enabled_session();
+  auto rep = s->suspend({1, 2});
+  ASSERT_EQ(rep.count(QueueOutcome::Error), 2u);
+  EXPECT_FALSE(rep.ok());
+  ASSERT_EQ(kfd.suspended_count(kPid), 2u) << "the kernel left them marked suspended";
+  EXPECT_EQ(rep.possibly_suspended, (std::vector<std::uint32_t>{1, 2}));
+  EXPECT_EQ(s->counters().possibly_suspended, 2u);
+  auto res = s->resume();
+  ASSERT_TRUE(res.issued);
+  EXPECT_EQ(kfd.last(GP_KFD_DBG_TRAP_RESUME_QUEUES)->qids, (std::vector<std::uint32_t>{1, 2}));
+  EXPECT_EQ(kfd.suspended_count(kPid), 0u) << "a failed SUSPEND must not leave queues suspended until teardown";
+}
+
+// MES, suspend_single_queue: `is_suspended = true`, then remove_queue_mes
+// fails -> ERROR on that entry and `break`: the entries after it stay INVALID.
+TEST_F(DebugSessionTest, AMesRemoveFailureLeavesThatQueueSuspendedAndItIsResumed) {
+  kfd.create_queue(kPid, 1);
+  kfd.create_queue(kPid, 2);
+  kfd.error_qids = {1};
+  kfd.error_budget = 1;
+  auto s = enabled_session();
+  auto rep = s->suspend({1, 2});
+  ASSERT_EQ(rep.entries.size(), 2u);
+  EXPECT_EQ(rep.entries[0].outcome, QueueOutcome::Error);
+  EXPECT_TRUE(kfd.proc(kPid).queues[1].suspended);
+  s->resume();
+  EXPECT_EQ(kfd.suspended_count(kPid), 0u);
+}
+
+// An empty map is not "nothing to suspend": KFD's own list decides.
+TEST_F(DebugSessionTest, AnEmptyMapAsksKfdBeforeConcludingThereIsNothingToSuspend) {
+  kfd.create_queue(kPid, 3);  // the map never saw it (its add event was lost)
+  auto s = enabled_session();
+  auto rep = s->suspend({});
+  EXPECT_TRUE(rep.snapshotted);
+  EXPECT_TRUE(rep.issued);
+  EXPECT_EQ(rep.map_missed, (std::vector<std::uint32_t>{3}));
+  EXPECT_EQ(kfd.suspended_count(kPid), 1u);
+  EXPECT_TRUE(rep.ok());
+}
+
+TEST_F(DebugSessionTest, AnEmptyMapAndAnUnreadableKfdListIsNotASuccess) {
+  kfd.create_queue(kPid, 3);
+  auto s = enabled_session();
+  kfd.snapshot_error = -ENOMEM;
+  auto rep = s->suspend({});
+  EXPECT_FALSE(rep.ok()) << "nothing suspended and nothing known: not a success";
+}
+
+// Every map qid already had EC_QUEUE_NEW cleared, so no snapshot was needed
+// for them; a queue the map lacks must still be found and suspended.
+TEST_F(DebugSessionTest, AQueueTheMapLacksIsAdoptedEvenWhenEveryMapQidIsCleared) {
+  kfd.create_queue(kPid, 1);
+  auto s = enabled_session();
+  ASSERT_TRUE(s->suspend({1}).ok());
+  ASSERT_TRUE(s->resume().ok());
+  kfd.create_queue(kPid, 2);  // created while running; its add event was lost
+  auto rep = s->suspend({1});
+  EXPECT_EQ(kfd.suspended_count(kPid), 2u);
+  EXPECT_EQ(rep.map_missed, (std::vector<std::uint32_t>{2}));
+  ASSERT_TRUE(s->resume().ok());
+  EXPECT_EQ(kfd.suspended_count(kPid), 0u);
+}
+
+// The window a SIGKILL of the controller can leave the target blocked in
+// (runtime_enable: kfd_dbg_ev_raise, then down_interruptible; only
+// SEND_RUNTIME_EVENT's up() releases it) is as short as it can be: the pipe
+// byte is answered by QUERY_EXCEPTION_INFO (reads and clears the event) and
+// SEND_RUNTIME_EVENT, nothing before them.
+TEST_F(DebugSessionTest, TheHandshakeIsAnsweredBeforeAnythingElse) {
+  kfd.proc(kPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
+  auto s = enabled_session();
+  kfd.calls.clear();
+  kfd.target_runtime(kPid, true);
+  EXPECT_EQ(s->on_event_fd(), 1);
+  auto ops = kfd.ops();
+  ASSERT_GE(ops.size(), 2u);
+  EXPECT_EQ(ops[0], GP_KFD_DBG_TRAP_QUERY_EXCEPTION_INFO);
+  EXPECT_EQ(ops[1], GP_KFD_DBG_TRAP_SEND_RUNTIME_EVENT);
+  EXPECT_FALSE(kfd.proc(kPid).blocked_in_handshake);
+  EXPECT_TRUE(s->runtime_ready());
+}
+
+TEST_F(DebugSessionTest, AGraceThatDoesNotFitSchWaveIsRefused) {
+  for (std::uint32_t g : {0u, 256u, 300u, 0xFFFFFFFEu}) {
+    gp::DebugSessionOptions o;
+    o.grace_period = g;
+    EXPECT_THROW(DebugSession(kfd, kPid, o), std::invalid_argument) << g;
+  }
+  for (std::uint32_t g : {1u, 255u, static_cast<std::uint32_t>(GP_KFD_USE_DEFAULT_GRACE)}) {
+    gp::DebugSessionOptions o;
+    o.grace_period = g;
+    EXPECT_NO_THROW(DebugSession(kfd, kPid, o)) << g;
+  }
+}
+
+// A destroy that fails after its queue was resumed for it (session level):
+// suspended again while holding, and counted.
+TEST_F(DebugSessionTest, AQueueWhoseDestroyFailedIsSuspendedAgain) {
+  kfd.create_queue(kPid, 1);
+  auto s = enabled_session();
+  ASSERT_TRUE(s->suspend({1}).ok());
+  ASSERT_TRUE(s->on_destroy_begin(1).has_value());
+  ASSERT_EQ(kfd.suspended_count(kPid), 0u);
+  auto rep = s->on_destroy_failed(1);
+  ASSERT_TRUE(rep.has_value());
+  EXPECT_TRUE(rep->ok());
+  EXPECT_EQ(kfd.suspended_count(kPid), 1u);
+  EXPECT_EQ(s->counters().resuspended_after_failed_destroy, 1u);
+  // Not holding: nothing to do.
+  ASSERT_TRUE(s->resume().ok());
+  ASSERT_TRUE(s->on_destroy_begin(1) == std::nullopt);
+  EXPECT_FALSE(s->on_destroy_failed(1).has_value());
 }

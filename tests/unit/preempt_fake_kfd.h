@@ -1,7 +1,8 @@
 // A KfdClient that behaves like KFD's debug API for one or more processes,
 // closely enough to test the preemption state machine: per-queue EC_QUEUE_NEW,
-// INVALID/ERROR entry bits, the runtime handshake (one byte on dbg_fd, the
-// target blocked until SEND_RUNTIME_EVENT), DISABLE resuming everything.
+// INVALID/ERROR entry bits with the kernel's own (never rolled back) state
+// changes, the runtime handshake (one byte on dbg_fd, the target blocked until
+// SEND_RUNTIME_EVENT), DISABLE resuming everything.
 // Every call is logged so tests can assert order and masks.
 #pragma once
 
@@ -55,8 +56,16 @@ class FakeKfd : public KfdClient {
   std::vector<FakeCall> calls;
   int enable_error = 0;                       // returned by the next ENABLE
   std::uint32_t state_after_activation = 0;   // if set, ENABLE/handshake report this state
-  std::set<std::uint32_t> error_qids;         // SUSPEND/RESUME answer ERROR for these
+  // MES-style per-queue failure: suspend_single_queue sets is_suspended, then
+  // remove_queue_mes fails: ERROR on that entry and the walk stops (the entries
+  // after it stay INVALID). RESUME answers ERROR for these too.
+  std::set<std::uint32_t> error_qids;
   int error_budget = 1 << 30;                 // ... this many times
+  // HWS-style device failure: every eligible queue is marked suspended, then
+  // execute_queues_cpsch fails: ERROR on every requested queue of the device,
+  // nothing rolled back, 0 counted (SUSPEND only). This many SUSPENDs fail.
+  int execute_failures = 0;
+  int snapshot_error = 0;                     // returned by the next GET_QUEUE_SNAPSHOT
   std::function<void(pid_t)> before_suspend;  // runs inside SUSPEND, before it acts
   std::function<void(pid_t)> before_disable;
   std::function<void(pid_t)> after_snapshot;
@@ -175,6 +184,7 @@ class FakeKfd : public KfdClient {
   int get_queue_snapshot(pid_t pid, std::uint64_t clear,
                          std::vector<gp_kfd_queue_snapshot_entry>* out) override {
     log(GP_KFD_DBG_TRAP_GET_QUEUE_SNAPSHOT, pid, clear);
+    if (snapshot_error) return std::exchange(snapshot_error, 0);
     auto& p = procs[pid];
     if (!p.debug_enabled) return -EINVAL;
     std::size_t cap = out->size(), n = 0;
@@ -202,19 +212,29 @@ class FakeKfd : public KfdClient {
     auto& p = procs[pid];
     if (!p.debug_enabled) return -EINVAL;
     if (p.runtime_state != GP_KFD_RUNTIME_ENABLED) return -EPERM;
+    // suspend_queues (amdkfd/kfd_device_queue_manager.c), one device:
+    // q_array_invalidate; per requested queue suspend_single_queue (new or
+    // being destroyed: -EBUSY, stays INVALID; else is_suspended = true FIRST,
+    // then the MES remove, whose failure is ERROR + break); then the HWS
+    // execute, whose failure ERRORs every requested queue and rolls nothing back.
+    for (auto& e : qids) e |= GP_KFD_DBG_QUEUE_INVALID_MASK;
     int n = 0;
     for (auto& e : qids) {
-      auto it = p.queues.find(e);
-      if (it == p.queues.end() || it->second.is_new || it->second.being_destroyed) {
-        e |= GP_KFD_DBG_QUEUE_INVALID_MASK;
-        continue;
-      }
-      if (error_qids.count(e) && error_budget-- > 0) {
-        e |= GP_KFD_DBG_QUEUE_ERROR_MASK;
-        continue;
-      }
+      auto it = p.queues.find(queue_entry_qid(e));
+      if (it == p.queues.end() || it->second.is_new || it->second.being_destroyed) continue;
       it->second.suspended = true;
+      if (error_qids.count(queue_entry_qid(e)) && error_budget-- > 0) {
+        e |= GP_KFD_DBG_QUEUE_ERROR_MASK;
+        break;
+      }
+      e &= ~GP_KFD_DBG_QUEUE_INVALID_MASK;
       ++n;
+    }
+    if (execute_failures > 0) {
+      --execute_failures;
+      for (auto& e : qids)
+        if (p.queues.count(queue_entry_qid(e))) e |= GP_KFD_DBG_QUEUE_ERROR_MASK;
+      n = 0;
     }
     return n;
   }

@@ -1,11 +1,16 @@
-// The span assembly and cause stack of bpf/preempt_span.h: the very code the
-// BPF program runs, compiled here as plain C++. The small Tracer below replays
-// the handlers of bpf/preempt.bpf.c (per-thread maps, flush on the last pop,
-// emit at T4 or after the remap) so the tests can drive kernel call sequences.
+// The span assembly, cause stack, victim set and sequence numbers of
+// bpf/preempt_span.h: the very code the BPF program runs, compiled here as
+// plain C++. The small Tracer below replays the handlers of bpf/preempt.bpf.c
+// (per-thread maps, flush on the last pop, emit at T4 or after the remap) so
+// the tests can drive kernel call sequences; FakeDqm (further down) replays
+// KFD's device queue manager with each cause's own flag flips.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "bpf/preempt_span.h"
@@ -35,7 +40,8 @@ class Tracer {
   void unmap_entry(gp_u32 tid, gp_u64 now, gp_u32 gpu = 0x1234, gp_u32 filter = 2, gp_u32 grace = 0xffffffffu,
                    gp_u32 victims = 0) {
     flush(tid);
-    gp_span_begin(&spans_[tid], now, gpu, filter, grace, 0, ++seq_);
+    seq_ = gp_seq_next_counter(seq_);
+    gp_span_begin(&spans_[tid], now, gpu, filter, grace, 0, gp_seq_make(0, seq_));
     spans_[tid].victims = victims;
   }
   void send_entry(gp_u32 tid, gp_u64 now) { if (auto* s = span(tid)) gp_span_send_entry(s, now); }
@@ -63,6 +69,7 @@ class Tracer {
     gp_preempt_info info;
     gp_u32 cause;
     gp_s32 ret;
+    gp_u64 seq;  // gp_event.seq
   };
   std::vector<Emitted> out;
 
@@ -80,6 +87,7 @@ class Tracer {
     gp_span_to_preempt(&sp, &e.info);
     e.cause = sp.cause.cause;
     e.ret = sp.ret;
+    e.seq = sp.seq;
     out.push_back(e);
     sp.pending = 0;
   }
@@ -428,7 +436,7 @@ TEST(PreemptSpan, InterleavedThreadsKeepSeparateStacksAndSpans) {
   EXPECT_EQ(b.info.fence_return_ns, 990u);
   EXPECT_EQ(b.info.total_ns, 1'090u);
   EXPECT_EQ(b.info.remap_ns, 0u);
-  EXPECT_NE(a.info.seq, b.info.seq);
+  EXPECT_NE(a.seq, b.seq);
 }
 
 TEST(PreemptSpan, OffsetSaturatesAtTheU32Limit) {
@@ -437,6 +445,580 @@ TEST(PreemptSpan, OffsetSaturatesAtTheU32Limit) {
   EXPECT_EQ(gp_span_offset(kT0 + 0xfffffffeull, kT0), 0xfffffffeu);
   EXPECT_EQ(gp_span_offset(0, kT0), 0u) << "0 = the point did not happen";
   EXPECT_EQ(gp_span_offset(kT0 - 1, kT0), 0u) << "a point before T0 is not a phase";
+}
+
+// ------------------------------------------------------------------ causes (issue 18)
+
+TEST(PreemptCause, AddressWatchIsItsOwnCauseButNotInsideARefresh) {
+  // kfd_dbg_trap_set_dev_address_watch -> debug_lock_and_unmap: dbg_watch.
+  gp_cause_stack s{};
+  auto watch = frame(GP_CAUSE_DBG_WATCH, 0);
+  gp_cause_push_unless_in(&s, &watch, GP_CAUSE_DBG_REFRESH);
+  EXPECT_EQ(gp_cause_current(&s).cause, GP_CAUSE_DBG_WATCH);
+  gp_cause_pop(&s);
+  EXPECT_EQ(s.depth, 0u);
+
+  // debug_refresh_runlist -> debug_lock_and_unmap: still the refresh, and the
+  // two pops match the two pushes.
+  auto refresh = frame(GP_CAUSE_DBG_REFRESH, 0);
+  gp_cause_push(&s, &refresh);
+  gp_cause_push_unless_in(&s, &watch, GP_CAUSE_DBG_REFRESH);
+  EXPECT_EQ(s.depth, 2u);
+  EXPECT_EQ(gp_cause_current(&s).cause, GP_CAUSE_DBG_REFRESH);
+  gp_cause_pop(&s);
+  EXPECT_EQ(gp_cause_current(&s).cause, GP_CAUSE_DBG_REFRESH);
+  gp_cause_pop(&s);
+  EXPECT_EQ(s.depth, 0u);
+}
+
+TEST(PreemptSpan, ResetByPasidAndAddressWatchDoNotWaitForARemap) {
+  // reset_queues_cpsch unmaps with reset=true and never maps again;
+  // debug_lock_and_unmap returns with the queues unmapped (its map runs in
+  // debug_map_and_unlock, after the frame popped).
+  for (gp_u32 cause : {GP_CAUSE_RESET, GP_CAUSE_DBG_WATCH}) {
+    gp_cause_stack cs{};
+    auto f = frame(cause, 0);
+    gp_cause_push(&cs, &f);
+    gp_span sp;
+    gp_span_begin(&sp, kT0, 1, 2, 0xffffffffu, 0, 1);
+    gp_span_end(&sp, kT0 + 10, 0, &cs);
+    EXPECT_FALSE(gp_span_waits_for_remap(&sp, &cs)) << cause;
+  }
+}
+
+TEST(PreemptSpan, MesSpanOfAGraphicsUserQueueIsNotKfd) {
+  // 7.2 mes_userq_unmap -> mes_v12_0_remove_hw_queue: same MES function as
+  // KFD's remove, told apart by the caller's frame.
+  gp_cause_stack cs{};
+  auto f = frame(GP_CAUSE_GFX_USERQ, 0);
+  gp_cause_push(&cs, &f);
+  gp_span sp;
+  gp_span_begin_mes(&sp, kT0, 0, 0x1800, 0, 0, gp_seq_make(3, 9));
+  gp_span_end(&sp, kT0 + 25'000, 0, &cs);
+  gp_preempt_info p{};
+  gp_span_to_preempt(&sp, &p);
+  EXPECT_TRUE(p.flags & GP_PF_NOT_KFD);
+  EXPECT_EQ(p.mes, 1);
+  EXPECT_EQ(p.packet_sent, 1);
+  EXPECT_EQ(p.doorbell_off, 0x1800u);
+  EXPECT_EQ(p.filter, 0u);
+
+  // A KFD remove (destroy frame) is not flagged; an add flagged at entry
+  // (is_kfd_process == 0) keeps its flag.
+  gp_cause_stack kfd{};
+  auto d = frame(GP_CAUSE_DESTROY, 100, 2);
+  gp_cause_push(&kfd, &d);
+  gp_span_begin_mes(&sp, kT0, 0, 0x1808, 0, 0, gp_seq_make(3, 10));
+  gp_span_end(&sp, kT0 + 25'000, 0, &kfd);
+  gp_span_to_preempt(&sp, &p);
+  EXPECT_FALSE(p.flags & GP_PF_NOT_KFD);
+  gp_span_begin_mes(&sp, kT0, 0, 0x1810, 1, GP_PF_NOT_KFD, gp_seq_make(3, 11));
+  gp_span_end(&sp, kT0 + 5'000, 0, &kfd);
+  gp_span_to_preempt(&sp, &p);
+  EXPECT_TRUE(p.flags & GP_PF_NOT_KFD);
+  EXPECT_EQ(p.mes_add, 1);
+}
+
+// ------------------------------------------------------------------ sequence numbers
+
+TEST(PreemptSeq, CpusFarApartNeverShareASeq) {
+  // Victims are joined to their preemption by seq alone. Dual-socket MI300X
+  // hosts have 384 threads; the kernels allow 8192 CPUs.
+  EXPECT_NE(gp_seq_make(256, 1), gp_seq_make(0, 1));
+  EXPECT_NE(gp_seq_make(383, 7), gp_seq_make(127, 7));
+  EXPECT_NE(gp_seq_make(8191, 0xffffff), gp_seq_make(8191 - 256, 0xffffff));
+  EXPECT_EQ(gp_seq_make(256, 1) >> 32, 256u);
+  EXPECT_EQ(gp_seq_make(256, 0x12345678u) & 0xffffffffu, 0x12345678u) << "the whole 32-bit counter is kept";
+  EXPECT_EQ(gp_seq_next_counter(0xffffffffu), 1u) << "never 0: seq 0 means no preemption";
+  EXPECT_EQ(gp_seq_next_counter(0), 1u);
+  EXPECT_EQ(gp_seq_next_counter(41), 42u);
+}
+
+TEST(PreemptSeq, TheSpanCarriesTheFullSeq) {
+  gp_span sp;
+  gp_span_begin(&sp, kT0, 1, 2, 0xffffffffu, 0, gp_seq_make(300, 5));
+  EXPECT_EQ(sp.seq, (gp_u64{300} << 32) | 5);
+}
+
+// ------------------------------------------------------------------ victims (issue 18, defect 2)
+//
+// The victims of an HWS preemption are the queues of the runlist the firmware
+// was last given (docs/latency.md, "Victims"). FakeDqm replays KFD's device
+// queue manager (amdkfd/kfd_device_queue_manager.c, docs/kfd-internals.md §3)
+// with each cause's flag flips in the kernel's order, and the BPF handlers of
+// bpf/preempt.bpf.c at pm_send_runlist (record), T1 (list) and T4 (forget)
+// with the functions of bpf/preempt_span.h.
+
+struct FQueue {
+  std::string name;
+  bool active = false, evicted = false, suspended = false;
+  gp_u64 ring = 0;  // q->properties.queue_address
+  // QUEUE_IS_ACTIVE with a ring, a size and a percentage: not evicted, not suspended.
+  bool could_run() const { return !evicted && !suspended; }
+};
+
+struct FProc {
+  gp_u32 pasid = 0;
+  std::vector<FQueue*> queues;  // qpd->queues_list
+  int evicted = 0;              // qpd->evicted
+};
+
+template <typename T>
+void erase(std::vector<T*>& v, T* x) {
+  v.erase(std::remove(v.begin(), v.end(), x), v.end());
+}
+
+class FakeDqm {
+ public:
+  // KFD's state.
+  std::vector<FProc*> procs;  // dqm->queues
+  bool sched_running = true, sched_halt = false, active_runlist = false;
+  int next_unmap_ret = 0;     // what an unmap that sent its packet returns
+
+  // What the probes reported, one entry per unmap_queues_cpsch call.
+  struct Unmap {
+    gp_u32 filter = 0;
+    bool sent = false;
+    std::vector<std::string> victims;  // in runlist order
+    gp_u32 count = 0;                  // gp_preempt_info.victims
+    gp_u32 flags = 0;                  // gp_preempt_info.flags
+  };
+  std::vector<Unmap> unmaps;
+  bool attached = true;       // probes attached: pm_send_runlist is recorded
+
+  FakeDqm() : rl_(new gp_runlist{}) {}
+
+  const Unmap& last() const { return unmaps.back(); }
+
+  // map_queues_cpsch -> pm_send_runlist (dqm lock held).
+  void map() {
+    if (!sched_running || sched_halt || active_queue_count() == 0 || procs.empty() || active_runlist) return;
+    if (attached) {  // runlist_entry
+      gp_runlist_begin(rl_.get());
+      for (FProc* p : procs)
+        for (FQueue* q : p->queues) gp_runlist_add(rl_.get(), reinterpret_cast<gp_u64>(q), p->pasid, q->active);
+    }
+    active_runlist = true;
+  }
+
+  // unmap_queues_cpsch(dqm, filter, filter_param, grace, reset).
+  int unmap(gp_u32 filter = 2, gp_u32 filter_param = 0) {
+    Unmap u;
+    u.filter = filter;
+    gp_span sp;
+    gp_span_begin(&sp, kT0, 0x1234, filter, 0xffffffffu, 0, gp_seq_make(0, ++seq_));  // T0
+    sp.filter_param = filter_param;
+    int ret = 0;
+    if (sched_running && active_runlist) {
+      gp_span_send_entry(&sp, kT0 + 1'000);  // T1: the packet goes out
+      gp_u32 n = gp_span_victims_begin(&sp, rl_.get());
+      gp_u32 listed = 0;
+      for (gp_u32 i = 0; i < n; ++i) {
+        if (!gp_span_victim_hit(&sp, rl_.get(), i)) continue;
+        ++listed;
+        u.victims.push_back(reinterpret_cast<FQueue*>(rl_->q[i])->name);
+      }
+      gp_span_victims_done(&sp, rl_.get(), listed);
+      u.sent = true;
+      ret = next_unmap_ret;
+      if (ret == 0) active_runlist = false;  // success only
+    }
+    gp_runlist_forget(rl_.get());  // T4, whatever it returned
+    gp_cause_stack none{};
+    gp_span_end(&sp, kT0 + 50'000, ret, &none);
+    gp_preempt_info p{};
+    gp_span_to_preempt(&sp, &p);
+    u.count = p.victims;
+    u.flags = p.flags;
+    EXPECT_EQ(p.packet_sent, u.sent ? 1 : 0);
+    unmaps.push_back(u);
+    return ret;
+  }
+
+  // execute_queues_cpsch: unmap, then map only after a good unmap.
+  int execute(gp_u32 filter = 2) {
+    int r = unmap(filter);
+    if (!r) map();
+    return r;
+  }
+
+  int active_queue_count() const {
+    int n = 0;
+    for (FProc* p : procs)
+      for (FQueue* q : p->queues) n += q->active;
+    return n;
+  }
+
+  // The scheduler start probe forgets the record too.
+  void forget() { gp_runlist_forget(rl_.get()); }
+
+ private:
+  std::unique_ptr<gp_runlist> rl_;
+  gp_u32 seq_ = 0;
+};
+
+// ---- the causes, in the kernel's statement order (6.12/7.2 unless noted)
+
+// create_queue_cpsch: pqm registers the process first; then is_evicted from
+// qpd->evicted, init_mqd sets is_active, list_add, count, execute.
+void k_create(FakeDqm& d, FProc& p, FQueue& q) {
+  if (std::find(d.procs.begin(), d.procs.end(), &p) == d.procs.end()) d.procs.push_back(&p);
+  q.evicted = p.evicted > 0;
+  q.active = q.could_run();
+  p.queues.push_back(&q);
+  if (q.active) d.execute();
+}
+
+// destroy_queue_cpsch, 6.12/7.2: is_active = false, execute, then list_del.
+void k_destroy(FakeDqm& d, FProc& p, FQueue& q) {
+  if (q.active) {
+    q.active = false;
+    d.execute();
+  }
+  erase(p.queues, &q);
+}
+
+// destroy_queue_cpsch, 6.1: list_del first; is_active stays true.
+void k_destroy_61(FakeDqm& d, FProc& p, FQueue& q) {
+  erase(p.queues, &q);
+  if (q.active) d.execute();
+}
+
+// update_queue: unmap always (no flag change), update_mqd recomputes, map.
+void k_update(FakeDqm& d, FQueue& q, bool runs_after) {
+  d.unmap();
+  q.active = runs_after && q.could_run();
+  d.map();
+}
+
+// evict_process_queues_cpsch: nested evictions only count; every queue
+// is_evicted, the active ones inactive, then execute.
+void k_evict(FakeDqm& d, FProc& p) {
+  if (p.evicted++ > 0) return;
+  for (FQueue* q : p.queues) {
+    q->evicted = true;
+    q->active = false;
+  }
+  d.execute();
+}
+
+// restore_process_queues_cpsch: the last restore clears is_evicted and makes
+// every queue that can run active, then execute.
+void k_restore(FakeDqm& d, FProc& p) {
+  if (p.evicted > 1) {
+    --p.evicted;
+    return;
+  }
+  for (FQueue* q : p.queues) {
+    q->evicted = false;
+    if (q->could_run()) q->active = true;
+  }
+  d.execute();
+  p.evicted = 0;
+}
+
+// process_termination_cpsch: counts down (is_active untouched), unlinks the
+// process from dqm->queues, execute, then frees the queues.
+void k_terminate(FakeDqm& d, FProc& p) {
+  erase(d.procs, &p);
+  d.execute();
+  p.queues.clear();
+}
+
+// suspend_queues -> suspend_single_queue per qid: is_suspended first, then
+// an active queue goes inactive; execute only if a queue was newly marked.
+void k_suspend(FakeDqm& d, std::vector<FQueue*> qs) {
+  bool any = false;
+  for (FQueue* q : qs) {
+    if (q->suspended) continue;
+    q->suspended = true;
+    q->active = false;
+    any = true;
+  }
+  if (any) d.execute();
+}
+
+// resume_queues -> resume_single_queue: is_suspended = false, active again if
+// it can run, then execute.
+void k_resume(FakeDqm& d, std::vector<FQueue*> qs) {
+  for (FQueue* q : qs) {
+    q->suspended = false;
+    if (q->could_run()) q->active = true;
+  }
+  d.execute();
+}
+
+// debug_refresh_runlist, address watch (debug_lock_and_unmap +
+// debug_map_and_unlock), reserve/release_debug_trap_vmid: no flag change,
+// unmap(ALL), map.
+void k_unmap_all_and_map(FakeDqm& d) {
+  d.unmap(1);
+  d.map();
+}
+
+void k_halt(FakeDqm& d) {
+  d.unmap(1);
+  d.sched_halt = true;
+}
+
+void k_unhalt(FakeDqm& d) {
+  d.sched_halt = false;
+  d.execute();
+}
+
+void k_stop(FakeDqm& d) {
+  d.unmap(1);
+  d.sched_running = false;
+}
+
+void k_start(FakeDqm& d) {
+  d.forget();
+  d.sched_running = true;
+  d.execute();
+}
+
+// reset_queues_cpsch: unmap(BY_PASID, pasid, reset=true), no map.
+void k_reset_queues(FakeDqm& d, gp_u32 pasid) { d.unmap(GP_UNMAP_FILTER_BY_PASID, pasid); }
+
+using Names = std::vector<std::string>;
+
+// Two processes on one GPU, all three queues running: the runlist is
+// {a1, a2, b1} once the last create has remapped.
+struct TwoProcs : ::testing::Test {
+  FakeDqm d;
+  FProc a{0x8001, {}, 0}, b{0x8002, {}, 0};
+  FQueue a1{"a1"}, a2{"a2"}, b1{"b1"}, a3{"a3"};
+  void SetUp() override {
+    k_create(d, a, a1);
+    k_create(d, a, a2);
+    k_create(d, b, b1);
+    ASSERT_TRUE(d.active_runlist);
+    d.unmaps.clear();
+  }
+};
+
+TEST_F(TwoProcs, CreateHitsWhatRanBeforeNotTheNewQueue) {
+  // The new queue is on the list and active before execute runs.
+  k_create(d, a, a3);
+  ASSERT_EQ(d.unmaps.size(), 1u);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+  EXPECT_EQ(d.last().count, 3u);
+  EXPECT_EQ(d.last().flags, 0u);
+}
+
+TEST_F(TwoProcs, DestroyHitsTheDestroyedQueueToo) {
+  // 6.12/7.2: is_active cleared before execute.
+  k_destroy(d, a, a2);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+  // ... and the next preemption no longer has it.
+  k_create(d, a, a3);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "b1"}));
+}
+
+TEST_F(TwoProcs, DestroyHitsTheDestroyedQueueTooOn61) {
+  // 6.1: list_del before execute, is_active left set.
+  k_destroy_61(d, a, a2);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+}
+
+TEST_F(TwoProcs, UpdateHitsTheRunlistEvenForAnIdleQueue) {
+  k_update(d, a1, /*runs_after=*/false);  // e.g. ring size set to 0
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+  k_update(d, a1, /*runs_after=*/false);  // unmapped although a1 is idle
+  EXPECT_EQ(d.last().victims, (Names{"a2", "b1"}));
+}
+
+TEST_F(TwoProcs, EvictHitsTheEvictedProcessAndRestoreDoesNot) {
+  k_evict(d, a);  // a1, a2 inactive before execute
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+  k_evict(d, a);  // nested: only counts, no unmap
+  EXPECT_EQ(d.unmaps.size(), 1u);
+  k_restore(d, a);  // nested: only counts
+  EXPECT_EQ(d.unmaps.size(), 1u);
+  k_restore(d, a);  // a1, a2 active again before execute, but were not mapped
+  ASSERT_EQ(d.unmaps.size(), 2u);
+  EXPECT_EQ(d.last().victims, (Names{"b1"}));
+  k_create(d, b, a3);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+}
+
+TEST_F(TwoProcs, TerminationHitsTheExitingProcess) {
+  // Its qpd leaves dqm->queues before execute; is_active stays set.
+  k_terminate(d, b);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+  k_create(d, a, a3);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2"}));
+}
+
+TEST_F(TwoProcs, DebuggerSuspendHitsTheTargetAndResumeDoesNot) {
+  k_suspend(d, {&a1, &a2});  // is_suspended, then inactive, before execute
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+  k_suspend(d, {&a1});  // already suspended: no unmap
+  EXPECT_EQ(d.unmaps.size(), 1u);
+  k_resume(d, {&a1, &a2});  // active again before execute, but not mapped
+  EXPECT_EQ(d.last().victims, (Names{"b1"}));
+  k_suspend(d, {&a2});
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+}
+
+TEST_F(TwoProcs, SuspendOfAnEvictedQueueHitsOnlyWhatRuns) {
+  k_evict(d, b);
+  k_suspend(d, {&b1, &a1});  // b1 was evicted: not in the runlist
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2"}));
+}
+
+TEST_F(TwoProcs, RefreshWatchAndVmidHitTheRunlist) {
+  k_unmap_all_and_map(d);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+  EXPECT_EQ(d.last().filter, 1u);
+  k_unmap_all_and_map(d);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+}
+
+TEST_F(TwoProcs, HaltHitsTheRunlistUnhaltSendsNothing) {
+  k_halt(d);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+  k_unhalt(d);  // no active runlist: unmap returns at once
+  EXPECT_FALSE(d.last().sent);
+  EXPECT_TRUE(d.last().victims.empty());
+  EXPECT_EQ(d.last().count, 0u);
+  EXPECT_EQ(d.last().flags, 0u) << "no packet: nothing unknown either";
+  k_create(d, a, a3);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+}
+
+TEST_F(TwoProcs, StopHitsTheRunlistStartSendsNothing) {
+  k_stop(d);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"}));
+  k_create(d, a, a3);  // scheduler not running: no packet
+  EXPECT_FALSE(d.last().sent);
+  EXPECT_TRUE(d.last().victims.empty());
+  k_start(d);
+  EXPECT_FALSE(d.last().sent);
+  k_destroy(d, a, a3);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "a3", "b1"}));
+}
+
+TEST_F(TwoProcs, ResetByPasidHitsOnlyThatProcess) {
+  k_reset_queues(d, b.pasid);
+  EXPECT_EQ(d.last().victims, (Names{"b1"}));
+  EXPECT_EQ(d.last().count, 1u);
+  EXPECT_EQ(d.last().filter, static_cast<gp_u32>(GP_UNMAP_FILTER_BY_PASID));
+}
+
+TEST_F(TwoProcs, AFailedUnmapLeavesTheNextVictimsUnknown) {
+  d.next_unmap_ret = -ETIME;
+  k_create(d, a, a3);
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2", "b1"})) << "the failed one itself is known";
+  k_destroy(d, a, a1);  // active_runlist still set: a packet goes out again
+  EXPECT_TRUE(d.last().sent);
+  EXPECT_TRUE(d.last().victims.empty());
+  EXPECT_EQ(d.last().count, 0u);
+  EXPECT_EQ(d.last().flags, static_cast<gp_u32>(GP_PF_VICTIMS_UNKNOWN));
+}
+
+TEST(PreemptVictims, RunlistUploadedBeforeAttachIsUnknown) {
+  FakeDqm d;
+  FProc a{0x8001, {}, 0};
+  FQueue a1{"a1"}, a2{"a2"};
+  d.attached = false;
+  k_create(d, a, a1);
+  d.attached = true;
+  d.unmaps.clear();
+  k_create(d, a, a2);
+  EXPECT_TRUE(d.last().sent);
+  EXPECT_TRUE(d.last().victims.empty());
+  EXPECT_EQ(d.last().flags, static_cast<gp_u32>(GP_PF_VICTIMS_UNKNOWN));
+  k_destroy(d, a, a2);  // the create's remap was recorded
+  EXPECT_EQ(d.last().victims, (Names{"a1", "a2"}));
+  EXPECT_EQ(d.last().flags, 0u);
+}
+
+TEST(PreemptVictims, MoreQueuesThanOneRecordAreCountedNotListed) {
+  FakeDqm d;
+  FProc a{0x8001, {}, 0}, b{0x8002, {}, 0};
+  std::vector<std::unique_ptr<FQueue>> qs;
+  for (int i = 0; i < GP_RUNLIST_MAX + 10; ++i) {
+    qs.push_back(std::make_unique<FQueue>());
+    qs.back()->name = "q" + std::to_string(i);
+    k_create(d, i < GP_RUNLIST_MAX ? a : b, *qs.back());
+  }
+  k_unmap_all_and_map(d);
+  EXPECT_EQ(d.last().victims.size(), static_cast<std::size_t>(GP_RUNLIST_MAX));
+  EXPECT_EQ(d.last().count, static_cast<gp_u32>(GP_RUNLIST_MAX + 10));
+  EXPECT_EQ(d.last().flags, static_cast<gp_u32>(GP_PF_VICTIMS_TRUNCATED));
+  k_reset_queues(d, a.pasid);  // by pasid: only the listed part can be told apart
+  EXPECT_EQ(d.last().count, static_cast<gp_u32>(GP_RUNLIST_MAX));
+}
+
+// ------------------------------------------------------------------ hung-queue resets (issue 18, defect 8)
+
+// At T4 (dqm lock held) preempt.bpf.c walks dqm->queues x queues_list in order
+// and re-reads each queue gp_span_reset_match() picks.
+std::vector<std::string> rereads(const gp_span& sp, const std::vector<FQueue*>& in_dqm_order) {
+  std::vector<std::string> out;
+  gp_u32 matched = 0;
+  for (FQueue* q : in_dqm_order)
+    if (gp_span_reset_match(&sp, q->ring, &matched)) out.push_back(q->name);
+  return out;
+}
+
+TEST(PreemptReset, InlinedResetRereadsTheQueueWithTheResetRing) {
+  // 6.12 unmap_queues_cpsch: T1, T2, T3 (fence OK), check_preemption_failed,
+  // reset_queues_on_hws_hang (inlined): per hung HQD find_queue_by_address,
+  // kgd_gfx_v9_hqd_reset returns the ring address it reset, set_queue_as_reset
+  // (inlined) makes that queue inactive; kfd_signal_reset_event; T4 = 0.
+  FQueue a1{"a1"}, a2{"a2"}, b1{"b1"};
+  a1.ring = 0x7f0000100000;
+  a2.ring = 0x7f0000200000;
+  b1.ring = 0x7f0000100000;  // another process may use the same VA
+  gp_span sp;
+  gp_span_begin(&sp, kT0, 1, 2, 0xffffffffu, 0, 1);
+  gp_span_send_entry(&sp, kT0 + 1);
+  gp_span_hqd_reset(&sp, 0);  // a failed HQD reset returns 0: nothing was reset
+  EXPECT_FALSE(sp.flags & GP_PF_QUEUE_RESET);
+  gp_span_hqd_reset(&sp, a1.ring);
+  EXPECT_TRUE(sp.flags & GP_PF_QUEUE_RESET);
+  // find_queue_by_address takes the first in dqm->queues order.
+  EXPECT_EQ(rereads(sp, {&a1, &a2, &b1}), (Names{"a1"}));
+  EXPECT_EQ(rereads(sp, {&b1, &a1, &a2}), (Names{"b1"}));
+  gp_span_hqd_reset(&sp, a2.ring);
+  EXPECT_EQ(rereads(sp, {&a1, &a2, &b1}), (Names{"a1", "a2"}));
+
+  gp_cause_stack cs{};
+  gp_span_end(&sp, kT0 + 100, 0, &cs);
+  gp_span_hqd_reset(&sp, b1.ring);  // after T4: not this span's
+  EXPECT_EQ(sp.nresets, 2u);
+}
+
+TEST(PreemptReset, TheExactProbeReplacesTheAddressMatch) {
+  // 7.2: set_queue_as_reset is a function of its own and reports the queue.
+  FQueue a1{"a1"};
+  a1.ring = 0x7f0000100000;
+  gp_span sp;
+  gp_span_begin(&sp, kT0, 1, 2, 0xffffffffu, 0, 1);
+  gp_span_hqd_reset(&sp, a1.ring);
+  gp_span_queue_reset(&sp);
+  EXPECT_TRUE(sp.flags & GP_PF_QUEUE_RESET);
+  EXPECT_TRUE(rereads(sp, {&a1}).empty());
+}
+
+TEST(PreemptReset, PastTheCapacityEveryQueueIsReread) {
+  std::vector<std::unique_ptr<FQueue>> qs;
+  std::vector<FQueue*> order;
+  gp_span sp;
+  gp_span_begin(&sp, kT0, 1, 2, 0xffffffffu, 0, 1);
+  for (int i = 0; i < GP_SPAN_RESETS + 2; ++i) {
+    qs.push_back(std::make_unique<FQueue>());
+    qs.back()->name = "q" + std::to_string(i);
+    qs.back()->ring = 0x1000 * (i + 1);
+    order.push_back(qs.back().get());
+    gp_span_hqd_reset(&sp, qs.back()->ring);
+  }
+  FQueue idle{"idle"};
+  idle.ring = 0x99000;
+  order.push_back(&idle);
+  EXPECT_EQ(rereads(sp, order).size(), order.size()) << "flags are re-read exactly either way";
 }
 
 }  // namespace

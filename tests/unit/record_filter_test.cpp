@@ -13,20 +13,19 @@ namespace {
 using test::process_event;
 using test::queue_event;
 
-Event victim(std::uint32_t owner, std::uint32_t qid, std::uint32_t seq) {
+Event victim(std::uint32_t owner, std::uint32_t qid, std::uint64_t seq) {
   Event ev = queue_event(EventKind::PreemptVictim, owner, qid, 0xffff0000 + qid);
   ev.raw.acting_tgid = 0;  // a kworker or another process preempts
-  ev.raw.aux = seq;
+  ev.raw.seq = seq;
   return ev;
 }
 
-Event preempt(std::uint32_t acting, std::uint32_t cause_pid, std::uint32_t seq) {
+Event preempt(std::uint32_t acting, std::uint32_t cause_pid, std::uint64_t seq) {
   Event ev;
   ev.raw.kind = GP_EV_PREEMPT;
   ev.raw.tgid = acting;
   ev.raw.acting_tgid = acting;
-  ev.raw.pre.seq = seq;
-  ev.raw.aux = seq;
+  ev.raw.seq = seq;
   ev.raw.pre.cause_tgid = cause_pid;
   return ev;
 }
@@ -125,14 +124,26 @@ TEST(RecordFilter, PendingVictimsAreBounded) {
   EXPECT_EQ(f.finish().size(), RecordFilter::kMaxPending);
 }
 
-TEST(RecordFilter, SeqOfVictimWithoutQueueComesFromThePreemptPayload) {
+TEST(RecordFilter, SeqIsTheEventsOwn) {
   Event v = victim(100, 1, 11);
   EXPECT_EQ(preempt_seq(v), 11u);
-  v.raw.ev_flags = 0;
-  v.raw.pre = {};
-  v.raw.pre.seq = 12;
-  EXPECT_EQ(preempt_seq(v), 12u);
+  v.raw.ev_flags = 0;  // a victim without its queue
+  EXPECT_EQ(preempt_seq(v), 11u);
   EXPECT_EQ(preempt_seq(preempt(1, 1, 13)), 13u);
+}
+
+TEST(RecordFilter, PreemptionsOnCpusFarApartKeepTheirOwnVictims) {
+  // seq = cpu << 32 | counter: CPU 0 and CPU 256 with the same counter.
+  const std::uint64_t cpu0 = 5, cpu256 = (std::uint64_t{256} << 32) | 5;
+  RecordFilter f(members({100}));
+  EXPECT_TRUE(f.offer(victim(100, 1, cpu0)).empty());
+  EXPECT_TRUE(f.offer(victim(200, 2, cpu256)).empty());
+  auto other = f.offer(preempt(300, 300, cpu256));
+  EXPECT_TRUE(other.empty()) << "nothing of the tree: neither cause nor victim";
+  auto ours = f.offer(preempt(300, 300, cpu0));
+  ASSERT_EQ(ours.size(), 2u);
+  EXPECT_EQ(ours[0].raw.tgid, 100u);
+  EXPECT_EQ(ours[1].raw.kind, GP_EV_PREEMPT);
 }
 
 }  // namespace

@@ -36,7 +36,7 @@ TEST(SysfsQueues, ListsEveryProcessAndQueueSorted) {
   EXPECT_EQ(scan.queues[1].qid, 10u);
   EXPECT_EQ(*scan.queues[1].type, 1u);
   EXPECT_EQ(*scan.queues[1].size, 4096u);
-  EXPECT_EQ(scan.listed().count({200, 1}), 1u);
+  EXPECT_EQ(scan.listed().count({200, GP_CONTEXT_PRIMARY, 1}), 1u);
 }
 
 TEST(SysfsQueues, VerifyAgrees) {
@@ -69,6 +69,67 @@ TEST(SysfsQueues, VerifyReportsEveryKindOfDifference) {
   EXPECT_TRUE(has("qid 6: in sysfs but not in the map"));
   EXPECT_TRUE(has("qid 7: in the map but not in sysfs"));
   EXPECT_EQ(v.differences.size(), 5u);
+}
+
+
+// 7.2 kfd_create_process_sysfs (amdkfd/kfd_process.c): a primary context gets
+// proc/<pid>/; a secondary one (second open + AMDKFD_IOC_CREATE_PROCESS)
+// kobject_init_and_add(.., primary_process->kobj, "context_%u", context_id):
+// proc/<pid>/context_<id>/, with its own queues/ (kfd_procfs_add_queue adds to
+// q->process->kobj_queues) and qids starting at 0 again.
+void add_context_queue(const test::FakeRoot& r, int pid, int ctx, int qid) {
+  const std::string d = "/sys/class/kfd/kfd/proc/" + std::to_string(pid) + "/context_" + std::to_string(ctx) +
+                        "/queues/" + std::to_string(qid);
+  r.write(d + "/gpuid", "41234\n");
+  r.write(d + "/type", "0\n");
+  r.write(d + "/size", "65536\n");
+}
+
+TEST(SysfsQueues, SecondaryContextQueuesAreListedAndReconciliationKeepsThem) {
+  test::FakeRoot r;
+  add_sysfs_queue(r, 100, 0, 41234, 0, 65536);
+  add_context_queue(r, 100, 0, 1);
+  QueueMap m;
+  m.apply(test::queue_event(EventKind::QueueAdd, 100, 0, 0xA, 0x1000));
+  auto secondary = test::queue_event(EventKind::QueueAdd, 100, 1, 0xB, 0x3000);
+  secondary.raw.q.context_id = 0;
+  secondary.raw.ev_flags |= GP_EVF_SECONDARY;
+  m.apply(secondary);
+  const auto scan = scan_sysfs_queues();
+  EXPECT_EQ(scan.queues.size(), 2u);
+  m.begin_reconcile();
+  m.end_reconcile(scan.listed());
+  EXPECT_NE(m.find_kptr(0xB), nullptr) << "a secondary context's queue is not dropped";
+  auto v = verify_against_sysfs(m, scan);
+  EXPECT_TRUE(v.ok()) << (v.differences.empty() ? "" : v.differences[0]);
+  EXPECT_EQ(v.compared, 2u) << "secondary contexts are compared too";
+  ASSERT_EQ(scan.queues.size(), 2u);
+  EXPECT_EQ(scan.queues[1].context_id, 0u);
+  EXPECT_EQ(scan.listed().count({100, 0, 1}), 1u);
+  EXPECT_EQ(scan.listed().count({100, GP_CONTEXT_PRIMARY, 1}), 0u);
+}
+
+TEST(SysfsQueues, VerifyNamesTheContextOfASecondaryQueue) {
+  test::FakeRoot r;
+  add_context_queue(r, 100, 2, 4);
+  QueueMap m;
+  auto v = verify_against_sysfs(m, scan_sysfs_queues());
+  ASSERT_EQ(v.differences.size(), 1u);
+  EXPECT_EQ(v.differences[0], "pid 100 context 2 qid 4: in sysfs but not in the map");
+}
+
+TEST(SysfsQueues, AQidListedInAnotherContextKeepsNothingAlive) {
+  test::FakeRoot r;
+  add_context_queue(r, 100, 0, 3);  // only the secondary context has a qid 3
+  QueueMap m;
+  m.apply(test::queue_event(EventKind::QueueAdd, 100, 3, 0xA, 0x1000));  // primary: its remove was lost
+  auto secondary = test::queue_event(EventKind::QueueAdd, 100, 3, 0xB, 0x3000);
+  secondary.raw.q.context_id = 0;
+  m.apply(secondary);
+  m.begin_reconcile();
+  m.end_reconcile(scan_sysfs_queues().listed());
+  EXPECT_EQ(m.find_kptr(0xA), nullptr);
+  EXPECT_NE(m.find_kptr(0xB), nullptr);
 }
 
 }  // namespace

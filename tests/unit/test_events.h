@@ -39,6 +39,19 @@ inline Event process_event(EventKind kind, std::uint32_t tgid, std::uint64_t pro
   ev.raw.tgid = tgid;
   ev.raw.proc.proc_kptr = proc;
   ev.raw.proc.gpu_id = gpu;
+  ev.raw.proc.context_id = GP_CONTEXT_PRIMARY;  // what the BPF side writes for a primary context
+  return ev;
+}
+
+// An ioctl_* event of the owner tgid for qid, with the handler's return.
+inline Event ioctl_event(EventKind kind, std::uint32_t tgid, std::uint32_t qid, int ret = 0) {
+  Event ev;
+  ev.raw.kind = static_cast<std::uint32_t>(kind);
+  ev.raw.tgid = tgid;
+  ev.raw.tid = tgid;
+  ev.raw.acting_tgid = tgid;
+  ev.raw.ret = ret;
+  ev.raw.io.qid = qid;
   return ev;
 }
 

@@ -62,22 +62,23 @@ TEST(TraceCmdReport, JsonAndPerfetto) {
   EXPECT_TRUE(nlohmann::json::parse(trace::testing::read_text(out)).contains("traceEvents"));
 }
 
-TEST(TraceCmdReport, Version1AndVersion2FilesTogether) {
-  Result r = run({"report", golden_path("trace_v1_exp1_one_model.jsonl"), golden_path("trace_exp3_concurrent.jsonl")});
+TEST(TraceCmdReport, Version1AndVersion2AndVersion3FilesTogether) {
+  Result r = run({"report", golden_path("trace_v1_exp1_one_model.jsonl"), golden_path("trace_v2_exp3_concurrent.jsonl"),
+                  golden_path("trace_exp3_concurrent.jsonl")});
   EXPECT_EQ(r.code, 0) << r.error;
   EXPECT_NE(r.out.find("✅ PID 4242 (python3: python3 model_a.py) uses 2 queues"), std::string::npos) << r.out;
 }
 
 TEST(TraceCmdReport, NewerVersionIsRefusedWithTheReason) {
-  std::string path = trace::testing::temp_path("v3.jsonl");
+  std::string path = trace::testing::temp_path("v4.jsonl");
   std::string text = trace::testing::read_text(golden_path("trace_exp1_one_model.jsonl"));
-  const std::string v2 = "\"version\":2,";
-  ASSERT_NE(text.find(v2), std::string::npos);
-  text.replace(text.find(v2), v2.size(), "\"version\":3,");
+  const std::string v3 = "\"version\":3,";
+  ASSERT_NE(text.find(v3), std::string::npos);
+  text.replace(text.find(v3), v3.size(), "\"version\":4,");
   trace::testing::write_text(path, text);
   Result r = run({"report", path});
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.error.rfind(path + ":1: trace format version 3 is newer than this build of gpreempt-bpf", 0), 0u)
+  EXPECT_EQ(r.error.rfind(path + ":1: trace format version 4 is newer than this build of gpreempt-bpf", 0), 0u)
       << r.error;
   EXPECT_EQ(r.out, "");
 }

@@ -42,6 +42,28 @@ TEST(TraceEventJson, RoundTripIsByteExactForEveryKind) {
   }
 }
 
+// A secondary KFD context's ioctl names its context; a primary's does not.
+TEST(TraceEventJson, AnIoctlCarriesItsContextOnlyFromASecondaryContext) {
+  Event sec = full_event(EventKind::IoctlDestroyBegin);
+  json j = to_json(sec);
+  EXPECT_EQ(j["ioctl"]["context_id"], 3);
+  EXPECT_EQ(event_context(event_from_json(j)), 3u);
+  Event pri = full_event(EventKind::IoctlDestroyBegin);
+  pri.raw.ev_flags &= ~GP_EVF_SECONDARY;
+  pri.raw.io.context_id = 0;
+  json jp = to_json(pri);
+  EXPECT_FALSE(jp["ioctl"].contains("context_id"));
+  EXPECT_EQ(event_context(event_from_json(jp)), GP_CONTEXT_PRIMARY);
+  // Strict both ways; and before version 3 no ioctl named a context.
+  json bad = jp;
+  bad["ioctl"]["context_id"] = 0;
+  EXPECT_EQ(error_of(bad, 3), "ioctl.context_id: only an ioctl of a secondary context (flag \"secondary\") names its context");
+  bad = j;
+  bad["ioctl"].erase("context_id");
+  EXPECT_EQ(error_of(bad, 3), "ioctl.context_id: missing");
+  EXPECT_EQ(error_of(j, 2), "ioctl.context_id: not a key of a version 2 ioctl");
+}
+
 TEST(TraceEventJson, AKfdIoctlShowsItsRequestAndDecodedArguments) {
   json j = to_json(full_event(EventKind::KfdIoctl));
   EXPECT_EQ(j["kind"], "kfd_ioctl");
@@ -86,16 +108,72 @@ TEST(TraceEventJson, AKfdIoctlWithBadDataIsRefused) {
   EXPECT_THROW(event_from_json(j), EventJsonError);
 }
 
-TEST(TraceEventJson, PreemptVictimCarriesItsQueueAndSeqInAux) {
+TEST(TraceEventJson, PreemptVictimCarriesItsQueueAndTheFullSeq) {
   Event v = queue_event(EventKind::PreemptVictim, 5, 4242, 3, 0xffff888000001000);
-  v.raw.aux = 77;
+  v.raw.seq = (std::uint64_t{256} << 32) | 77;  // CPU 256
   json j = to_json(v);
   EXPECT_EQ(j["kind"], "preempt_victim");
-  EXPECT_EQ(j["aux"], 77);
+  EXPECT_EQ(j["seq"], (std::uint64_t{256} << 32) | 77);
+  EXPECT_EQ(j["aux"], 0);
   EXPECT_EQ(j["queue"]["qid"], 3);
   EXPECT_FALSE(j.contains("preempt"));
   Event back = event_from_json(j);
   EXPECT_EQ(0, std::memcmp(&v.raw, &back.raw, sizeof(gp_event)));
+}
+
+TEST(TraceEventJson, SeqOnlyOnPreemptionsAndTheirVictims) {
+  EXPECT_TRUE(to_json(full_event(EventKind::Preempt)).contains("seq"));
+  EXPECT_FALSE(to_json(full_event(EventKind::QueueAdd)).contains("seq"));
+  json j = to_json(full_event(EventKind::QueueAdd));
+  j["seq"] = 5;
+  try {
+    event_from_json(j);
+    FAIL() << "a seq on a queue_add was read";
+  } catch (const EventJsonError& e) {
+    EXPECT_STREQ(e.what(), "seq: not a key of a queue_add event");
+  }
+  json p = to_json(full_event(EventKind::Preempt));
+  p.erase("seq");
+  EXPECT_THROW(event_from_json(p), EventJsonError) << "version 3 needs it";
+}
+
+TEST(TraceEventJson, PreemptFlagsByNameAndUnknownBitsSurvive) {
+  json pre = to_json(full_event(EventKind::Preempt))["preempt"];
+  EXPECT_EQ(pre["flags"], json({"victims_truncated", "queue_reset", "bit9"}));
+  EXPECT_FALSE(pre.contains("seq"));
+  Event ev = full_event(EventKind::Preempt);
+  ev.raw.pre.flags = GP_PF_VICTIMS_UNKNOWN | GP_PF_ALL_QUEUES | GP_PF_NOT_KFD;
+  EXPECT_EQ(to_json(ev)["preempt"]["flags"], json({"victims_unknown", "all_queues", "not_kfd"}));
+  EXPECT_EQ(event_from_json(to_json(ev)).raw.pre.flags, ev.raw.pre.flags);
+}
+
+// Version 1 and 2 lines: the 32-bit seq in "preempt.seq" (a preemption, or a
+// victim without its queue) or in "aux" (a victim with its queue); no flags.
+TEST(TraceEventJson, Version1And2SeqIsReadIntoTheSameField) {
+  for (int version : {1, 2}) {
+    SCOPED_TRACE(version);
+    json pre = to_json(full_event(EventKind::Preempt));
+    pre.erase("seq");
+    pre["preempt"].erase("flags");
+    pre["preempt"]["seq"] = 41;
+    Event p = event_from_json(pre, version);
+    EXPECT_EQ(p.raw.seq, 41u);
+    EXPECT_EQ(p.raw.pre.flags, 0u);
+    // ... and a version 3 line is not one of theirs, nor the other way round.
+    EXPECT_EQ(error_of(to_json(full_event(EventKind::Preempt)), version), "preempt.seq: missing");
+    EXPECT_EQ(error_of(pre), "preempt.flags: missing");
+
+    Event v = queue_event(EventKind::PreemptVictim, 5, 4242, 3, 0xffff888000001000);
+    json vj = to_json(v);
+    vj.erase("seq");
+    vj["aux"] = 41;
+    Event back = event_from_json(vj, version);
+    EXPECT_EQ(back.raw.seq, 41u);
+    EXPECT_EQ(back.raw.aux, 0u) << "the seq moved out of aux, as a version 3 victim has it";
+
+    pre["preempt"]["seq"] = std::uint64_t{1} << 32;
+    EXPECT_THROW(event_from_json(pre, version), EventJsonError) << "versions 1 and 2 seqs were 32 bits";
+  }
 }
 
 TEST(TraceEventJson, OnlyThePayloadTheKindUses) {
@@ -157,7 +235,8 @@ TEST(TraceEventJson, UnknownCodesRoundTripAsNumbers) {
   dbg.raw.io.dbg_op = 40;  // an op without args this build knows: only the common fields
   dbg.raw.io.dbg_target_pid = 777;
   json j = to_json(dbg);
-  EXPECT_EQ(j["ioctl"], json({{"dbg_op", 40}, {"dbg_target_pid", 777}}));
+  // full_event is flagged secondary: its context (here 0, the first secondary id) is named too.
+  EXPECT_EQ(j["ioctl"], json({{"context_id", 0}, {"dbg_op", 40}, {"dbg_target_pid", 777}}));
   Event back = event_from_json(j);
   EXPECT_EQ(0, std::memcmp(&dbg.raw, &back.raw, sizeof(gp_event)));
 
@@ -218,8 +297,14 @@ TEST(TraceEventJsonIoctl, EachIoctlCarriesOnlyItsFields) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
-    EXPECT_EQ(keys_of(to_json(c.ev)["ioctl"]), c.keys);
-    EXPECT_EQ(keys_of(to_json(all_set(c.ev))["ioctl"]), c.keys);
+    // full_event is flagged secondary, so each also names its context.
+    Keys want = c.keys;
+    want.insert("context_id");
+    EXPECT_EQ(keys_of(to_json(c.ev)["ioctl"]), want);
+    EXPECT_EQ(keys_of(to_json(all_set(c.ev))["ioctl"]), want);
+    Event primary = c.ev;
+    primary.raw.ev_flags &= ~GP_EVF_SECONDARY;
+    EXPECT_EQ(keys_of(to_json(primary)["ioctl"]), c.keys);
   }
   // What version 1 got wrong: a create said "dbg_op":"enable", "dbg_target_pid":0.
   json io = to_json(all_set(full_event(EventKind::IoctlCreateQueue)))["ioctl"];
@@ -271,7 +356,10 @@ json v1_ioctl(const std::string& dbg_op) {
 }
 
 json v1_line(EventKind kind, const std::string& dbg_op) {
-  json j = to_json(full_event(kind));
+  Event ev = full_event(kind);
+  // Before version 3 no ioctl record was flagged secondary (bpf/lifecycle.bpf.c).
+  ev.raw.ev_flags &= ~GP_EVF_SECONDARY;
+  json j = to_json(ev);
   j["ioctl"] = v1_ioctl(dbg_op);
   return j;
 }
@@ -326,19 +414,21 @@ TEST(TraceEventJsonIoctl, Version1LinesAreStillCheckedAsVersion1WroteThem) {
             "ioctl.arg0: not a field of an ioctl_create_queue event");
 }
 
-TEST(TraceEventJsonIoctl, OtherPayloadsAreTheSameInBothVersions) {
+// Neither the ioctl fields (version 2) nor the seq (version 3) changed these.
+TEST(TraceEventJsonIoctl, OtherPayloadsAreTheSameInEveryVersion) {
   for (EventKind kind : kAllKinds) {
-    if (payload_of(full_event(kind).raw) == Payload::Ioctl) continue;
+    if (payload_of(full_event(kind).raw) == Payload::Ioctl || carries_seq(kind)) continue;
     SCOPED_TRACE(std::string(to_string(kind)));
     json j = to_json(full_event(kind));
-    Event v1 = event_from_json(j, 1), v2 = event_from_json(j, 2);
+    Event v1 = event_from_json(j, 1), v2 = event_from_json(j, 2), v3 = event_from_json(j, 3);
     EXPECT_EQ(0, std::memcmp(&v1.raw, &v2.raw, sizeof(gp_event)));
+    EXPECT_EQ(0, std::memcmp(&v1.raw, &v3.raw, sizeof(gp_event)));
   }
 }
 
 TEST(TraceEventJsonIoctl, UnknownVersionIsRefused) {
   json j = to_json(full_event(EventKind::QueueAdd));
-  EXPECT_EQ(error_of(j, 3), "trace format version 3 is not supported");
+  EXPECT_EQ(error_of(j, 4), "trace format version 4 is not supported");
   EXPECT_EQ(error_of(j, 0), "trace format version 0 is not supported");
 }
 

@@ -229,16 +229,18 @@ TEST(TraceReportGolden, Exp2FourRuns) {
 
 TEST(TraceReportGolden, Exp3Concurrent) { check_golden({"trace_exp3_concurrent.jsonl"}, "trace_report_exp3"); }
 
-// The version 1 fixtures of the same scenarios give the same reports. They are
-// read under the version 2 name, which the reports print.
-TEST(TraceReportGolden, Version1FilesGiveTheSameReports) {
-  for (const auto& [v1, v2, golden] :
-       {std::tuple{"trace_v1_exp1_one_model.jsonl", "trace_exp1_one_model.jsonl", "trace_report_exp1"},
-        std::tuple{"trace_v1_exp3_concurrent.jsonl", "trace_exp3_concurrent.jsonl", "trace_report_exp3"}}) {
-    SCOPED_TRACE(v1);
-    std::ifstream in(golden_path(v1), std::ios::binary);
-    Trace t = read_trace(in, v2);
-    EXPECT_EQ(t.header.version, 1);
+// The version 1 and 2 fixtures of the same scenarios give the same reports.
+// They are read under the current name, which the reports print.
+TEST(TraceReportGolden, Version1And2FilesGiveTheSameReports) {
+  for (const auto& [old, current, golden, version] :
+       {std::tuple{"trace_v1_exp1_one_model.jsonl", "trace_exp1_one_model.jsonl", "trace_report_exp1", 1},
+        std::tuple{"trace_v1_exp3_concurrent.jsonl", "trace_exp3_concurrent.jsonl", "trace_report_exp3", 1},
+        std::tuple{"trace_v2_exp1_one_model.jsonl", "trace_exp1_one_model.jsonl", "trace_report_exp1", 2},
+        std::tuple{"trace_v2_exp3_concurrent.jsonl", "trace_exp3_concurrent.jsonl", "trace_report_exp3", 2}}) {
+    SCOPED_TRACE(old);
+    std::ifstream in(golden_path(old), std::ios::binary);
+    Trace t = read_trace(in, current);
+    EXPECT_EQ(t.header.version, version);
     std::vector<TraceAnalysis> runs{analyze(t)};
     EXPECT_EQ(report_text(runs), read_text(golden_path(std::string(golden) + ".expected.txt")));
     EXPECT_EQ(report_json(runs).dump(2) + "\n", read_text(golden_path(std::string(golden) + ".expected.json")));

@@ -81,8 +81,22 @@ Event full_event(EventKind kind, std::uint64_t ts_ns) {
       break;
     case EventKind::Preempt:
     case EventKind::PreemptVictim:
-      r.pre = {ts_ns - 5, 1000, 2000, 350000, 380000, 9000, 48301, 2, 0xffffffff, -62, 3, 99, 4242, 7, 1, 1, 1, 1,
+      r.pre = {ts_ns - 5, 1000, 2000, 350000, 380000, 9000, 48301, 2, 0xffffffff, -62, 3,
+               GP_PF_VICTIMS_TRUNCATED | GP_PF_QUEUE_RESET | (1u << 9), 4242, 7, 1, 1, 1, 1,
                0x1010, 2, ts_ns + 380000};
+      r.seq = (std::uint64_t{300} << 32) | 77;  // CPU 300: past what a 32-bit seq held
+      break;
+  }
+  // Flagged secondary above: an ioctl then names its context (bpf/lifecycle.bpf.c).
+  switch (kind) {
+    case EventKind::IoctlCreateQueue:
+    case EventKind::IoctlUpdateQueue:
+    case EventKind::IoctlDestroyQueue:
+    case EventKind::IoctlDestroyBegin:
+    case EventKind::IoctlDbgTrap:
+      r.io.context_id = 3;
+      break;
+    default:
       break;
   }
   return ev;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "base/clock.h"
+#include "trace/analysis.h"
 #include "trace/event_json.h"
 #include "trace/reader.h"
 #include "trace/writer.h"
@@ -79,7 +80,7 @@ TEST(TraceWriterReader, FileLayoutIsHeaderEventsTrailer) {
   EXPECT_FALSE(std::getline(lines, extra));
   EXPECT_EQ(json::parse(l1)["format"], "gpreempt-bpf-trace");
   EXPECT_EQ(json::parse(l1)["version"], kTraceFormatVersion);
-  EXPECT_EQ(kTraceFormatVersion, 2);
+  EXPECT_EQ(kTraceFormatVersion, 3);
   EXPECT_EQ(json::parse(l2)["type"], "event");
   EXPECT_EQ(json::parse(l3)["type"], "trailer");
   EXPECT_EQ(json::parse(l3)["events"], 1);
@@ -200,14 +201,78 @@ TEST(TraceReaderErrors, OtherVersion) {
     lines[0] = h.dump();
     return join_lines(lines);
   };
-  EXPECT_EQ(read_error(with_version(3)),
-            "t.jsonl:1: trace format version 3 is newer than this build of gpreempt-bpf (this build reads "
-            "versions 1 to 2): read it with the gpreempt-bpf that wrote it, or a newer one");
+  EXPECT_EQ(read_error(with_version(4)),
+            "t.jsonl:1: trace format version 4 is newer than this build of gpreempt-bpf (this build reads "
+            "versions 1 to 3): read it with the gpreempt-bpf that wrote it, or a newer one");
   EXPECT_EQ(read_error(with_version(0)),
-            "t.jsonl:1: trace format version 0 is not supported (this build reads versions 1 to 2)");
+            "t.jsonl:1: trace format version 0 is not supported (this build reads versions 1 to 3)");
 }
 
-// ------------------------------------------------------------ version 1
+// A version 1 or 2 file (32-bit seqs: "preempt.seq", a victim's "aux") still
+// reads, and its victims still join their preemption.
+TEST(TraceReaderVersions, Version1And2FilesReadAndJoinTheirVictims) {
+  for (int version : {1, 2}) {
+    SCOPED_TRACE(version);
+    auto lines = split_lines(good_file());
+    json h = json::parse(lines[0]);
+    h["version"] = version;
+    std::vector<std::string> old = {h.dump()};
+    Event victim = testing::queue_event(EventKind::PreemptVictim, 2'000'000'000, 4242, 3, 0xffff888000001000);
+    json vj = to_json(victim);
+    vj.erase("seq");
+    vj["aux"] = 7;
+    json pj = to_json(full_event(EventKind::Preempt, 2'000'000'100));
+    pj.erase("seq");
+    pj["preempt"].erase("flags");
+    pj["preempt"]["seq"] = 7;
+    old.push_back(vj.dump());
+    old.push_back(pj.dump());
+    old.push_back(json{{"type", "trailer"}, {"events", 2}, {"lost", 0}, {"end_monotonic_ns", 3'000'000'000ull},
+                      {"end_realtime_ns", 0}}
+                     .dump());
+    std::istringstream in(join_lines(old));
+    Trace t = read_trace(in, "old.jsonl");
+    EXPECT_EQ(t.header.version, version);
+    ASSERT_EQ(t.events.size(), 2u);
+    EXPECT_EQ(t.events[0].raw.seq, 7u);
+    EXPECT_EQ(t.events[1].raw.seq, 7u);
+    TraceAnalysis a = analyze(t);
+    ASSERT_EQ(a.preemptions.size(), 1u);
+    ASSERT_EQ(a.preemptions[0].victims.size(), 1u);
+    EXPECT_EQ(a.preemptions[0].victims[0].qid, 3u);
+    EXPECT_EQ(a.unmatched_victims, 0u);
+  }
+}
+
+// Seqs from CPUs 256 apart used to be equal in 32 bits; each victim must
+// join its own preemption.
+TEST(TraceReaderVersions, VictimsJoinByTheFull64BitSeq) {
+  std::string path = temp_path("cpus.jsonl");
+  const std::uint64_t on_cpu0 = 1, on_cpu256 = (std::uint64_t{256} << 32) | 1;
+  {
+    TraceWriter w(path);
+    w.begin(sample_header());
+    Event v0 = testing::queue_event(EventKind::PreemptVictim, 2'000'000'000, 4242, 0, 0xffff888000001000);
+    v0.raw.seq = on_cpu0;
+    Event v256 = testing::queue_event(EventKind::PreemptVictim, 2'000'000'001, 5252, 1, 0xffff888000002000);
+    v256.raw.seq = on_cpu256;
+    Event p0 = full_event(EventKind::Preempt, 2'000'000'010);
+    p0.raw.seq = on_cpu0;
+    Event p256 = full_event(EventKind::Preempt, 2'000'000'020);
+    p256.raw.seq = on_cpu256;
+    for (const Event& e : {v0, v256, p256, p0}) w.write(e);
+    w.end({});
+  }
+  Trace t = read_trace_file(path);
+  TraceAnalysis a = analyze(t);
+  ASSERT_EQ(a.preemptions.size(), 2u);
+  for (const auto& p : a.preemptions) {
+    ASSERT_EQ(p.victims.size(), 1u) << p.seq;
+    EXPECT_EQ(p.victims[0].qid, p.seq == on_cpu0 ? 0u : 1u);
+  }
+}
+
+// ------------------------------------------------------------ versions 1 and 2
 
 // Reads tests/data/<name> under its bare name.
 Trace load(const std::string& name) {
@@ -222,16 +287,19 @@ void expect_same_events(const Trace& a, const Trace& b) {
         << "event " << i << ": " << to_json(a.events[i]).dump() << " vs " << to_json(b.events[i]).dump();
 }
 
-// The version 1 fixtures are the same scenarios as the version 2 goldens
-// (tests/data/make_trace_goldens.py): both read into the same trace.
-TEST(TraceVersion1, ReadsIntoTheSameEventsAsVersion2) {
+// The version 1 and 2 fixtures are the same scenarios as the version 3 goldens
+// (tests/data/make_trace_goldens.py): all read into the same trace.
+TEST(TraceVersion1, ReadsIntoTheSameEventsAsVersion3) {
   for (const auto& [v1, v2] : {std::pair{"trace_v1_exp1_one_model.jsonl", "trace_exp1_one_model.jsonl"},
-                               std::pair{"trace_v1_exp3_concurrent.jsonl", "trace_exp3_concurrent.jsonl"}}) {
+                               std::pair{"trace_v1_exp3_concurrent.jsonl", "trace_exp3_concurrent.jsonl"},
+                               std::pair{"trace_v2_exp1_one_model.jsonl", "trace_exp1_one_model.jsonl"},
+                               std::pair{"trace_v2_exp3_concurrent.jsonl", "trace_exp3_concurrent.jsonl"}}) {
     SCOPED_TRACE(v1);
+    const int old_version = std::string_view(v1).starts_with("trace_v1_") ? 1 : 2;
     Trace old_file = load(v1), new_file = load(v2);
-    EXPECT_EQ(old_file.header.version, 1);
-    EXPECT_EQ(new_file.header.version, 2);
-    EXPECT_EQ(json::parse(split_lines(read_text(testing::golden_path(v1)))[0])["version"], 1);
+    EXPECT_EQ(old_file.header.version, old_version);
+    EXPECT_EQ(new_file.header.version, 3);
+    EXPECT_EQ(json::parse(split_lines(read_text(testing::golden_path(v1)))[0])["version"], old_version);
     EXPECT_EQ(old_file.header.pids, new_file.header.pids);
     EXPECT_EQ(old_file.header.initial_queues.size(), new_file.header.initial_queues.size());
     EXPECT_EQ(old_file.stats.size(), new_file.stats.size());
@@ -262,9 +330,9 @@ TEST(TraceVersion1, FieldsOfOtherIoctlsAreDropped) {
   }
 }
 
-// Rewriting a version 1 trace gives a version 2 file with only each ioctl's
-// fields, which reads back into the same events.
-TEST(TraceVersion1, RewrittenAsVersion2) {
+// Rewriting a version 1 trace gives a version 3 file with only each ioctl's
+// fields and the top-level seqs, which reads back into the same events.
+TEST(TraceVersion1, RewrittenAsVersion3) {
   Trace old_file = load("trace_v1_exp3_concurrent.jsonl");
   std::string path = temp_path("rewritten.jsonl");
   {
@@ -274,10 +342,15 @@ TEST(TraceVersion1, RewrittenAsVersion2) {
     w.end(*old_file.trailer);
   }
   auto lines = split_lines(read_text(path));
-  EXPECT_EQ(json::parse(lines[0])["version"], 2);
-  int ioctls = 0;
+  EXPECT_EQ(json::parse(lines[0])["version"], 3);
+  int ioctls = 0, seqs = 0;
   for (const auto& l : lines) {
     json j = json::parse(l);
+    if (j.value("kind", "") == "preempt" || j.value("kind", "") == "preempt_victim") {
+      ++seqs;
+      EXPECT_TRUE(j.contains("seq")) << l;
+      if (j.contains("preempt")) EXPECT_FALSE(j["preempt"].contains("seq")) << l;
+    }
     if (!j.contains("ioctl")) continue;
     ++ioctls;
     EXPECT_FALSE(j["ioctl"].contains("arg0")) << l;
@@ -287,16 +360,18 @@ TEST(TraceVersion1, RewrittenAsVersion2) {
     }
   }
   EXPECT_EQ(ioctls, 2);
+  EXPECT_GT(seqs, 0);
   Trace back = read_trace_file(path);
-  EXPECT_EQ(back.header.version, 2);
+  EXPECT_EQ(back.header.version, 3);
   expect_same_events(back, old_file);
 }
 
-// A version 1 header with version 2 event lines, or the other way round: the
-// line is refused, naming the key.
+// A version 1 header with version 2 event lines, a version 2 header with
+// version 3 ones, or the other way round: the line is refused, naming the key.
 TEST(TraceVersion1, EventLinesFollowTheHeadersVersion) {
   auto v1 = split_lines(read_text(testing::golden_path("trace_v1_exp1_one_model.jsonl")));
-  auto v2 = split_lines(read_text(testing::golden_path("trace_exp1_one_model.jsonl")));
+  auto v2 = split_lines(read_text(testing::golden_path("trace_v2_exp1_one_model.jsonl")));
+  auto v3 = split_lines(read_text(testing::golden_path("trace_exp1_one_model.jsonl")));
   ASSERT_EQ(v1.size(), v2.size());
   std::size_t create = 0;
   for (std::size_t i = 0; i < v1.size(); ++i)
@@ -311,6 +386,19 @@ TEST(TraceVersion1, EventLinesFollowTheHeadersVersion) {
   EXPECT_EQ(read_error(join_lines(mixed)),
             fmt::format("t.jsonl:{}: bad event record: ioctl.arg0: not a field of an ioctl_create_queue event",
                         create + 1));
+  ASSERT_EQ(v2.size(), v3.size());
+  std::size_t preempt = 0;
+  for (std::size_t i = 0; i < v2.size(); ++i)
+    if (v2[i].find("\"kind\":\"preempt\"") != std::string::npos) preempt = i;
+  ASSERT_GT(preempt, 0u);
+  mixed = v2;
+  mixed[preempt] = v3[preempt];
+  EXPECT_EQ(read_error(join_lines(mixed)),
+            fmt::format("t.jsonl:{}: bad event record: preempt.seq: missing", preempt + 1));
+  mixed = v3;
+  mixed[preempt] = v2[preempt];
+  EXPECT_EQ(read_error(join_lines(mixed)),
+            fmt::format("t.jsonl:{}: bad event record: preempt.flags: missing", preempt + 1));
 }
 
 TEST(TraceReaderErrors, CorruptLineInTheMiddle) {

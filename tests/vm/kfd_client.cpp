@@ -121,10 +121,15 @@ Json op_json(const char* op) {
                "  destroy-queue --qid N          DESTROY_QUEUE\n"
                "  update-queue --qid N [--priority P] [--percent Q] [--ring-size S] [--ring-addr auto|N]\n"
                "  burst N [--op create|destroy|update|mixed]   N ioctls as fast as possible\n"
-               "  runtime-target [--stdin] [--delay-enable-ms N]\n"
-               "                                open /dev/kfd, (wait N ms: a debugger may attach before\n"
-               "                                hsa_init), RUNTIME_ENABLE, wait for SIGTERM/SIGINT (or\n"
-               "                                stdin EOF), RUNTIME_DISABLE, exit (a stand-in ROCm process)\n"
+               "  runtime-target [--stdin] [--delay-enable-ms N] [--enable-after-file PATH]\n"
+               "                                open /dev/kfd, (wait N ms, or until PATH exists: a debugger\n"
+               "                                may attach before hsa_init), RUNTIME_ENABLE, wait for\n"
+               "                                SIGTERM/SIGINT (or stdin EOF), RUNTIME_DISABLE, exit (a\n"
+               "                                stand-in ROCm process). With --stdin, lines are commands on a\n"
+               "                                secondary KFD context (KFD 1.19+): 'secondary' (open /dev/kfd\n"
+               "                                again + CREATE_PROCESS), 'secondary-create', 'secondary-destroy\n"
+               "                                QID', 'secondary-close'. Every EINTR retried is counted\n"
+               "                                ('eintr' in the JSON; libhsakmt retries them too)\n"
                "  online-target [--hsa-lib PATH] [--ring-every-ms N] [--open-kfd]\n"
                "                                a stand-in online ROCm process: maps PATH (default\n"
                "                                /opt/rocm/lib/libhsa-runtime64.so.1, the tests' stand-in), with\n"
@@ -229,14 +234,22 @@ int open_kfd() {
   return fd;
 }
 
+// EINTR returns retried so far, as libhsakmt's kmtIoctl retries them.
+unsigned long g_eintr = 0;
+
 long kfd_ioctl(int fd, unsigned long req, void* arg, int* err) {
   long rc;
   do {
     rc = ioctl(fd, req, arg);
+    if (rc < 0 && errno == EINTR) ++g_eintr;
   } while (rc < 0 && errno == EINTR);
   *err = errno;
   return rc;
 }
+
+// AMDKFD_IOC_CREATE_PROCESS (KFD 1.19+): turn this fd into a secondary KFD
+// context of the calling process (include/uapi/linux/kfd_ioctl.h).
+constexpr unsigned long kIocCreateProcess = _IO('K', 0x27);
 
 gp_kfd_create_queue_args create_args(const Args& a) {
   gp_kfd_create_queue_args c{};
@@ -397,6 +410,37 @@ int signal_fd() {
   return signalfd(-1, &s, SFD_CLOEXEC);
 }
 
+// One stdin command of runtime-target on its secondary KFD context.
+void secondary_command(const std::string& line, int* sec) {
+  int err = 0;
+  if (line == "secondary") {
+    *sec = open("/dev/kfd", O_RDWR | O_CLOEXEC);
+    err = errno;
+    op_json("secondary_open").result(*sec < 0 ? -1 : 0, err).num("fd", *sec).print();
+    if (*sec < 0) return;
+    long rc = kfd_ioctl(*sec, kIocCreateProcess, nullptr, &err);
+    op_json("create_process").result(rc, err).num("fd", *sec).print();
+  } else if (line == "secondary-create") {
+    Args ca;
+    ca.opts = {{"gpu-id", "0x4242"}, {"type", "compute_aql"}};
+    auto c = create_args(ca);
+    long rc = kfd_ioctl(*sec, GP_KFD_IOC_CREATE_QUEUE, &c, &err);
+    op_json("secondary_create_queue").result(rc, err).unum("qid", c.queue_id).print();
+  } else if (line.rfind("secondary-destroy ", 0) == 0) {
+    gp_kfd_destroy_queue_args d{};
+    d.queue_id = static_cast<std::uint32_t>(to_num("qid", line.substr(18)));
+    long rc = kfd_ioctl(*sec, GP_KFD_IOC_DESTROY_QUEUE, &d, &err);
+    op_json("secondary_destroy_queue").result(rc, err).unum("qid", d.queue_id).print();
+  } else if (line == "secondary-close") {
+    int rc = close(*sec);
+    err = errno;
+    op_json("secondary_close").result(rc, err).print();
+    *sec = -1;
+  } else if (!line.empty()) {
+    op_json("unknown_command").str("line", line).print();
+  }
+}
+
 int cmd_runtime_target(const Args& a) {
   int sfd = signal_fd();
   if (sfd < 0) {
@@ -413,13 +457,27 @@ int cmd_runtime_target(const Args& a) {
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
     }
   }
+  if (auto it = a.opts.find("enable-after-file"); it != a.opts.end()) {
+    op_json("wait_file").str("path", it->second).print();
+    while (access(it->second.c_str(), F_OK) != 0) usleep(20000);
+  }
   gp_kfd_runtime_enable_args r{};
   r.r_debug = 0;
   r.mode_mask = GP_KFD_RUNTIME_ENABLE_MODE_ENABLE_MASK;
   int err = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  op_json("runtime_enable_begin").print();
   long rc = kfd_ioctl(fd, GP_KFD_IOC_RUNTIME_ENABLE, &r, &err);
-  op_json("runtime_enable").result(rc, err).hex("capabilities_mask", r.capabilities_mask).print();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  op_json("runtime_enable")
+      .result(rc, err)
+      .hex("capabilities_mask", r.capabilities_mask)
+      .unum("eintr", g_eintr)
+      .num("ms", static_cast<long long>(ms.count()))
+      .print();
   op_json("ready").print();
+  int sec = -1;  // the secondary context's fd
+  std::string pending;
   pollfd p[2] = {{sfd, POLLIN, 0}, {0, POLLIN, 0}};
   int nfds = a.opts.count("stdin") ? 2 : 1;
   const char* why = "signal";
@@ -437,12 +495,17 @@ int cmd_runtime_target(const Args& a) {
     }
     if (nfds == 2 && p[1].revents) {
       char buf[256];
-      if (read(0, buf, sizeof buf) <= 0) {
+      ssize_t got = read(0, buf, sizeof buf);
+      if (got <= 0) {
         why = "stdin EOF";
         break;
       }
+      pending.append(buf, static_cast<std::size_t>(got));
+      for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1))
+        secondary_command(pending.substr(0, nl), &sec);
     }
   }
+  if (sec >= 0) close(sec);
   gp_kfd_runtime_enable_args d{};
   d.mode_mask = 0;  // mode without the enable bit = RUNTIME_DISABLE
   rc = kfd_ioctl(fd, GP_KFD_IOC_RUNTIME_ENABLE, &d, &err);

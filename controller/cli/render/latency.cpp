@@ -47,10 +47,20 @@ std::string latency_text(const Aggregator& a) {
   out += fmt::format("\n{} preemption span{}: {} without a packet (nothing mapped), {} -ETIME, {} -EIO, {} other errors",
                      c.spans, c.spans == 1 ? "" : "s", c.no_packet, c.etime, c.eio, c.other_errors);
   if (c.mes || c.mes_maps) out += fmt::format(", MES {} removes / {} adds", c.mes, c.mes_maps);
+  if (c.mes_all) out += fmt::format(" ({} of every queue)", c.mes_all);
+  if (c.not_kfd) out += fmt::format(", {} of amdgpu graphics user queues (not KFD)", c.not_kfd);
+  if (c.queue_resets) out += fmt::format(", {} with a hung-queue reset", c.queue_resets);
   if (c.saturated) out += fmt::format(", {} past 4.29 s (phases unknown, total exact)", c.saturated);
   out += fmt::format("\nvictims: {} queue{} ({:.1f} per preemption, max {}), {} collateral (another process's)\n",
                      c.victims, c.victims == 1 ? "" : "s", static_cast<double>(c.victims) / static_cast<double>(c.spans),
                      c.max_victims, c.collateral);
+  if (c.victims_unknown)
+    out += fmt::format("  {} preemption{} with victims unknown (the runlist was uploaded before the probes attached, "
+                       "or after a failed preemption)\n",
+                       c.victims_unknown, c.victims_unknown == 1 ? "" : "s");
+  if (c.victims_truncated)
+    out += fmt::format("  {} preemption{} with more victims than listed (counted, not all named)\n",
+                       c.victims_truncated, c.victims_truncated == 1 ? "" : "s");
   return out;
 }
 
@@ -84,6 +94,11 @@ nlohmann::json latency_json(const Aggregator& a) {
           {"saturated", c.saturated},
           {"mes_removes", c.mes},
           {"mes_adds", c.mes_maps},
+          {"mes_all_queues", c.mes_all},
+          {"not_kfd", c.not_kfd},
+          {"queue_resets", c.queue_resets},
+          {"victims_unknown", c.victims_unknown},
+          {"victims_truncated", c.victims_truncated},
           {"victims", c.victims},
           {"max_victims", c.max_victims},
           {"collateral", c.collateral},

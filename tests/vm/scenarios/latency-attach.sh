@@ -17,10 +17,24 @@ need gpreempt-bpf kfd-client jq
 
 # The latency probe set of controller/attach/probes.cpp (kLatency), by symbol.
 SYMS="unmap_queues_cpsch pm_send_unmap_queue amdkfd_fence_wait_timeout map_queues_cpsch
-mes_v11_0_remove_hw_queue mes_v12_0_remove_hw_queue mes_v11_0_add_hw_queue mes_v12_0_add_hw_queue
+mes_v11_0_remove_hw_queue mes_v12_0_remove_hw_queue mes_v12_1_remove_hw_queue mes_v11_0_add_hw_queue
+mes_v12_0_add_hw_queue mes_v12_1_add_hw_queue suspend_all_queues_mes resume_all_queues_mes pm_send_runlist
+kgd_gfx_v9_hqd_reset set_queue_as_reset
 create_queue_cpsch destroy_queue_cpsch update_queue evict_process_queues_cpsch kfd_process_evict_queues
 restore_process_queues_cpsch process_termination_cpsch suspend_queues resume_queues debug_refresh_runlist
-halt_cpsch unhalt_cpsch stop_cpsch start_cpsch"
+halt_cpsch unhalt_cpsch stop_cpsch start_cpsch debug_lock_and_unmap reserve_debug_trap_vmid
+release_debug_trap_vmid reset_queues_cpsch kfd_dqm_evict_pasid kfd_dqm_suspend_bad_queue_mes mes_userq_map
+mes_userq_unmap"
+# Exactly which of them each kernel lacks (nm of its amdgpu.ko; docs/kernels.md):
+# everything else must attach.
+case $GP_KVER in
+  6.1) ABSENT="mes_v12_0_remove_hw_queue mes_v12_1_remove_hw_queue mes_v12_0_add_hw_queue mes_v12_1_add_hw_queue
+suspend_all_queues_mes resume_all_queues_mes kgd_gfx_v9_hqd_reset set_queue_as_reset suspend_queues resume_queues
+debug_refresh_runlist halt_cpsch unhalt_cpsch debug_lock_and_unmap reserve_debug_trap_vmid release_debug_trap_vmid
+kfd_dqm_suspend_bad_queue_mes mes_userq_map mes_userq_unmap" ;;
+  6.12) ABSENT="mes_v12_1_remove_hw_queue mes_v12_1_add_hw_queue set_queue_as_reset mes_userq_map mes_userq_unmap" ;;
+  7.2) ABSENT="kfd_dqm_evict_pasid" ;;
+esac
 
 doctor=$(doctor_json)
 jtest "$doctor" '(.probes | length) > 0' || fail "doctor --json gave no probe list: $(head -c 300 "$doctor")"
@@ -102,9 +116,11 @@ jtest "$GP_TMP/attach.json" 'all(.notes[]; test("preemption spans disabled") | n
 dbg=false
 has_debug_api && dbg=true
 check_attach() {
-  jq -r -n --slurpfile d "$doctor" --slurpfile a "$GP_TMP/attach.json" --arg syms "$SYMS" --argjson dbg "$dbg" "$@" '
+  jq -r -n --slurpfile d "$doctor" --slurpfile a "$GP_TMP/attach.json" --arg syms "$SYMS" --arg absent "$ABSENT" \
+    --arg kver "$GP_KVER" --argjson dbg "$dbg" "$@" '
     ($d[0]) as $doc | ($a[0]) as $lat
     | ($syms | split("\\s+"; null) | map(select(length > 0))) as $syms
+    | ($absent | split("\\s+"; null) | map(select(length > 0))) as $absent
     | def res($s): ([$doc.probes[] | select(.symbol == $s) | .resolution] | first // "unlisted");
       def attached($x; $s): ($x.attached | index($s)) != null;
     (
@@ -114,6 +130,13 @@ check_attach() {
           elif any($lat.absent[]; .symbol == $s and (.reason | length) > 0) then
             (select($r != "missing") | "\($s) resolves (\($r)) but did not attach")
           else "\($s) is neither attached nor reported absent with a reason" end),
+      # Per kernel: exactly the expected set attaches, exactly the rest is absent.
+      (([$syms[] | select(. as $s | $absent | index($s) | not)] | sort) as $want
+        | ([$lat.attached[] | select(. as $s | $syms | index($s))] | sort) as $got
+        | select($got != $want)
+        | "\($kver): attached \($got - $want | tojson) unexpectedly, missing \($want - $got | tojson)"),
+      (([$lat.absent[].symbol] | sort) as $gone | select($gone != ($absent | sort))
+        | "absent \($gone | tojson), expected exactly \($absent | sort | tojson)"),
       # The HWS span exists on every kernel this project supports (6.1 has no grace argument).
       (select($lat.hws_spans != true) | "HWS spans are off: \($lat.absent | tojson)"),
       (("unmap_queues_cpsch", "pm_send_unmap_queue", "amdkfd_fence_wait_timeout", "map_queues_cpsch",

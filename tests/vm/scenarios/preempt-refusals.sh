@@ -3,6 +3,8 @@
 # gp-shim: yes  (also in the 7.x+shim VM, test-only kfd_open_shim loaded)
 # preempt refuses what it cannot do safely, says what to do, and leaves the
 # target as it was (alive, untraced, not debug-enabled):
+#   all  --grace outside 1..255 (the 8-bit SCH_WAVE field: 256 would program 0,
+#        the firmware's infinite grace), refused before anything is attached;
 #   6.1  no debug API (KFD 1.11), whatever the target;
 #   7.x  /dev/kfd cannot be opened without a GPU node;
 #   6.12 (and 7.x with the test-only kfd_open_shim) a process that is not a
@@ -61,6 +63,23 @@ kfd_process_refusals() {
 sleep 600 &
 plain=$!
 bg_track $plain
+
+# --grace is checked before anything else on every kernel: a usage error
+# (exit 2), nothing attached.
+for g in 256 512 300 0; do
+  gpreempt-bpf preempt --offline-pid "$plain" --cycles 1 --grace "$g" >"$out" 2>&1
+  rc=$?
+  cat "$out"
+  [ $rc -eq 2 ] || fail "--grace $g: exit $rc, expected 2 (a usage error, refused before anything)"
+  grep -q -- "--grace $g: must be 1\.\.255" "$out" || fail "--grace $g: the refusal does not give the range: $(last_line "$out")"
+  grep -q "about 1K GPU clocks" "$out" || fail "--grace $g: the refusal does not give the unit"
+  grep -q "^Attached" "$out" && fail "--grace $g: probes were attached before the refusal"
+  untouched "$plain"
+done
+gpreempt-bpf preempt --offline-pid "$plain" --cycles 1 --grace 256 2>&1 | grep -q "would program 0, an infinite grace" ||
+  fail "--grace 256 does not say it would program an infinite grace"
+gpreempt-bpf preempt --help | grep -q "1\.\.255 counts of about 1K GPU clocks" || fail "preempt --help does not document --grace's range and unit"
+echo "$GP_KVER: --grace outside 1..255 refused (exit 2) before anything was attached"
 
 case $GP_KVER in
   6.1)

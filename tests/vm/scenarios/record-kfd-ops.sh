@@ -44,8 +44,8 @@ cat "$client"
 [ "$(wc -l <"$client")" -ge 4 ] || fail "the workload's clients printed $(wc -l <"$client") lines, expected at least 4"
 
 # The file: header first, trailer last, counts that add up, nothing lost.
-head -n1 "$t" | jtest - '.type == "header" and .format == "gpreempt-bpf-trace" and .version == 2' ||
-  fail "first line is not a version-2 header: $(head -c 300 "$t")"
+head -n1 "$t" | jtest - '.type == "header" and .format == "gpreempt-bpf-trace" and .version == 3' ||
+  fail "first line is not a version-3 header: $(head -c 300 "$t")"
 # The KFD version comes from GET_VERSION on /dev/kfd: on 7.2 the open is
 # refused without a GPU, so the header says null rather than guess.
 if kfd_open_works; then want_v="\"$(expected_kfd_version)\""; else want_v=null; fi
@@ -101,7 +101,7 @@ jq -c --argjson p "$cpid" 'select(.type == "event" and .kind == "ioctl_create_qu
 
 dpid=$(op_field "$client" destroy_queue .pid)
 derr=$(op_field "$client" destroy_queue .errname)
-# Format version 2: a destroy carries its qid and nothing else.
+# Format version 2 on: a destroy carries its qid and nothing else.
 jq -c --argjson p "$dpid" 'select(.type == "event" and (.kind == "ioctl_destroy_begin" or .kind == "ioctl_destroy_queue") and .pid == $p)' "$t" >"$GP_TMP/destroys.jsonl"
 jall "$GP_TMP/destroys.jsonl" '.ioctl == {"qid": 77}' && [ "$(wc -l <"$GP_TMP/destroys.jsonl")" -eq 2 ] ||
   fail "trace destroy events (begin and return): $(jq -c '[.kind, .ioctl]' "$GP_TMP/destroys.jsonl" | xargs)"
