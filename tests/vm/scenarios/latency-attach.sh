@@ -34,6 +34,8 @@ debug_refresh_runlist halt_cpsch unhalt_cpsch debug_lock_and_unmap reserve_debug
 kfd_dqm_suspend_bad_queue_mes mes_userq_map mes_userq_unmap" ;;
   6.12) ABSENT="mes_v12_1_remove_hw_queue mes_v12_1_add_hw_queue set_queue_as_reset mes_userq_map mes_userq_unmap" ;;
   7.2) ABSENT="kfd_dqm_evict_pasid" ;;
+  7.3) ABSENT="kfd_dqm_evict_pasid suspend_all_queues_mes resume_all_queues_mes" ;;
+  *) fail "no list of the latency functions $GP_KVER lacks: add one here (nm of its amdgpu.ko)" ;;
 esac
 
 doctor=$(doctor_json)
