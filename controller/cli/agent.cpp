@@ -21,6 +21,7 @@
 #include "agent/core.h"
 #include "agent/loop.h"
 #include "base/clock.h"
+#include "base/heap.h"
 #include "base/host_paths.h"
 #include "base/stop_signal.h"
 #include "classify/classifier.h"
@@ -223,6 +224,7 @@ int run_agent(AgentCliOptions& o) {
     if (!doorbell) fmt::print("note: no doorbell uprobes ({}); detection polls the queue pointers only\n", why);
   }
   std::fflush(stdout);
+  give_back_startup_heap();  // base/heap.h: what attaching parsed once
 
   core.start(kfd_pids(), monotonic_ns());
   core.publish(monotonic_ns());

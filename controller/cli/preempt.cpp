@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "base/heap.h"
 #include "base/host_paths.h"
 #include "base/proc.h"
 #include "base/stop_signal.h"
@@ -189,6 +190,8 @@ int run_preempt(PreemptOptions& o, bool serve_given, bool cycles_given) {
     fmt::print("Serving metrics on {}\n", metrics->url());
   }
   std::fflush(stdout);
+
+  give_back_startup_heap();  // base/heap.h: what attaching parsed once
 
   std::unique_ptr<DoorbellProbe> doorbell;
   if (!o.auto_opts.online.empty() && !o.no_doorbell) {

@@ -14,6 +14,7 @@
 
 #include "attach/trampoline.h"
 #include "base/clock.h"
+#include "base/heap.h"
 #include "base/output_file.h"
 #include "base/proc.h"
 #include "base/stop_signal.h"
@@ -179,6 +180,7 @@ int run_watch(WatchOptions& o) {
     fmt::print(stderr, "gpreempt-bpf: serving metrics on {}\n", metrics->url());
   }
 
+  give_back_startup_heap();  // base/heap.h: what attaching parsed once
   std::uint64_t next_table = t0 + static_cast<std::uint64_t>(o.interval_s * 1e9);
   const std::uint64_t end = o.duration_s > 0 ? t0 + static_cast<std::uint64_t>(o.duration_s * 1e9) : 0;
   while (!stop_requested()) {
