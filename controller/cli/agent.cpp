@@ -216,13 +216,7 @@ int run_agent(AgentCliOptions& o) {
                replaced ? " (replaced a stale socket nobody answered on)" : "", o.socket);
   if (metrics_server) fmt::print("Serving metrics on {}.\n", metrics_server->url());
   std::unique_ptr<DoorbellProbe> doorbell;
-  if (!o.read_only && !o.no_doorbell) {
-    std::string why;
-    const bool kernel_btf = ::access(host_path("/sys/kernel/btf/vmlinux").c_str(), R_OK) == 0;
-    doorbell = DoorbellProbe::load(kernel_btf || o.session.btf_path.empty() ? nullptr : o.session.btf_path.c_str(),
-                                   &why);
-    if (!doorbell) fmt::print("note: no doorbell uprobes ({}); detection polls the queue pointers only\n", why);
-  }
+  if (!o.read_only && !o.no_doorbell) doorbell = load_doorbell_probe(o.session);
   std::fflush(stdout);
   give_back_startup_heap();  // base/heap.h: what attaching parsed once
 

@@ -1,8 +1,11 @@
 #include "cli/options.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "base/host_paths.h"
 #include "base/proc.h"
 #include "cli/commands.h"
 
@@ -23,6 +26,14 @@ void add_metrics_option(CLI::App* cmd, std::string& listen) {
                   "serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; 0.0.0.0:9464 for "
                   "every interface); metrics and PromQL in docs/deploy.md")
       ->type_name("ADDR:PORT");
+}
+
+std::unique_ptr<DoorbellProbe> load_doorbell_probe(const SessionOptions& opts) {
+  std::string why;
+  const bool kernel_btf = ::access(host_path("/sys/kernel/btf/vmlinux").c_str(), R_OK) == 0;
+  auto probe = DoorbellProbe::load(kernel_btf || opts.btf_path.empty() ? nullptr : opts.btf_path.c_str(), &why);
+  if (!probe) fmt::print("note: no doorbell uprobes ({}); detection polls the queue pointers only\n", why);
+  return probe;
 }
 
 void finish_session_options(SessionOptions& opts, std::uint32_t ringbuf_kb) {

@@ -3,10 +3,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "attach/doorbell_probe.h"
 #include "tracing/event_source.h"
 #include "tracing/session.h"
 
@@ -39,6 +41,10 @@ class SessionSource final : public EventSource {
 void add_session_options(CLI::App* cmd, SessionOptions& opts, std::uint32_t& ringbuf_kb);
 // --metrics-listen ADDR:PORT (watch, preempt): the Prometheus endpoint (docs/deploy.md).
 void add_metrics_option(CLI::App* cmd, std::string& listen);
+// The automatic mode's doorbell uprobes (preempt --online-pid, agent), with
+// --btf only where the kernel has no BTF of its own. Optional: on failure it
+// says why on stdout and returns null, and detection polls the queue pointers.
+std::unique_ptr<DoorbellProbe> load_doorbell_probe(const SessionOptions& opts);
 // Applies --ringbuf-kb (must be a power of two of at least 4 KiB); throws UserError.
 void finish_session_options(SessionOptions& opts, std::uint32_t ringbuf_kb);
 // Each -p PID must name a running process; throws UserError for the first that does not.

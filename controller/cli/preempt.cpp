@@ -191,19 +191,13 @@ int run_preempt(PreemptOptions& o, bool serve_given, bool cycles_given) {
   }
   std::fflush(stdout);
 
-  give_back_startup_heap();  // base/heap.h: what attaching parsed once
-
   std::unique_ptr<DoorbellProbe> doorbell;
   if (!o.auto_opts.online.empty() && !o.no_doorbell) {
-    // Optional: without it the automatic mode polls, as with --no-doorbell.
-    std::string why;
-    const bool kernel_btf = ::access(host_path("/sys/kernel/btf/vmlinux").c_str(), R_OK) == 0;
-    doorbell = DoorbellProbe::load(kernel_btf || o.session.btf_path.empty() ? nullptr : o.session.btf_path.c_str(),
-                                   &why);
-    if (!doorbell) fmt::print("note: no doorbell uprobes ({}); detection polls the queue pointers only\n", why);
+    doorbell = load_doorbell_probe(o.session);
     o.auto_opts.doorbell = doorbell.get();
     o.auto_opts.doorbell_disarm = !o.keep_doorbell_uprobes;
   }
+  give_back_startup_heap();  // base/heap.h: what attaching parsed once
 
   int rc = !o.auto_opts.online.empty() ? run_auto(ctl, src, o.auto_opts, stdout)
            : o.serve                   ? run_serve(ctl, src, o.serve_opts, stdout)

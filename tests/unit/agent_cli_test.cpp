@@ -16,30 +16,16 @@
 #include <nlohmann/json.hpp>
 
 #include "agent_fake_procs.h"
+#include "run_binary.h"
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
+using Result = gp::test::CmdResult;
 
-Result run_prefixed(const std::string& prefix, const std::string& args) {
-  Result r;
-  std::string cmd = prefix + " " GP_BINARY " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.out.append(buf.data(), n);
-  int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-  return r;
-}
-
-Result run(const std::string& args) { return run_prefixed("", args); }
+Result run(const std::string& args) { return gp::test::run_gp(args); }
 
 Result run_as_nobody(const std::string& args) {
-  return run_prefixed("setpriv --reuid=65534 --regid=65534 --clear-groups", args);
+  return gp::test::run_gp(args, "setpriv --reuid=65534 --regid=65534 --clear-groups");
 }
 
 bool has(const Result& r, const std::string& s) { return r.out.find(s) != std::string::npos; }

@@ -16,25 +16,13 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_root.h"
+#include "run_binary.h"
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout + stderr
-};
+using Result = gp::test::CmdResult;
 
-Result run(const std::string& args, const std::string& prefix = "") {
-  Result r;
-  std::string cmd = prefix + " " GP_BINARY " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.out.append(buf.data(), n);
-  int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-  return r;
-}
+Result run(const std::string& args, const std::string& prefix = "") { return gp::test::run_gp(args, prefix); }
 
 bool has(const Result& r, const std::string& s) { return r.out.find(s) != std::string::npos; }
 

@@ -10,25 +10,13 @@
 #include <string>
 
 #include "fake_root.h"
+#include "run_binary.h"
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
+using Result = gp::test::CmdResult;
 
-Result run(const std::string& args) {
-  Result r;
-  const std::string cmd = std::string(GP_BINARY) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.out.append(buf.data(), n);
-  const int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-  return r;
-}
+Result run(const std::string& args) { return gp::test::run_gp(args); }
 
 bool has(const Result& r, const std::string& s) { return r.out.find(s) != std::string::npos; }
 

@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "metrics/exporter.h"
 #include "metrics/server.h"
+#include "run_binary.h"
 
 namespace gp::metrics {
 namespace {
@@ -136,22 +137,9 @@ TEST(MetricsServer, AddressNotOnThisHost) {
   }
 }
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
+using Result = test::CmdResult;
 
-Result run(const std::string& args) {
-  Result r;
-  const std::string cmd = GP_BINARY " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.out.append(buf.data(), n);
-  const int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-  return r;
-}
+Result run(const std::string& args) { return test::run_gp(args); }
 
 // Bad input from the command line: the port check comes before any other
 // check or acquisition, so the message is about the port and nothing was attached.

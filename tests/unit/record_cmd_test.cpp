@@ -12,25 +12,13 @@
 #include <fstream>
 #include <string>
 
+#include "run_binary.h"
+
 namespace {
 
-struct CmdResult {
-  int code = -1;
-  std::string out;
-};
+using gp::test::CmdResult;
 
-CmdResult run(const std::string& args) {
-  CmdResult r;
-  const std::string cmd = std::string(GP_BINARY) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+CmdResult run(const std::string& args) { return gp::test::run_gp(args); }
 
 bool exists(const std::string& p) {
   struct stat st{};

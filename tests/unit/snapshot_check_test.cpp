@@ -12,6 +12,7 @@
 #include "preempt/snapshot_check.h"
 #include "preempt/target.h"
 #include "preempt_fake_kfd.h"
+#include "run_binary.h"
 #include "test_events.h"
 #include "tracing/queue_map.h"
 
@@ -169,39 +170,24 @@ TEST(SnapshotCheck, WithoutTheOptionARuntimeIsStillRequired) {
 // The command line: refusals before anything is attached.
 namespace {
 
-struct CliResult {
-  int status = -1;
-  std::string out;
-};
-
-CliResult run_binary(const std::string& args) {
-  std::string cmd = GP_BINARY " " + args + " 2>&1";
-  CliResult r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[512];
-  while (std::fgets(buf, sizeof(buf), p)) r.out += buf;
-  int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+gp::test::CmdResult run_binary(const std::string& args) { return gp::test::run_gp(args); }
 
 }  // namespace
 
 TEST(SnapshotCheckCli, NeedsAPid) {
   auto r = run_binary("queues --snapshot-check");
-  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--snapshot-check needs -p PID"), std::string::npos) << r.out;
 }
 
 TEST(SnapshotCheckCli, ExcludesHqd) {
   auto r = run_binary("queues -p 1 --snapshot-check --hqd");
-  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("excludes"), std::string::npos) << r.out;
 }
 
 TEST(SnapshotCheckCli, IsListedInTheHelp) {
   auto r = run_binary("queues --help");
-  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("--snapshot-check"), std::string::npos) << r.out;
 }
