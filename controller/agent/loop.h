@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <functional>
 
-#include "agent/control_server.h"
+#include "preempt/control_server.h"
 #include "agent/core.h"
 #include "attach/doorbell_probe.h"
 #include "tracing/event_source.h"

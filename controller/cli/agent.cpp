@@ -17,7 +17,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "agent/control_server.h"
+#include "preempt/control_server.h"
 #include "agent/core.h"
 #include "agent/loop.h"
 #include "base/clock.h"
@@ -160,7 +160,7 @@ int run_agent(AgentCliOptions& o) {
   }
   bool replaced = false;
   std::unique_ptr<ControlServer> server;
-  if (!o.socket.empty()) server = std::make_unique<ControlServer>(o.socket, socket_mode, &replaced);
+  if (!o.socket.empty()) server = std::make_unique<ControlServer>(o.socket, socket_mode, "a running agent", &replaced);
   std::unique_ptr<KfdDevice> kfd;
   if (!o.read_only) {
     try {

@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "base/stop_signal.h"
 #include "preempt/claims.h"
+#include "preempt/control_server.h"
 #include "preempt/cycles.h"
 #include "preempt/protocol.h"
 
@@ -25,59 +26,6 @@ namespace gp {
 namespace {
 
 constexpr int kServePollMs = 100;
-constexpr std::size_t kMaxLine = 512;
-
-// The listening socket; removes its path again however serve ends.
-class ListeningSocket {
- public:
-  ListeningSocket(const std::string& path, mode_t mode) : path_(path) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.empty() || path.size() >= sizeof(addr.sun_path))
-      throw UserError(fmt::format("--socket {}: a path of 1 to {} bytes is needed", path,
-                                       sizeof(addr.sun_path) - 1), 2);
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    if (::access(path.c_str(), F_OK) == 0) {
-      // A live server answers; a stale socket file from a killed one does not.
-      int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      bool live = probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-      if (probe >= 0) ::close(probe);
-      if (live)
-        throw UserError(fmt::format("another preempt --serve is already listening on {}", path));
-      ::unlink(path.c_str());
-    }
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
-      int e = errno;
-      if (fd_ >= 0) ::close(fd_);
-      throw UserError(fmt::format("cannot create the control socket {}: {}", path, std::strerror(e)));
-    }
-    bound_ = true;
-    if (::chmod(path.c_str(), mode) < 0 || ::listen(fd_, 16) < 0) {
-      int e = errno;
-      cleanup();
-      throw UserError(fmt::format("cannot listen on {}: {}", path, std::strerror(e)));
-    }
-  }
-  ~ListeningSocket() { cleanup(); }
-  int fd() const { return fd_; }
-
- private:
-  void cleanup() {
-    if (fd_ >= 0) ::close(fd_);
-    if (bound_) ::unlink(path_.c_str());
-    fd_ = -1;
-    bound_ = false;
-  }
-  std::string path_;
-  int fd_ = -1;
-  bool bound_ = false;
-};
-
-struct Client {
-  int fd;
-  std::string buf;
-};
 
 class Server {
  public:
@@ -219,19 +167,11 @@ class Server {
   LatencyStats suspends_, resumes_;                  // ioctl times, when one was issued
 };
 
-void reply(int fd, const std::string& line) {
-  std::string msg = line + "\n";
-  // Small replies to a local socket: a short blocking-free send is enough;
-  // a client that does not read loses its reply, never blocks the server.
-  [[maybe_unused]] auto n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-}
-
 // home: the tracer thread this loop runs on (run_on_home_thread), or null.
 int serve_loop(PreemptController& ctl, EventSource& src, const ServeOptions& o, std::FILE* out,
                PtraceTracer* home) {
-  ListeningSocket sock(o.socket_path, o.socket_mode);
+  ControlServer sock(o.socket_path, o.socket_mode, "a running preempt --serve");
   Server server(ctl, src, o, out);
-  std::vector<Client> clients;
   fmt::print(out, "Serving on {}: `gpreempt-bpf ctl suspend|resume|status --socket {}`{}. Ctrl-C stops "
                   "(the targets are resumed).\n",
              o.socket_path, o.socket_path,
@@ -239,53 +179,21 @@ int serve_loop(PreemptController& ctl, EventSource& src, const ServeOptions& o, 
   std::fflush(out);
 
   while (!stop_requested() && !ctl.all_gone()) {
-    std::vector<pollfd> fds{{sock.fd(), POLLIN, 0}};
+    std::vector<pollfd> fds;
     int src_fd = src.ready_fd();
     if (src_fd >= 0) fds.push_back({src_fd, POLLIN, 0});
     for (int fd : home_wake_fds(home)) fds.push_back({fd, POLLIN, 0});
-    const std::size_t first_client = fds.size();
-    for (auto& c : clients) fds.push_back({c.fd, POLLIN, 0});
+    for (int fd : sock.fds()) fds.push_back({fd, POLLIN, 0});
     ::poll(fds.data(), fds.size(), server.poll_timeout_ms());
     if (home) home->serve_round();
 
     // Events first: a queue created just now must be in the map before a claim.
     src.pump();
     for (const auto& n : ctl.take_notes()) fmt::print(out, "      {}\n", n);
-
-    if (fds[0].revents & POLLIN) {
-      for (;;) {
-        int c = ::accept4(sock.fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (c < 0) break;
-        clients.push_back({c, {}});
-      }
-    }
-    for (std::size_t i = first_client; i < fds.size(); ++i) {
-      if (!fds[i].revents) continue;
-      Client& c = clients[i - first_client];
-      char buf[256];
-      ssize_t n = ::recv(c.fd, buf, sizeof(buf), 0);
-      if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-        ::close(c.fd);
-        c.fd = -1;  // its claims stay: released by resume or --max-hold-ms
-        continue;
-      }
-      c.buf.append(buf, static_cast<std::size_t>(n));
-      for (auto nl = c.buf.find('\n'); nl != std::string::npos; nl = c.buf.find('\n')) {
-        std::string line = c.buf.substr(0, nl);
-        c.buf.erase(0, nl + 1);
-        reply(c.fd, server.handle(parse_request(line)));
-      }
-      if (c.buf.size() > kMaxLine) {
-        reply(c.fd, "err request line too long");
-        ::close(c.fd);
-        c.fd = -1;
-      }
-    }
-    std::erase_if(clients, [](const Client& c) { return c.fd < 0; });
+    // A closed connection's claims stay: released by resume or --max-hold-ms.
+    sock.serve([&](std::string_view line) { return server.handle(parse_request(line)); });
     server.expire_claims();
   }
-  for (auto& c : clients) ::close(c.fd);
   server.finish();
   for (const auto& n : ctl.take_notes()) fmt::print(out, "      {}\n", n);
   return 0;

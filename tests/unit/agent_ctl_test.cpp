@@ -13,7 +13,7 @@
 
 #include <gtest/gtest.h>
 
-#include "agent/control_server.h"
+#include "preempt/control_server.h"
 #include "agent/core.h"
 #include "agent/loop.h"
 #include "agent_fake_procs.h"
@@ -78,7 +78,7 @@ TEST(AgentControlServer, APathThatIsNotASocketIsRefusedAndKept) {
   const std::string path = tmp_socket("file");
   std::ofstream(path) << "precious\n";
   try {
-    gp::ControlServer s(path, 0600);
+    gp::ControlServer s(path, 0600, "a running agent");
     FAIL() << "accepted a regular file";
   } catch (const gp::UserError& e) {
     EXPECT_EQ(e.code, 2);
@@ -93,9 +93,9 @@ TEST(AgentControlServer, APathThatIsNotASocketIsRefusedAndKept) {
 TEST(AgentControlServer, ALiveServerIsRefusedAndAStaleSocketReplaced) {
   const std::string path = tmp_socket("live");
   {
-    gp::ControlServer first(path, 0600);
+    gp::ControlServer first(path, 0600, "a running agent");
     try {
-      gp::ControlServer second(path, 0600);
+      gp::ControlServer second(path, 0600, "a running agent");
       FAIL() << "two servers on one path";
     } catch (const gp::UserError& e) {
       EXPECT_NE(std::string(e.what()).find("another server is listening there"), std::string::npos) << e.what();
@@ -110,7 +110,7 @@ TEST(AgentControlServer, ALiveServerIsRefusedAndAStaleSocketReplaced) {
   ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
   close(fd);
   bool replaced = false;
-  gp::ControlServer again(path, 0600, &replaced);
+  gp::ControlServer again(path, 0600, "a running agent", &replaced);
   EXPECT_TRUE(replaced);
 }
 
@@ -137,7 +137,7 @@ TEST(AgentLoop, AnswersCtlOnItsSocketPerGpu) {
   src.pump();
   core.start({pid}, 1);
   const std::string path = tmp_socket("loop");
-  gp::ControlServer server(path, 0600);
+  gp::ControlServer server(path, 0600, "a running agent");
   std::atomic<bool> stop{false};
   gp::AgentLoopOptions lo;
   lo.server = &server;

@@ -1,10 +1,11 @@
-// The agent's control socket: the preempt protocol (preempt/protocol.h, with
-// its gpu= selector) on a Unix socket, one request line, one reply line.
-// Everything non-blocking: the agent's loop polls fds() and calls serve().
+// The control socket of `preempt --serve` and of the agent: the preempt
+// protocol (preempt/protocol.h, with its gpu= selector) on a Unix socket, one
+// request line, one reply line. Everything non-blocking: the owner's loop
+// polls fds() and calls serve().
 //
 // The path is checked before anything is attached: a live server on it, or
 // a path that is not a socket, is refused; a socket nobody answers on (left
-// by an agent that was killed) is replaced, so a restart after a crash works.
+// by a server that was killed) is replaced, so a restart after a crash works.
 #pragma once
 
 #include <sys/types.h>
@@ -18,9 +19,10 @@ namespace gp {
 
 class ControlServer {
  public:
-  // Throws UserError (nothing created) when the path cannot be used.
+  // Throws UserError (nothing created) when the path cannot be used; `who`
+  // names the server a live socket probably belongs to ("a running agent").
   // *replaced is set when a stale socket was removed.
-  ControlServer(const std::string& path, mode_t mode, bool* replaced = nullptr);
+  ControlServer(const std::string& path, mode_t mode, std::string_view who, bool* replaced = nullptr);
   ~ControlServer();  // closes every connection and removes the path
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;

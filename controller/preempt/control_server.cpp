@@ -1,4 +1,4 @@
-#include "agent/control_server.h"
+#include "preempt/control_server.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,13 +20,14 @@ constexpr std::size_t kMaxLine = 512;
 
 void reply(int fd, const std::string& line) {
   const std::string msg = line + "\n";
-  // A client that does not read loses its reply; it never blocks the agent.
+  // A client that does not read loses its reply; it never blocks the server.
   [[maybe_unused]] auto n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 }  // namespace
 
-ControlServer::ControlServer(const std::string& path, mode_t mode, bool* replaced) : path_(path) {
+ControlServer::ControlServer(const std::string& path, mode_t mode, std::string_view who, bool* replaced)
+    : path_(path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(addr.sun_path))
@@ -39,14 +40,14 @@ ControlServer::ControlServer(const std::string& path, mode_t mode, bool* replace
                                   "(remove it, or choose another path)",
                                   path),
                       2);
-    // A live agent (or preempt --serve) answers; a socket left by a killed one does not.
+    // A live server answers; a socket left by a killed one does not.
     int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     const bool live = probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
     if (probe >= 0) ::close(probe);
     if (live)
-      throw UserError(fmt::format("--socket {}: another server is listening there (a running agent?); stop it "
+      throw UserError(fmt::format("--socket {}: another server is listening there ({}?); stop it "
                                   "first, or choose another path",
-                                  path));
+                                  path, who));
     ::unlink(path.c_str());
     if (replaced) *replaced = true;
   }
