@@ -22,13 +22,13 @@ namespace {
 
 using Result = gp::test::CmdResult;
 
-Result run(const std::string& args) { return gp::test::run_gp(args); }
+using gp::test::run_gp;
 
 Result run_as_nobody(const std::string& args) {
   return gp::test::run_gp(args, "setpriv --reuid=65534 --regid=65534 --clear-groups");
 }
 
-bool has(const Result& r, const std::string& s) { return r.out.find(s) != std::string::npos; }
+using gp::test::has;
 
 class TempFile {
  public:
@@ -57,9 +57,9 @@ const char* kGood =
 }  // namespace
 
 TEST(AgentCli, HelpListsTheAgentAndItsOptions) {
-  auto r = run("--help");
+  auto r = run_gp("--help");
   EXPECT_TRUE(has(r, "agent")) << r.out;
-  r = run("agent --help");
+  r = run_gp("agent --help");
   EXPECT_EQ(r.code, 0);
   for (const char* o : {"--policy", "--check-policy", "--socket", "--metrics-listen", "--read-only", "--idle-ms"})
     EXPECT_TRUE(has(r, o)) << o << "\n" << r.out;
@@ -67,32 +67,32 @@ TEST(AgentCli, HelpListsTheAgentAndItsOptions) {
 
 TEST(AgentCli, APolicyErrorNamesTheFileAndLine) {
   TempFile bad("bad.yaml", "version: 1\nrules:\n  - name: a\n    role: realtime\n    match: {comm: x}\n");
-  auto r = run("agent --policy " + bad.path());
+  auto r = run_gp("agent --policy " + bad.path());
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(has(r, "gpreempt-bpf: " + bad.path() + ":4:11: role must be online, offline or ignored, not \"realtime\""))
       << r.out;
   EXPECT_FALSE(has(r, "Attached")) << "nothing attached: " << r.out;
-  r = run("agent --check-policy " + bad.path());
+  r = run_gp("agent --check-policy " + bad.path());
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(has(r, bad.path() + ":4:11:")) << r.out;
-  r = run("agent --policy /nonexistent/policy.yaml");
+  r = run_gp("agent --policy /nonexistent/policy.yaml");
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(has(r, "/nonexistent/policy.yaml: cannot read the policy: No such file or directory")) << r.out;
 }
 
 TEST(AgentCli, NeedsAPolicy) {
-  auto r = run("agent");
+  auto r = run_gp("agent");
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(has(r, "--policy FILE")) << r.out;
   TempFile good("good.yaml", kGood);
-  r = run("agent --policy " + good.path() + " --check-policy " + good.path());
+  r = run_gp("agent --policy " + good.path() + " --check-policy " + good.path());
   EXPECT_NE(r.code, 0) << r.out;
 }
 
 TEST(AgentCli, ASocketPathThatIsNotASocketIsRefusedBeforeAnythingIsAttached) {
   TempFile good("good.yaml", kGood);
   TempFile file("not-a-socket", "data\n");
-  auto r = run("agent --read-only --policy " + good.path() + " --socket " + file.path());
+  auto r = run_gp("agent --read-only --policy " + good.path() + " --socket " + file.path());
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(has(r, "the path already exists and is not a socket; not replacing it")) << r.out;
   EXPECT_FALSE(has(r, "Attached")) << r.out;
@@ -110,7 +110,7 @@ TEST(AgentCli, ALiveServerOnTheSocketIsRefused) {
   std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", path.c_str());
   ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
   ASSERT_EQ(listen(fd, 4), 0);
-  auto r = run("agent --read-only --policy " + good.path() + " --socket " + path);
+  auto r = run_gp("agent --read-only --policy " + good.path() + " --socket " + path);
   close(fd);
   unlink(path.c_str());
   EXPECT_EQ(r.code, 1) << r.out;
@@ -120,14 +120,14 @@ TEST(AgentCli, ALiveServerOnTheSocketIsRefused) {
 
 TEST(AgentCli, BadOptionsAreRefused) {
   TempFile good("good.yaml", kGood);
-  auto r = run("agent --read-only --policy " + good.path() + " --metrics-listen nope");
+  auto r = run_gp("agent --read-only --policy " + good.path() + " --metrics-listen nope");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(has(r, "--metrics-listen nope: expected ADDR:PORT")) << r.out;
-  r = run("agent --read-only --policy " + good.path() + " --metrics-listen 0.0.0.0:70000");
+  r = run_gp("agent --read-only --policy " + good.path() + " --metrics-listen 0.0.0.0:70000");
   EXPECT_EQ(r.code, 2) << r.out;
-  r = run("agent --read-only --policy " + good.path() + " --idle-ms -1");
+  r = run_gp("agent --read-only --policy " + good.path() + " --idle-ms -1");
   EXPECT_EQ(r.code, 2) << r.out;
-  r = run("agent --read-only --policy " + good.path() + " --socket-mode 999");
+  r = run_gp("agent --read-only --policy " + good.path() + " --socket-mode 999");
   EXPECT_EQ(r.code, 2) << r.out;
 }
 
@@ -141,7 +141,7 @@ TEST(AgentCli, CheckPolicyPrintsEachKfdProcessesRoleAndRule) {
                                     "823b5a6d9aaa8da5c0ecda3e7cbcd6729673437965dc600ffcb0a2651960f945\n"});
   add_fake_proc(root, gp::test::FakeProc{.pid = 5103, .comm = "bash", .kfd = false});
   TempFile good("good.yaml", kGood);
-  auto r = run("agent --check-policy " + good.path());
+  auto r = run_gp("agent --check-policy " + good.path());
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(has(r, "2 KFD process(es)")) << r.out;
   EXPECT_TRUE(has(r, "   5101  vllm             online   env-online            41234")) << r.out;
@@ -149,7 +149,7 @@ TEST(AgentCli, CheckPolicyPrintsEachKfdProcessesRoleAndRule) {
   EXPECT_TRUE(has(r, "88bcf96e-7b92-4ce5-a3c0-2a6d098a1c33  823b5a6d9aaa")) << r.out;
   EXPECT_FALSE(has(r, "5103")) << "not a KFD process: " << r.out;
 
-  r = run("agent --check-policy " + good.path() + " --all --json");
+  r = run_gp("agent --check-policy " + good.path() + " --all --json");
   EXPECT_EQ(r.code, 0) << r.out;
   int lines = 0;
   std::istringstream in(r.out);

@@ -22,9 +22,9 @@ namespace {
 
 using Result = gp::test::CmdResult;
 
-Result run(const std::string& args, const std::string& prefix = "") { return gp::test::run_gp(args, prefix); }
+using gp::test::run_gp;
 
-bool has(const Result& r, const std::string& s) { return r.out.find(s) != std::string::npos; }
+using gp::test::has;
 
 gp::test::FakeRoot& amdgpu_root(gp::test::FakeRoot& root) {
   root.mkdir("/sys/module/amdgpu");
@@ -35,7 +35,7 @@ gp::test::FakeRoot& amdgpu_root(gp::test::FakeRoot& root) {
 const char* const kCommands[] = {"watch", "queues", "doctor", "preempt", "ctl", "latency", "record", "report"};
 
 TEST(Cli, HelpListsEverySubcommand) {
-  auto r = run("--help");
+  auto r = run_gp("--help");
   EXPECT_EQ(r.code, 0);
   for (const char* c : kCommands) EXPECT_TRUE(has(r, c)) << c;
 }
@@ -47,24 +47,24 @@ void expect_command_list(const Result& r) {
 }
 
 TEST(Cli, UnknownCommandIsNamedAndTheCommandsListed) {
-  auto r = run("frobnicate");
+  auto r = run_gp("frobnicate");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_EQ(r.out.rfind("gpreempt-bpf: unknown command 'frobnicate'\n", 0), 0u) << r.out;
   EXPECT_FALSE(has(r, "A subcommand is required")) << r.out;
   expect_command_list(r);
   // Its options do not hide it.
-  r = run("frobnicate --json -p 1");
+  r = run_gp("frobnicate --json -p 1");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(has(r, "unknown command 'frobnicate'")) << r.out;
 }
 
 TEST(Cli, NoCommandPrintsTheUsage) {
-  auto r = run("");
+  auto r = run_gp("");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_EQ(r.out.rfind("usage: gpreempt-bpf COMMAND [OPTIONS]\n", 0), 0u) << r.out;
   EXPECT_FALSE(has(r, "A subcommand is required")) << r.out;
   expect_command_list(r);
-  r = run("--frobnicate");
+  r = run_gp("--frobnicate");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_EQ(r.out.rfind("gpreempt-bpf: unknown option '--frobnicate'\n", 0), 0u) << r.out;
   expect_command_list(r);
@@ -72,7 +72,7 @@ TEST(Cli, NoCommandPrintsTheUsage) {
 
 // A known command's own parse errors are CLI11's, as before.
 TEST(Cli, AKnownCommandsParseErrorIsUnchanged) {
-  auto r = run("watch --frobnicate");
+  auto r = run_gp("watch --frobnicate");
   EXPECT_NE(r.code, 0);
   EXPECT_FALSE(has(r, "unknown command")) << r.out;
   EXPECT_TRUE(has(r, "--frobnicate")) << r.out;
@@ -81,7 +81,7 @@ TEST(Cli, AKnownCommandsParseErrorIsUnchanged) {
 TEST(Cli, WatchWithoutAmdgpuSaysSoAndFails) {
   if (geteuid() != 0) GTEST_SKIP() << "the root-only path; the non-root one is tested below";
   if (access("/sys/module/amdgpu", F_OK) == 0) GTEST_SKIP() << "this host has amdgpu";
-  auto r = run("watch --duration 1");
+  auto r = run_gp("watch --duration 1");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r, "amdgpu driver is not loaded")) << r.out;
   EXPECT_TRUE(has(r, "scripts/vm/demo.sh")) << r.out;
@@ -89,7 +89,7 @@ TEST(Cli, WatchWithoutAmdgpuSaysSoAndFails) {
 
 TEST(Cli, DoctorWithoutAmdgpuExitsNonZero) {
   if (access("/sys/module/amdgpu", F_OK) == 0) GTEST_SKIP() << "this host has amdgpu";
-  auto r = run("doctor");
+  auto r = run_gp("doctor");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r, "watch:   will NOT work")) << r.out;
 }
@@ -97,7 +97,7 @@ TEST(Cli, DoctorWithoutAmdgpuExitsNonZero) {
 TEST(Cli, NotRootIsRefused) {
   if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv (util-linux) missing";
   if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to nobody";
-  auto r = run("watch --duration 1", "setpriv --reuid=65534 --regid=65534 --clear-groups");
+  auto r = run_gp("watch --duration 1", "setpriv --reuid=65534 --regid=65534 --clear-groups");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_TRUE(has(r, "not running as root")) << r.out;
   EXPECT_TRUE(has(r, "sudo")) << r.out;
@@ -106,7 +106,7 @@ TEST(Cli, NotRootIsRefused) {
 TEST(Cli, NoAmdgpuBtfSaysHowToGetIt) {
   gp::test::FakeRoot root;
   amdgpu_root(root);
-  auto r = run("watch --duration 1");
+  auto r = run_gp("watch --duration 1");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r, "amdgpu has no BTF")) << r.out;
   EXPECT_TRUE(has(r, "--btf")) << r.out;
@@ -128,13 +128,13 @@ void fake_vmlinux_btf(gp::test::FakeRoot& root) {
 TEST(Cli, DoctorWithoutAmdgpuBtfPrintsTheSteps) {
   gp::test::FakeRoot root;
   amdgpu_root(root);
-  auto r = run("doctor");
+  auto r = run_gp("doctor");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r, "amdgpu BTF       no")) << r.out;
   EXPECT_TRUE(has(r, "pahole -J --btf_base /sys/kernel/btf/vmlinux --btf_encode_detached /tmp/amdgpu.btf "
                      "/tmp/amdgpu.ko")) << r.out;
   EXPECT_TRUE(has(r, "gpreempt-bpf watch --btf /tmp/amdgpu.btf")) << r.out;
-  auto j = run("doctor --json");
+  auto j = run_gp("doctor --json");
   const auto doc = nlohmann::json::parse(j.out, nullptr, false);
   ASSERT_TRUE(doc.is_object()) << j.out;
   EXPECT_FALSE(doc["amdgpu_btf"].get<bool>());
@@ -148,12 +148,12 @@ TEST(Cli, DoctorJudgesTheBtfFile) {
   amdgpu_root(root);
   fake_vmlinux_btf(root);
   root.write("/bad.btf", "not BTF");
-  auto r = run("doctor --btf " + root.path() + "/bad.btf");
+  auto r = run_gp("doctor --btf " + root.path() + "/bad.btf");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_TRUE(has(r, "--btf            unusable")) << r.out;
   EXPECT_TRUE(has(r, "not BTF that libbpf can read")) << r.out;
   EXPECT_TRUE(has(r, "pahole -J --btf_base")) << r.out;
-  auto j = run("doctor --json --btf " + root.path() + "/bad.btf");
+  auto j = run_gp("doctor --json --btf " + root.path() + "/bad.btf");
   const auto doc = nlohmann::json::parse(j.out, nullptr, false);
   ASSERT_TRUE(doc.is_object()) << j.out;
   EXPECT_FALSE(doc["custom_btf"]["usable"].get<bool>()) << j.out;
@@ -165,22 +165,22 @@ TEST(Cli, WatchWithAnUnusableBtfFileSaysWhy) {
   amdgpu_root(root);
   fake_vmlinux_btf(root);
   root.write("/bad.btf", "not BTF");
-  auto r = run("watch --duration 1 --btf " + root.path() + "/bad.btf");
+  auto r = run_gp("watch --duration 1 --btf " + root.path() + "/bad.btf");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r, "not BTF that libbpf can read")) << r.out;
-  r = run("watch --duration 1 --btf " + root.path() + "/sys/kernel/btf/vmlinux");
+  r = run_gp("watch --duration 1 --btf " + root.path() + "/sys/kernel/btf/vmlinux");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r, "has no amdgpu types")) << r.out;
 }
 
 TEST(Cli, UnknownPidIsAUsageError) {
-  auto r = run("watch -p 999999999");
+  auto r = run_gp("watch -p 999999999");
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(has(r, "no such process: 999999999")) << r.out;
 }
 
 TEST(Cli, UnwritableOutputFailsBeforeAttaching) {
-  auto r = run("watch -o /proc/gp-no-such-dir/out.txt");
+  auto r = run_gp("watch -o /proc/gp-no-such-dir/out.txt");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r, "cannot write /proc/gp-no-such-dir/out.txt")) << r.out;
 }
@@ -195,26 +195,26 @@ TEST(Cli, SecondInstanceIsRefused) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::write(fd, "4242", 4), 4);
   ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);  // "the other instance"
-  auto r = run("watch --duration 1");
+  auto r = run_gp("watch --duration 1");
   ::close(fd);
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r, "another `gpreempt-bpf watch` is already running (pid 4242)")) << r.out;
 }
 
 TEST(Cli, BadRingbufSizeIsAUsageError) {
-  auto r = run("watch --ringbuf-kb 3");
+  auto r = run_gp("watch --ringbuf-kb 3");
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(has(r, "power of two")) << r.out;
 }
 
 TEST(Cli, RtPriorityOutOfRangeIsAUsageError) {
-  auto r = run("preempt --offline-pid 1 --online-pid 1 --rt-priority 100");
+  auto r = run_gp("preempt --offline-pid 1 --online-pid 1 --rt-priority 100");
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(has(r, "--rt-priority")) << r.out;
 }
 
 TEST(Cli, PreemptHelpDescribesTheDoorbellOptions) {
-  auto r = run("preempt --help");
+  auto r = run_gp("preempt --help");
   EXPECT_EQ(r.code, 0);
   EXPECT_TRUE(has(r, "--no-doorbell")) << r.out;
   EXPECT_TRUE(has(r, "--rt-priority")) << r.out;
@@ -222,7 +222,7 @@ TEST(Cli, PreemptHelpDescribesTheDoorbellOptions) {
 }
 
 TEST(Cli, IdleLatencyOutOfRangeIsAUsageError) {
-  auto r = run("preempt --offline-pid 1 --online-pid 1 --idle-latency-us -5");
+  auto r = run_gp("preempt --offline-pid 1 --online-pid 1 --idle-latency-us -5");
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(has(r, "--idle-latency-us")) << r.out;
 }
@@ -248,29 +248,29 @@ TEST(Cli, GraceOutsideTheEightBitFieldIsRefusedBeforeAnything) {
                {"0", "0 is an infinite grace to the firmware"},
                {"-1", "not negative"}};
   for (const auto& c : cases) {
-    auto r = run(std::string("preempt --offline-pid 1 --cycles 1 --grace ") + c.grace);
+    auto r = run_gp(std::string("preempt --offline-pid 1 --cycles 1 --grace ") + c.grace);
     EXPECT_EQ(r.code, 2) << c.grace << ": " << r.out;
     EXPECT_TRUE(has(r, "must be 1..255")) << c.grace << ": " << r.out;
     EXPECT_TRUE(has(r, c.why)) << c.grace << ": " << r.out;
     EXPECT_TRUE(has(r, "about 1K GPU clocks")) << c.grace << ": " << r.out;
   }
   for (const char* ok : {"1", "255"}) {
-    auto r = run(std::string("preempt --offline-pid 1 --cycles 1 --grace ") + ok);
+    auto r = run_gp(std::string("preempt --offline-pid 1 --cycles 1 --grace ") + ok);
     EXPECT_FALSE(has(r, "--grace")) << ok << " is accepted: " << r.out;
   }
-  auto help = run("preempt --help");
+  auto help = run_gp("preempt --help");
   EXPECT_TRUE(has(help, "1..255")) << help.out;
   EXPECT_TRUE(has(help, "1K GPU clocks")) << help.out;
 }
 
 TEST(Cli, DoctorOnlinePidThatDoesNotExistIsAUsageError) {
-  auto r = run("doctor --online-pid 2147483646");
+  auto r = run_gp("doctor --online-pid 2147483646");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(has(r, "--online-pid 2147483646: no such process")) << r.out;
 }
 
 TEST(Cli, ErrorsAreOneLine) {
-  auto r = run("watch -p 999999999");
+  auto r = run_gp("watch -p 999999999");
   ASSERT_FALSE(r.out.empty());
   EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << r.out;
 }

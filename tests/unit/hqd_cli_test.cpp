@@ -16,12 +16,12 @@ namespace {
 
 using Result = gp::test::CmdResult;
 
-Result run(const std::string& args) { return gp::test::run_gp(args); }
+using gp::test::run_gp;
 
-bool has(const Result& r, const std::string& s) { return r.out.find(s) != std::string::npos; }
+using gp::test::has;
 
 TEST(HqdCli, HelpSaysItReadsLiveRegisters) {
-  auto r = run("queues --help");
+  auto r = run_gp("queues --help");
   EXPECT_EQ(r.code, 0);
   EXPECT_TRUE(has(r, "--hqd")) << r.out;
   EXPECT_TRUE(has(r, "live registers")) << r.out;
@@ -30,7 +30,7 @@ TEST(HqdCli, HelpSaysItReadsLiveRegisters) {
 TEST(HqdCli, NoDebugfsSaysHowToMountIt) {
   gp::test::FakeRoot root;
   root.write("/proc/mounts", "sysfs /sys sysfs rw 0 0\nproc /proc proc rw 0 0\n");
-  auto r = run("queues --hqd");
+  auto r = run_gp("queues --hqd");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_TRUE(has(r, "debugfs is not mounted at /sys/kernel/debug")) << r.out;
   EXPECT_TRUE(has(r, "mount -t debugfs none /sys/kernel/debug")) << r.out;
@@ -40,7 +40,7 @@ TEST(HqdCli, DebugfsWithoutKfdSaysAmdgpuIsNotLoaded) {
   gp::test::FakeRoot root;
   root.write("/proc/mounts", "debugfs /sys/kernel/debug debugfs rw,relatime 0 0\n");
   root.mkdir("/sys/kernel/debug/tracing");
-  auto r = run("queues --hqd --json");
+  auto r = run_gp("queues --hqd --json");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_TRUE(has(r, "no kfd/ directory")) << r.out;
   EXPECT_TRUE(has(r, "modprobe amdgpu")) << r.out;
@@ -52,14 +52,14 @@ TEST(HqdCli, KfdWithoutGpuIsRefusedWithoutReadingTheDump) {
   root.write("/sys/kernel/debug/kfd/hqds", "");
   root.write("/sys/class/kfd/kfd/topology/nodes/0/gpu_id", "0\n");  // the CPU node
   root.write("/sys/class/kfd/kfd/topology/nodes/0/properties", "cpu_cores_count 4\nsimd_count 0\n");
-  auto r = run("queues --hqd");
+  auto r = run_gp("queues --hqd");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_TRUE(has(r, "topology lists no GPU")) << r.out;
   EXPECT_TRUE(has(r, "was not read")) << r.out;
 }
 
 TEST(HqdCli, HqdAndVerifyExcludeEachOther) {
-  auto r = run("queues --hqd --verify");
+  auto r = run_gp("queues --hqd --verify");
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(has(r, "excludes")) << r.out;
 }

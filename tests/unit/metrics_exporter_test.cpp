@@ -11,6 +11,7 @@
 #include "base/proc.h"
 #include "metrics/exporter.h"
 #include "metrics/map_metrics.h"
+#include "fake_process_facts.h"
 #include "metrics_text.h"
 #include "test_events.h"
 
@@ -18,13 +19,8 @@ namespace gp::metrics {
 namespace {
 
 using test::Exposition;
+using test::FakeFacts;
 using test::parse_exposition;
-
-class FakeFacts final : public ProcessFactsSource {
- public:
-  std::vector<ProcessFacts> facts;
-  void process_facts(std::vector<ProcessFacts>& out) const override { out = facts; }
-};
 
 Exposition scrape(Exporter& e) {
   std::string out;

@@ -20,12 +20,14 @@
 #include "metrics/exporter.h"
 #include "metrics/exposition.h"
 #include "metrics/map_metrics.h"
+#include "fake_process_facts.h"
 #include "metrics_text.h"
 #include "test_events.h"
 
 namespace gp::metrics {
 namespace {
 
+using test::FakeFacts;
 using test::parse_exposition;
 
 TEST(MetricsExposition, EscapesLabelValues) {
@@ -133,13 +135,6 @@ TEST(MetricsExposition, SameSamplesAsPrometheusCpp) {
 
   expect_same(ours, reference);
 }
-
-// A fixed set of processes for the exporter tests.
-class FakeFacts final : public ProcessFactsSource {
- public:
-  std::vector<ProcessFacts> facts;
-  void process_facts(std::vector<ProcessFacts>& out) const override { out = facts; }
-};
 
 ProcessFacts fact(std::uint32_t pid, std::string comm, std::string role) {
   ProcessFacts f;

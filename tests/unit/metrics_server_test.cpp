@@ -139,7 +139,7 @@ TEST(MetricsServer, AddressNotOnThisHost) {
 
 using Result = test::CmdResult;
 
-Result run(const std::string& args) { return test::run_gp(args); }
+using test::run_gp;
 
 // Bad input from the command line: the port check comes before any other
 // check or acquisition, so the message is about the port and nothing was attached.
@@ -153,7 +153,7 @@ TEST(MetricsCli, PortInUseStopsWatchPreemptAndAgentBeforeAnythingIsAttached) {
        {"watch " + listen, "watch --json " + listen,
         "preempt --offline-pid " + std::to_string(::getpid()) + " --online-pid 1 " + listen,
         "agent --read-only --policy " + policy + " " + listen}) {
-    const Result r = run(cmd);
+    const Result r = run_gp(cmd);
     EXPECT_EQ(r.code, 1) << cmd << "\n" << r.out;
     EXPECT_NE(r.out.find("already in use"), std::string::npos) << cmd << "\n" << r.out;
     EXPECT_EQ(r.out.find("Attached"), std::string::npos) << cmd << "\n" << r.out;
@@ -163,14 +163,14 @@ TEST(MetricsCli, PortInUseStopsWatchPreemptAndAgentBeforeAnythingIsAttached) {
 }
 
 TEST(MetricsCli, BadAddressIsAUsageError) {
-  const Result r = run("watch --metrics-listen 9464");
+  const Result r = run_gp("watch --metrics-listen 9464");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("expected ADDR:PORT"), std::string::npos) << r.out;
 }
 
 TEST(MetricsCli, HelpShowsTheOption) {
   for (const char* cmd : {"watch --help", "preempt --help", "agent --help"}) {
-    const Result r = run(cmd);
+    const Result r = run_gp(cmd);
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_NE(r.out.find("--metrics-listen ADDR:PORT"), std::string::npos) << cmd << "\n" << r.out;
   }

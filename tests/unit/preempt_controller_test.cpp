@@ -27,7 +27,7 @@ using gp::test::queue_event;
 
 namespace {
 
-constexpr pid_t kPid = 3100;
+constexpr pid_t kOfflinePid = 3100;
 
 struct Rig {
   FakeKfd kfd;
@@ -36,14 +36,14 @@ struct Rig {
   FakeSource src{&ctl};
   std::uint64_t kptr = 0x1000;
 
-  Rig() { kfd.proc(kPid); }
+  Rig() { kfd.proc(kOfflinePid); }
   void attach(gp::TargetOptions o = {}) {
-    ctl.add_target(gp::Target::attach_on(exec, kfd, kPid, o, [] { return false; }));
+    ctl.add_target(gp::Target::attach_on(exec, kfd, kOfflinePid, o, [] { return false; }));
   }
   // A queue exists in the kernel and the map saw its creation.
   void queue(std::uint32_t qid) {
-    kfd.create_queue(kPid, qid);
-    src.push(queue_event(EventKind::QueueAdd, kPid, qid, kptr + qid, 0x9000, GP_QF_ACTIVE, gp::monotonic_ns()));
+    kfd.create_queue(kOfflinePid, qid);
+    src.push(queue_event(EventKind::QueueAdd, kOfflinePid, qid, kptr + qid, 0x9000, GP_QF_ACTIVE, gp::monotonic_ns()));
     src.pump();
   }
   std::string notes() {
@@ -85,69 +85,69 @@ gp::Event preempt_span(pid_t tgid, gp::Cause cause, std::uint64_t t0, std::uint3
 
 TEST(PreemptTarget, ARuntimeNeverEnabledIsRefusedAndUndone) {
   Rig rig;
-  rig.kfd.proc(kPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
+  rig.kfd.proc(kOfflinePid).runtime_state = GP_KFD_RUNTIME_DISABLED;
   auto msg = refusal([&] { rig.attach(); });
   EXPECT_NE(msg.find("runtime_state disabled"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--wait-runtime"), std::string::npos) << "says what to do: " << msg;
-  EXPECT_FALSE(rig.kfd.proc(kPid).debug_enabled) << "nothing left enabled";
+  EXPECT_FALSE(rig.kfd.proc(kOfflinePid).debug_enabled) << "nothing left enabled";
 }
 
 TEST(PreemptTarget, WaitRuntimeAnswersTheHandshakeWhenItComes) {
   FakeKfd kfd;
-  kfd.proc(kPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
+  kfd.proc(kOfflinePid).runtime_state = GP_KFD_RUNTIME_DISABLED;
   gp::InlineExecutor exec;
   gp::TargetOptions o;
   o.wait_runtime_s = 5;
   int polls = 0;
-  auto t = gp::Target::attach_on(exec, kfd, kPid, o, [&] {
-    if (++polls == 3) kfd.target_runtime(kPid, true);  // the target's hsa_init, while we wait
+  auto t = gp::Target::attach_on(exec, kfd, kOfflinePid, o, [&] {
+    if (++polls == 3) kfd.target_runtime(kOfflinePid, true);  // the target's hsa_init, while we wait
     return false;
   });
-  EXPECT_FALSE(kfd.proc(kPid).blocked_in_handshake) << "the target must not stay blocked";
-  EXPECT_EQ(kfd.proc(kPid).handshake_releases, 1);
+  EXPECT_FALSE(kfd.proc(kOfflinePid).blocked_in_handshake) << "the target must not stay blocked";
+  EXPECT_EQ(kfd.proc(kOfflinePid).handshake_releases, 1);
   t->detach();
-  EXPECT_FALSE(kfd.proc(kPid).debug_enabled);
+  EXPECT_FALSE(kfd.proc(kOfflinePid).debug_enabled);
 }
 
 TEST(PreemptTarget, WaitRuntimeGivesUpAndUndoes) {
   FakeKfd kfd;
-  kfd.proc(kPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
+  kfd.proc(kOfflinePid).runtime_state = GP_KFD_RUNTIME_DISABLED;
   gp::InlineExecutor exec;
   gp::TargetOptions o;
   o.wait_runtime_s = 0.05;
-  auto msg = refusal([&] { gp::Target::attach_on(exec, kfd, kPid, o, [] { return false; }); });
+  auto msg = refusal([&] { gp::Target::attach_on(exec, kfd, kOfflinePid, o, [] { return false; }); });
   EXPECT_NE(msg.find("waited 0.05 s"), std::string::npos) << msg;
-  EXPECT_FALSE(kfd.proc(kPid).debug_enabled);
+  EXPECT_FALSE(kfd.proc(kOfflinePid).debug_enabled);
 }
 
 TEST(PreemptTarget, AnInterruptedWaitExits130AndUndoes) {
   FakeKfd kfd;
-  kfd.proc(kPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
+  kfd.proc(kOfflinePid).runtime_state = GP_KFD_RUNTIME_DISABLED;
   gp::InlineExecutor exec;
   gp::TargetOptions o;
   o.wait_runtime_s = 5;
   int code = 0;
-  auto msg = refusal([&] { gp::Target::attach_on(exec, kfd, kPid, o, [] { return true; }); }, &code);
+  auto msg = refusal([&] { gp::Target::attach_on(exec, kfd, kOfflinePid, o, [] { return true; }); }, &code);
   EXPECT_EQ(code, 130) << msg;
-  EXPECT_FALSE(kfd.proc(kPid).debug_enabled);
+  EXPECT_FALSE(kfd.proc(kOfflinePid).debug_enabled);
 }
 
 TEST(PreemptTarget, BusyAfterTheHandshakeIsRefused) {
   FakeKfd kfd;
-  kfd.proc(kPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
+  kfd.proc(kOfflinePid).runtime_state = GP_KFD_RUNTIME_DISABLED;
   kfd.state_after_activation = GP_KFD_RUNTIME_ENABLED_BUSY;
   gp::InlineExecutor exec;
   gp::TargetOptions o;
   o.wait_runtime_s = 5;
   auto msg = refusal([&] {
-    gp::Target::attach_on(exec, kfd, kPid, o, [&] {
-      kfd.target_runtime(kPid, true);
+    gp::Target::attach_on(exec, kfd, kOfflinePid, o, [&] {
+      kfd.target_runtime(kOfflinePid, true);
       return false;
     });
   });
   EXPECT_NE(msg.find("runtime_state busy"), std::string::npos) << msg;
-  EXPECT_FALSE(kfd.proc(kPid).debug_enabled);
-  EXPECT_FALSE(kfd.proc(kPid).blocked_in_handshake);
+  EXPECT_FALSE(kfd.proc(kOfflinePid).debug_enabled);
+  EXPECT_FALSE(kfd.proc(kOfflinePid).blocked_in_handshake);
 }
 
 TEST(PreemptController, SuspendsExactlyTheMapsQueues) {
@@ -162,7 +162,7 @@ TEST(PreemptController, SuspendsExactlyTheMapsQueues) {
   EXPECT_TRUE(rig.ctl.holding());
   auto res = rig.ctl.resume_all();
   EXPECT_TRUE(res[0].report.ok());
-  EXPECT_EQ(rig.kfd.suspended_count(kPid), 0u);
+  EXPECT_EQ(rig.kfd.suspended_count(kOfflinePid), 0u);
 }
 
 TEST(PreemptController, ANewQueueWhileSuspendedIsSuspendedWhenTheMapSeesIt) {
@@ -171,14 +171,14 @@ TEST(PreemptController, ANewQueueWhileSuspendedIsSuspendedWhenTheMapSeesIt) {
   rig.attach();
   rig.ctl.suspend_all(rig.src.map());
   rig.queue(2);
-  EXPECT_TRUE(rig.kfd.proc(kPid).queues[2].suspended);
+  EXPECT_TRUE(rig.kfd.proc(kOfflinePid).queues[2].suspended);
   auto notes = rig.notes();
   EXPECT_NE(notes.find("queue 2 created while suspended: suspended"), std::string::npos) << notes;
   rig.ctl.resume_all();
-  EXPECT_EQ(rig.kfd.suspended_count(kPid), 0u);
+  EXPECT_EQ(rig.kfd.suspended_count(kOfflinePid), 0u);
   // Another process's queue is none of our business.
   rig.ctl.suspend_all(rig.src.map());
-  rig.src.push(queue_event(EventKind::QueueAdd, kPid + 1, 9, 0x77, 0x99));
+  rig.src.push(queue_event(EventKind::QueueAdd, kOfflinePid + 1, 9, 0x77, 0x99));
   rig.src.pump();
   EXPECT_EQ(rig.kfd.last(GP_KFD_DBG_TRAP_SUSPEND_QUEUES)->qids, (std::vector<std::uint32_t>{1, 2}));
 }
@@ -189,10 +189,10 @@ TEST(PreemptController, ADestroyOfASuspendedQueueResumesIt) {
   rig.queue(2);
   rig.attach();
   rig.ctl.suspend_all(rig.src.map());
-  rig.src.push(destroy_begin(kPid, 2));
+  rig.src.push(destroy_begin(kOfflinePid, 2));
   rig.src.pump();
-  EXPECT_FALSE(rig.kfd.proc(kPid).queues[2].suspended);
-  EXPECT_TRUE(rig.kfd.proc(kPid).queues[1].suspended);
+  EXPECT_FALSE(rig.kfd.proc(kOfflinePid).queues[2].suspended);
+  EXPECT_TRUE(rig.kfd.proc(kOfflinePid).queues[1].suspended);
   EXPECT_NE(rig.notes().find("suspended queue 2 is being destroyed"), std::string::npos);
 }
 
@@ -201,7 +201,7 @@ TEST(PreemptController, TargetExitEndsItCleanly) {
   rig.queue(1);
   rig.attach();
   rig.ctl.suspend_all(rig.src.map());
-  rig.src.push(process_event(EventKind::ProcessRelease, kPid, 0x9000));
+  rig.src.push(process_event(EventKind::ProcessRelease, kOfflinePid, 0x9000));
   rig.src.pump();
   EXPECT_TRUE(rig.ctl.all_gone());
   auto before = rig.kfd.calls.size();
@@ -215,16 +215,16 @@ TEST(PreemptController, KernelSpansAreMatchedToTheirIoctl) {
   Rig rig;
   rig.queue(1);
   rig.attach();
-  rig.src.push(preempt_span(kPid, gp::Cause::DbgSuspend, 150, 40000));
-  rig.src.push(preempt_span(kPid, gp::Cause::DbgResume, 170, 30000));
-  rig.src.push(preempt_span(kPid, gp::Cause::Evict, 160, 99));       // not ours to show
-  rig.src.push(preempt_span(kPid + 1, gp::Cause::DbgSuspend, 160, 1));  // another debugger's target
+  rig.src.push(preempt_span(kOfflinePid, gp::Cause::DbgSuspend, 150, 40000));
+  rig.src.push(preempt_span(kOfflinePid, gp::Cause::DbgResume, 170, 30000));
+  rig.src.push(preempt_span(kOfflinePid, gp::Cause::Evict, 160, 99));       // not ours to show
+  rig.src.push(preempt_span(kOfflinePid + 1, gp::Cause::DbgSuspend, 160, 1));  // another debugger's target
   rig.src.pump();
-  auto s = rig.ctl.spans(kPid, false, 100, 200);
+  auto s = rig.ctl.spans(kOfflinePid, false, 100, 200);
   ASSERT_EQ(s.size(), 1u);
   EXPECT_EQ(s[0].total_ns, 40000u);
-  EXPECT_EQ(rig.ctl.spans(kPid, true, 100, 200).size(), 1u);
-  EXPECT_TRUE(rig.ctl.spans(kPid, false, 151, 200).empty());
+  EXPECT_EQ(rig.ctl.spans(kOfflinePid, true, 100, 200).size(), 1u);
+  EXPECT_TRUE(rig.ctl.spans(kOfflinePid, false, 151, 200).empty());
   EXPECT_EQ(rig.ctl.spans_seen(), 2u);
 }
 
@@ -269,18 +269,18 @@ TEST(PreemptController, ADestroyThatFailsAfterItsQueueWasResumedSuspendsItAgain)
   rig.queue(2);
   rig.attach();
   rig.ctl.suspend_all(rig.src.map());
-  rig.src.push(destroy_begin(kPid, 2));
+  rig.src.push(destroy_begin(kOfflinePid, 2));
   rig.src.pump();
-  ASSERT_FALSE(rig.kfd.proc(kPid).queues[2].suspended) << "resumed so the destroy can finish";
-  rig.src.push(destroy_done(kPid, 2, -512 /* -ERESTARTSYS */));
+  ASSERT_FALSE(rig.kfd.proc(kOfflinePid).queues[2].suspended) << "resumed so the destroy can finish";
+  rig.src.push(destroy_done(kOfflinePid, 2, -512 /* -ERESTARTSYS */));
   rig.src.pump();
-  EXPECT_TRUE(rig.kfd.proc(kPid).queues[2].suspended) << "the queue survived its destroy: held again";
+  EXPECT_TRUE(rig.kfd.proc(kOfflinePid).queues[2].suspended) << "the queue survived its destroy: held again";
   auto notes = rig.notes();
   EXPECT_NE(notes.find("the destroy of queue 2 failed and the queue lives on: suspended it again"),
             std::string::npos)
       << notes;
   rig.ctl.resume_all();
-  EXPECT_EQ(rig.kfd.suspended_count(kPid), 0u);
+  EXPECT_EQ(rig.kfd.suspended_count(kOfflinePid), 0u);
 }
 
 // -ETIME/-EIO: pqm_destroy_queue goes on, uninit_queue frees the queue (our
@@ -291,11 +291,11 @@ TEST(PreemptController, ADestroyThatFailedButFreedTheQueueSuspendsNothing) {
   rig.queue(2);
   rig.attach();
   rig.ctl.suspend_all(rig.src.map());
-  rig.src.push(destroy_begin(kPid, 2));
+  rig.src.push(destroy_begin(kOfflinePid, 2));
   rig.src.pump();
-  rig.kfd.proc(kPid).queues.erase(2);
-  rig.src.push(queue_event(EventKind::QueueRemove, kPid, 2, rig.kptr + 2, 0x9000));
-  rig.src.push(destroy_done(kPid, 2, -62 /* -ETIME */));
+  rig.kfd.proc(kOfflinePid).queues.erase(2);
+  rig.src.push(queue_event(EventKind::QueueRemove, kOfflinePid, 2, rig.kptr + 2, 0x9000));
+  rig.src.push(destroy_done(kOfflinePid, 2, -62 /* -ETIME */));
   const auto suspends = rig.kfd.count(GP_KFD_DBG_TRAP_SUSPEND_QUEUES);
   rig.src.pump();
   EXPECT_EQ(rig.kfd.count(GP_KFD_DBG_TRAP_SUSPEND_QUEUES), suspends);
@@ -315,25 +315,25 @@ TEST(PreemptController, ASecondaryContextClosingIsNotTheTargetGoing) {
   rig.attach();
   rig.ctl.suspend_all(rig.src.map());
   const std::uint64_t secondary = 0x7000;
-  auto add = queue_event(EventKind::QueueAdd, kPid, 0, 0x5000, secondary);
+  auto add = queue_event(EventKind::QueueAdd, kOfflinePid, 0, 0x5000, secondary);
   add.raw.q.context_id = 0;
   add.raw.ev_flags |= GP_EVF_SECONDARY;
   rig.src.push(add);
   auto remove = add;
   remove.raw.kind = GP_EV_QUEUE_REMOVE;
-  auto term = process_event(EventKind::QpdTerminate, kPid, secondary, 41234);
+  auto term = process_event(EventKind::QpdTerminate, kOfflinePid, secondary, 41234);
   term.raw.proc.context_id = 0;
-  auto sweep = process_event(EventKind::ProcessSweep, kPid, secondary);
+  auto sweep = process_event(EventKind::ProcessSweep, kOfflinePid, secondary);
   sweep.raw.proc.context_id = 0;  // what the sweep has always carried
   rig.src.push(term);
   rig.src.push(remove);
   rig.src.push(sweep);
   rig.src.pump();
   EXPECT_FALSE(rig.ctl.all_gone()) << rig.notes();
-  EXPECT_TRUE(rig.kfd.proc(kPid).queues[0].suspended) << "the primary's queue 0 is untouched";
+  EXPECT_TRUE(rig.kfd.proc(kOfflinePid).queues[0].suspended) << "the primary's queue 0 is untouched";
   auto res = rig.ctl.resume_all();
   ASSERT_EQ(res.size(), 1u) << "the target is still ours to resume";
-  EXPECT_EQ(rig.kfd.suspended_count(kPid), 0u);
+  EXPECT_EQ(rig.kfd.suspended_count(kOfflinePid), 0u);
   auto notes = rig.notes();
   EXPECT_NE(notes.find("queue 0 of its secondary KFD context 0"), std::string::npos) << notes;
 }
@@ -347,10 +347,10 @@ TEST(PreemptController, ASecondaryContextsDestroyOfQidNLeavesThePrimarysQueueNAl
   rig.queue(0);
   rig.attach();
   rig.ctl.suspend_all(rig.src.map());
-  auto begin = destroy_begin(kPid, 0);
+  auto begin = destroy_begin(kOfflinePid, 0);
   begin.raw.ev_flags |= GP_EVF_SECONDARY;
   begin.raw.io.context_id = 0;
-  auto done = destroy_done(kPid, 0, -EINVAL);
+  auto done = destroy_done(kOfflinePid, 0, -EINVAL);
   done.raw.ev_flags |= GP_EVF_SECONDARY;
   done.raw.io.context_id = 0;
   const auto resumes = rig.kfd.count(GP_KFD_DBG_TRAP_RESUME_QUEUES);
@@ -358,21 +358,21 @@ TEST(PreemptController, ASecondaryContextsDestroyOfQidNLeavesThePrimarysQueueNAl
   rig.src.push(done);
   rig.src.pump();
   EXPECT_EQ(rig.kfd.count(GP_KFD_DBG_TRAP_RESUME_QUEUES), resumes);
-  EXPECT_TRUE(rig.kfd.proc(kPid).queues[0].suspended);
+  EXPECT_TRUE(rig.kfd.proc(kOfflinePid).queues[0].suspended);
 }
 
 // An empty map does not mean nothing to suspend: KFD's own list is asked.
 TEST(PreemptController, AnEmptyMapStillSuspendsWhatKfdLists) {
   Rig rig;
   rig.attach();
-  rig.kfd.create_queue(kPid, 4);  // its add event was lost
+  rig.kfd.create_queue(kOfflinePid, 4);  // its add event was lost
   auto ops = rig.ctl.suspend_all(rig.src.map());
   ASSERT_EQ(ops.size(), 1u);
   EXPECT_TRUE(ops[0].report.ok());
   EXPECT_EQ(ops[0].report.map_missed, (std::vector<std::uint32_t>{4}));
-  EXPECT_EQ(rig.kfd.suspended_count(kPid), 1u);
+  EXPECT_EQ(rig.kfd.suspended_count(kOfflinePid), 1u);
   rig.ctl.resume_all();
-  EXPECT_EQ(rig.kfd.suspended_count(kPid), 0u);
+  EXPECT_EQ(rig.kfd.suspended_count(kOfflinePid), 0u);
 }
 
 TEST(PreemptCycles, PrintsOneLinePerIterationAndASummary) {
@@ -399,7 +399,7 @@ TEST(PreemptCycles, PrintsOneLinePerIterationAndASummary) {
   EXPECT_NE(text.find("suspend ioctl: min"), std::string::npos) << text;
   EXPECT_EQ(rig.kfd.count(GP_KFD_DBG_TRAP_SUSPEND_QUEUES), 3u);
   EXPECT_EQ(rig.kfd.count(GP_KFD_DBG_TRAP_RESUME_QUEUES), 3u);
-  EXPECT_EQ(rig.kfd.suspended_count(kPid), 0u);
+  EXPECT_EQ(rig.kfd.suspended_count(kOfflinePid), 0u);
 }
 
 TEST(PreemptCycles, FailuresAreCountedAndExplained) {
@@ -470,8 +470,8 @@ TEST(PreemptServe, ClaimsNestAcrossClientsAndTheLastReleaseResumes) {
 
   // A claim left held ends with the server, which resumes.
   EXPECT_EQ(ask(o.socket_path, "suspend ctl").rfind("ok suspended", 0), 0u);
-  EXPECT_EQ(rig.kfd.suspended_count(kPid), 1u);
-  rig.src.push(process_event(EventKind::ProcessSweep, kPid, 0x9000));  // stops the loop
+  EXPECT_EQ(rig.kfd.suspended_count(kOfflinePid), 1u);
+  rig.src.push(process_event(EventKind::ProcessSweep, kOfflinePid, 0x9000));  // stops the loop
   server.join();
   std::fclose(out);
   std::string text(buf, len);
@@ -497,8 +497,8 @@ TEST(PreemptServe, ClaimsExpireAfterMaxHold) {
     usleep(10000);
   }
   EXPECT_EQ(state, "running") << "the claim expired and the target was resumed";
-  rig.src.push(process_event(EventKind::ProcessSweep, kPid, 0x9000));
+  rig.src.push(process_event(EventKind::ProcessSweep, kOfflinePid, 0x9000));
   server.join();
   std::fclose(out);
-  EXPECT_EQ(rig.kfd.suspended_count(kPid), 0u);
+  EXPECT_EQ(rig.kfd.suspended_count(kOfflinePid), 0u);
 }

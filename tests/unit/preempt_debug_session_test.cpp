@@ -15,23 +15,23 @@ using gp::test::FakeKfd;
 
 namespace {
 
-constexpr pid_t kPid = 4242;
+constexpr pid_t kSessionPid = 4242;
 constexpr std::uint64_t kRuntime = GP_KFD_EC_MASK(GP_KFD_EC_PROCESS_RUNTIME);
 constexpr std::uint64_t kNew = GP_KFD_EC_MASK(GP_KFD_EC_QUEUE_NEW);
 
 class DebugSessionTest : public ::testing::Test {
  protected:
   FakeKfd kfd;
-  void SetUp() override { kfd.proc(kPid); }
+  void SetUp() override { kfd.proc(kSessionPid); }
   std::unique_ptr<DebugSession> enabled_session(gp::DebugSessionOptions o = {}) {
-    auto s = std::make_unique<DebugSession>(kfd, kPid, o);
+    auto s = std::make_unique<DebugSession>(kfd, kSessionPid, o);
     s->enable();
     return s;
   }
 };
 
 std::string refusal_of(FakeKfd& kfd) {
-  DebugSession s(kfd, kPid);
+  DebugSession s(kfd, kSessionPid);
   try {
     s.enable();
   } catch (const gp::UserError& e) {
@@ -42,14 +42,13 @@ std::string refusal_of(FakeKfd& kfd) {
   return "";
 }
 
-}  // namespace
 
 TEST_F(DebugSessionTest, EnableSubscribesToRuntimeOnlyWithANonBlockingPipe) {
   auto s = enabled_session();
   ASSERT_EQ(kfd.calls.size(), 1u);
   EXPECT_EQ(kfd.calls[0].op, GP_KFD_DBG_TRAP_ENABLE);
   EXPECT_EQ(kfd.calls[0].mask, kRuntime) << "never subscribe to queue/wave/memory exceptions";
-  int wr = kfd.proc(kPid).dbg_fd;
+  int wr = kfd.proc(kSessionPid).dbg_fd;
   struct stat st {};
   ASSERT_EQ(fstat(wr, &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
@@ -65,7 +64,7 @@ TEST_F(DebugSessionTest, BusyRuntimeIsRefusedAndNothingStaysEnabled) {
   auto msg = refusal_of(kfd);
   EXPECT_NE(msg.find("busy"), std::string::npos) << msg;
   EXPECT_NE(msg.find("only one process per GPU"), std::string::npos) << msg;
-  EXPECT_FALSE(kfd.proc(kPid).debug_enabled);
+  EXPECT_FALSE(kfd.proc(kSessionPid).debug_enabled);
   EXPECT_EQ(kfd.count(GP_KFD_DBG_TRAP_DISABLE), 1u);
 }
 
@@ -73,7 +72,7 @@ TEST_F(DebugSessionTest, ErrorRuntimeIsRefused) {
   kfd.state_after_activation = GP_KFD_RUNTIME_ENABLED_ERROR;
   auto msg = refusal_of(kfd);
   EXPECT_NE(msg.find("runtime_state error"), std::string::npos) << msg;
-  EXPECT_FALSE(kfd.proc(kPid).debug_enabled);
+  EXPECT_FALSE(kfd.proc(kSessionPid).debug_enabled);
 }
 
 TEST_F(DebugSessionTest, EnableErrorsBecomeActionableMessages) {
@@ -91,17 +90,17 @@ TEST_F(DebugSessionTest, EnableErrorsBecomeActionableMessages) {
 }
 
 TEST_F(DebugSessionTest, HandshakeAtTheTargetsRuntimeEnableReleasesIt) {
-  kfd.proc(kPid).runtime_state = GP_KFD_RUNTIME_DISABLED;  // attached before hsa_init
+  kfd.proc(kSessionPid).runtime_state = GP_KFD_RUNTIME_DISABLED;  // attached before hsa_init
   auto s = enabled_session();
   EXPECT_FALSE(s->runtime_ready());
   auto refused = s->suspend({});
   EXPECT_FALSE(refused.refused.empty());
   EXPECT_EQ(kfd.count(GP_KFD_DBG_TRAP_SUSPEND_QUEUES), 0u);
 
-  kfd.target_runtime(kPid, true);
-  ASSERT_TRUE(kfd.proc(kPid).blocked_in_handshake);
+  kfd.target_runtime(kSessionPid, true);
+  ASSERT_TRUE(kfd.proc(kSessionPid).blocked_in_handshake);
   EXPECT_EQ(s->on_event_fd(), 1);
-  EXPECT_FALSE(kfd.proc(kPid).blocked_in_handshake) << "the target must not stay blocked";
+  EXPECT_FALSE(kfd.proc(kSessionPid).blocked_in_handshake) << "the target must not stay blocked";
   EXPECT_TRUE(s->runtime_ready());
   EXPECT_EQ(s->counters().runtime_enables, 1u);
   auto* send = kfd.last(GP_KFD_DBG_TRAP_SEND_RUNTIME_EVENT);
@@ -111,17 +110,17 @@ TEST_F(DebugSessionTest, HandshakeAtTheTargetsRuntimeEnableReleasesIt) {
   auto* q = kfd.last(GP_KFD_DBG_TRAP_QUERY_EXCEPTION_INFO);
   ASSERT_NE(q, nullptr);
   EXPECT_EQ(q->mask, 1u) << "clear";
-  EXPECT_EQ(kfd.proc(kPid).status, 0u) << "event cleared";
+  EXPECT_EQ(kfd.proc(kSessionPid).status, 0u) << "event cleared";
   EXPECT_EQ(s->on_event_fd(), 0) << "a spurious wake-up answers nothing";
 }
 
 TEST_F(DebugSessionTest, HandshakeAtShutdownForgetsWhatTheKernelResumed) {
-  kfd.create_queue(kPid, 1);
+  kfd.create_queue(kSessionPid, 1);
   auto s = enabled_session();
   ASSERT_TRUE(s->suspend({1}).ok());
-  kfd.target_runtime(kPid, false);  // hsa_shut_down: KFD resumes every queue
+  kfd.target_runtime(kSessionPid, false);  // hsa_shut_down: KFD resumes every queue
   EXPECT_EQ(s->on_event_fd(), 1);
-  EXPECT_FALSE(kfd.proc(kPid).blocked_in_handshake);
+  EXPECT_FALSE(kfd.proc(kSessionPid).blocked_in_handshake);
   EXPECT_EQ(s->runtime_state(), static_cast<std::uint32_t>(GP_KFD_RUNTIME_DISABLED));
   EXPECT_TRUE(s->suspended_qids().empty());
   EXPECT_EQ(s->counters().runtime_disables, 1u);
@@ -130,8 +129,8 @@ TEST_F(DebugSessionTest, HandshakeAtShutdownForgetsWhatTheKernelResumed) {
 }
 
 TEST_F(DebugSessionTest, SnapshotClearsQueueNewBeforeTheFirstSuspend) {
-  kfd.create_queue(kPid, 1);
-  kfd.create_queue(kPid, 2);
+  kfd.create_queue(kSessionPid, 1);
+  kfd.create_queue(kSessionPid, 2);
   auto s = enabled_session();
   auto rep = s->suspend({1, 2});
   EXPECT_TRUE(rep.ok());
@@ -142,7 +141,7 @@ TEST_F(DebugSessionTest, SnapshotClearsQueueNewBeforeTheFirstSuspend) {
   EXPECT_EQ(ops[2], GP_KFD_DBG_TRAP_SUSPEND_QUEUES);
   EXPECT_EQ(kfd.calls[1].mask, kNew);
   EXPECT_EQ(kfd.calls[2].qids, (std::vector<std::uint32_t>{1, 2})) << "explicit qids from the map";
-  EXPECT_EQ(kfd.suspended_count(kPid), 2u);
+  EXPECT_EQ(kfd.suspended_count(kSessionPid), 2u);
   EXPECT_EQ(rep.count(QueueOutcome::Done), 2u);
 
   ASSERT_TRUE(s->resume().ok());
@@ -153,7 +152,7 @@ TEST_F(DebugSessionTest, SnapshotClearsQueueNewBeforeTheFirstSuspend) {
 }
 
 TEST_F(DebugSessionTest, GracePeriodReachesTheKernel) {
-  kfd.create_queue(kPid, 1);
+  kfd.create_queue(kSessionPid, 1);
   gp::DebugSessionOptions o;
   o.grace_period = 7;
   auto s = enabled_session(o);
@@ -162,8 +161,8 @@ TEST_F(DebugSessionTest, GracePeriodReachesTheKernel) {
 }
 
 TEST_F(DebugSessionTest, PerEntryInvalidAndErrorBitsAreDecoded) {
-  kfd.create_queue(kPid, 1);
-  kfd.create_queue(kPid, 2);
+  kfd.create_queue(kSessionPid, 1);
+  kfd.create_queue(kSessionPid, 2);
   kfd.error_qids = {2};
   auto s = enabled_session();
   auto rep = s->suspend({1, 2, 99});
@@ -182,17 +181,17 @@ TEST_F(DebugSessionTest, PerEntryInvalidAndErrorBitsAreDecoded) {
 }
 
 TEST_F(DebugSessionTest, AQueueTheMapHasNotSeenYetIsSuspendedAndReported) {
-  kfd.create_queue(kPid, 1);
-  kfd.create_queue(kPid, 2);
+  kfd.create_queue(kSessionPid, 1);
+  kfd.create_queue(kSessionPid, 2);
   auto s = enabled_session();
   auto rep = s->suspend({1});
   EXPECT_EQ(rep.map_missed, (std::vector<std::uint32_t>{2}));
-  EXPECT_EQ(kfd.suspended_count(kPid), 2u);
+  EXPECT_EQ(kfd.suspended_count(kSessionPid), 2u);
   EXPECT_EQ(s->counters().map_missed, 1u);
 }
 
 TEST_F(DebugSessionTest, AQueueCreatedBetweenSnapshotAndSuspendIsRetried) {
-  kfd.create_queue(kPid, 1);
+  kfd.create_queue(kSessionPid, 1);
   kfd.after_snapshot = [&](pid_t pid) {
     kfd.after_snapshot = nullptr;
     kfd.create_queue(pid, 3);  // flagged new: the first SUSPEND refuses it
@@ -201,14 +200,14 @@ TEST_F(DebugSessionTest, AQueueCreatedBetweenSnapshotAndSuspendIsRetried) {
   auto rep = s->suspend({1, 3});
   EXPECT_EQ(rep.retried, 1u);
   EXPECT_TRUE(rep.ok());
-  EXPECT_EQ(kfd.suspended_count(kPid), 2u);
+  EXPECT_EQ(kfd.suspended_count(kSessionPid), 2u);
 }
 
 TEST_F(DebugSessionTest, ANewQueueWhileSuspendedIsSuspendedAtOnce) {
-  kfd.create_queue(kPid, 1);
+  kfd.create_queue(kSessionPid, 1);
   auto s = enabled_session();
   ASSERT_TRUE(s->suspend({1}).ok());
-  kfd.create_queue(kPid, 2);
+  kfd.create_queue(kSessionPid, 2);
   auto rep = s->on_queue_added(2, gp::monotonic_ns() - 1000);
   ASSERT_TRUE(rep.has_value());
   EXPECT_TRUE(rep->ok());
@@ -218,12 +217,12 @@ TEST_F(DebugSessionTest, ANewQueueWhileSuspendedIsSuspendedAtOnce) {
   EXPECT_GE(s->counters().new_queue_gap.summary().min_us, 1.0);
   ASSERT_TRUE(s->resume().ok());
   EXPECT_EQ(kfd.last(GP_KFD_DBG_TRAP_RESUME_QUEUES)->qids, (std::vector<std::uint32_t>{1, 2}));
-  EXPECT_EQ(kfd.suspended_count(kPid), 0u);
+  EXPECT_EQ(kfd.suspended_count(kSessionPid), 0u);
 }
 
 TEST_F(DebugSessionTest, ANewQueueWhileRunningIsLeftAlone) {
   auto s = enabled_session();
-  kfd.create_queue(kPid, 5);
+  kfd.create_queue(kSessionPid, 5);
   EXPECT_FALSE(s->on_queue_added(5, gp::monotonic_ns()).has_value());
   EXPECT_EQ(kfd.count(GP_KFD_DBG_TRAP_SUSPEND_QUEUES), 0u);
   // Its EC_QUEUE_NEW still has to be cleared before it can be suspended.
@@ -232,14 +231,14 @@ TEST_F(DebugSessionTest, ANewQueueWhileRunningIsLeftAlone) {
 }
 
 TEST_F(DebugSessionTest, DestroyOfASuspendedQueueResumesIt) {
-  kfd.create_queue(kPid, 1);
-  kfd.create_queue(kPid, 2);
+  kfd.create_queue(kSessionPid, 1);
+  kfd.create_queue(kSessionPid, 2);
   auto s = enabled_session();
   ASSERT_TRUE(s->suspend({1, 2}).ok());
   auto rep = s->on_destroy_begin(2);
   ASSERT_TRUE(rep.has_value());
   EXPECT_EQ(kfd.last(GP_KFD_DBG_TRAP_RESUME_QUEUES)->qids, (std::vector<std::uint32_t>{2}));
-  EXPECT_FALSE(kfd.proc(kPid).queues[2].suspended) << "the destroying thread must not block";
+  EXPECT_FALSE(kfd.proc(kSessionPid).queues[2].suspended) << "the destroying thread must not block";
   EXPECT_EQ(s->counters().resumed_for_destroy, 1u);
   s->on_queue_removed(2);
   ASSERT_TRUE(s->resume().ok());
@@ -247,8 +246,8 @@ TEST_F(DebugSessionTest, DestroyOfASuspendedQueueResumesIt) {
 }
 
 TEST_F(DebugSessionTest, AQueueBeingDestroyedIsNotSuspended) {
-  kfd.create_queue(kPid, 1);
-  kfd.create_queue(kPid, 2);
+  kfd.create_queue(kSessionPid, 1);
+  kfd.create_queue(kSessionPid, 2);
   auto s = enabled_session();
   EXPECT_FALSE(s->on_destroy_begin(2).has_value()) << "not suspended: nothing to resume";
   s->suspend({1, 2});
@@ -256,15 +255,15 @@ TEST_F(DebugSessionTest, AQueueBeingDestroyedIsNotSuspended) {
 }
 
 TEST_F(DebugSessionTest, ADestroyRacingTheSuspendIsResumedWhenItsEventArrives) {
-  kfd.create_queue(kPid, 1);
+  kfd.create_queue(kSessionPid, 1);
   auto s = enabled_session();
   ASSERT_TRUE(s->suspend({1}).ok());  // the destroy began in the kernel meanwhile
   ASSERT_TRUE(s->on_destroy_begin(1).has_value());
-  EXPECT_EQ(kfd.suspended_count(kPid), 0u);
+  EXPECT_EQ(kfd.suspended_count(kSessionPid), 0u);
 }
 
 TEST_F(DebugSessionTest, TargetExitEndsCleanlyWithoutIoctls) {
-  kfd.create_queue(kPid, 1);
+  kfd.create_queue(kSessionPid, 1);
   auto s = enabled_session();
   ASSERT_TRUE(s->suspend({1}).ok());
   auto before = kfd.calls.size();
@@ -277,7 +276,7 @@ TEST_F(DebugSessionTest, TargetExitEndsCleanlyWithoutIoctls) {
 }
 
 TEST_F(DebugSessionTest, TeardownResumesThenDisables) {
-  kfd.create_queue(kPid, 1);
+  kfd.create_queue(kSessionPid, 1);
   auto s = enabled_session();
   ASSERT_TRUE(s->suspend({1}).ok());
   kfd.calls.clear();
@@ -288,23 +287,23 @@ TEST_F(DebugSessionTest, TeardownResumesThenDisables) {
   ASSERT_NE(resume_at, ops.end());
   ASSERT_NE(disable_at, ops.end());
   EXPECT_LT(resume_at, disable_at);
-  EXPECT_FALSE(kfd.proc(kPid).debug_enabled);
-  EXPECT_EQ(kfd.suspended_count(kPid), 0u);
+  EXPECT_FALSE(kfd.proc(kSessionPid).debug_enabled);
+  EXPECT_EQ(kfd.suspended_count(kSessionPid), 0u);
   EXPECT_EQ(s->event_fd(), -1);
   EXPECT_EQ(s->counters().released_after_disable, 0u);
 }
 
 TEST_F(DebugSessionTest, TeardownAnswersAHandshakeNobodyServicedYet) {
-  kfd.proc(kPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
+  kfd.proc(kSessionPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
   auto s = enabled_session();
-  kfd.target_runtime(kPid, true);
+  kfd.target_runtime(kSessionPid, true);
   s->teardown();
-  EXPECT_FALSE(kfd.proc(kPid).blocked_in_handshake);
+  EXPECT_FALSE(kfd.proc(kSessionPid).blocked_in_handshake);
   EXPECT_EQ(s->counters().released_after_disable, 0u);
 }
 
 TEST_F(DebugSessionTest, AHandshakeRacingDisableIsReleased) {
-  kfd.proc(kPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
+  kfd.proc(kSessionPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
   auto s = enabled_session();
   // The target enters RUNTIME_ENABLE just before our DISABLE takes its mutex:
   // DISABLE alone would leave it blocked forever.
@@ -313,13 +312,13 @@ TEST_F(DebugSessionTest, AHandshakeRacingDisableIsReleased) {
     kfd.target_runtime(pid, true);
   };
   s->teardown();
-  EXPECT_FALSE(kfd.proc(kPid).blocked_in_handshake);
+  EXPECT_FALSE(kfd.proc(kSessionPid).blocked_in_handshake);
   EXPECT_EQ(s->counters().released_after_disable, 1u);
-  EXPECT_FALSE(kfd.proc(kPid).debug_enabled) << "and disabled again";
+  EXPECT_FALSE(kfd.proc(kSessionPid).debug_enabled) << "and disabled again";
 }
 
 TEST_F(DebugSessionTest, AResumeErrorIsRetried) {
-  kfd.create_queue(kPid, 1);
+  kfd.create_queue(kSessionPid, 1);
   auto s = enabled_session();
   ASSERT_TRUE(s->suspend({1}).ok());
   kfd.error_qids = {1};
@@ -327,7 +326,7 @@ TEST_F(DebugSessionTest, AResumeErrorIsRetried) {
   auto rep = s->resume();
   EXPECT_TRUE(rep.ok());
   EXPECT_EQ(kfd.count(GP_KFD_DBG_TRAP_RESUME_QUEUES), 2u);
-  EXPECT_EQ(kfd.suspended_count(kPid), 0u);
+  EXPECT_EQ(kfd.suspended_count(kSessionPid), 0u);
 }
 
 TEST_F(DebugSessionTest, SuspendWithNoQueuesAnywhereIssuesNoSuspend) {
@@ -348,52 +347,52 @@ TEST_F(DebugSessionTest, SuspendWithNoQueuesAnywhereIssuesNoSuspend) {
 //   requested queue of the device gets ERROR; nothing is rolled back.
 // The queues stay marked suspended, so RESUME must include them.
 TEST_F(DebugSessionTest, ASuspendThatFailedOnTheGpuIsResumedAnyway) {
-  kfd.create_queue(kPid, 1);
-  kfd.create_queue(kPid, 2);
+  kfd.create_queue(kSessionPid, 1);
+  kfd.create_queue(kSessionPid, 2);
   kfd.execute_failures = 1;
   auto s = enabled_session();
   auto rep = s->suspend({1, 2});
   ASSERT_EQ(rep.count(QueueOutcome::Error), 2u);
   EXPECT_FALSE(rep.ok());
-  ASSERT_EQ(kfd.suspended_count(kPid), 2u) << "the kernel left them marked suspended";
+  ASSERT_EQ(kfd.suspended_count(kSessionPid), 2u) << "the kernel left them marked suspended";
   EXPECT_EQ(rep.possibly_suspended, (std::vector<std::uint32_t>{1, 2}));
   EXPECT_EQ(s->counters().possibly_suspended, 2u);
   auto res = s->resume();
   ASSERT_TRUE(res.issued);
   EXPECT_EQ(kfd.last(GP_KFD_DBG_TRAP_RESUME_QUEUES)->qids, (std::vector<std::uint32_t>{1, 2}));
-  EXPECT_EQ(kfd.suspended_count(kPid), 0u) << "a failed SUSPEND must not leave queues suspended until teardown";
+  EXPECT_EQ(kfd.suspended_count(kSessionPid), 0u) << "a failed SUSPEND must not leave queues suspended until teardown";
 }
 
 // MES, suspend_single_queue: `is_suspended = true`, then remove_queue_mes
 // fails -> ERROR on that entry and `break`: the entries after it stay INVALID.
 TEST_F(DebugSessionTest, AMesRemoveFailureLeavesThatQueueSuspendedAndItIsResumed) {
-  kfd.create_queue(kPid, 1);
-  kfd.create_queue(kPid, 2);
+  kfd.create_queue(kSessionPid, 1);
+  kfd.create_queue(kSessionPid, 2);
   kfd.error_qids = {1};
   kfd.error_budget = 1;
   auto s = enabled_session();
   auto rep = s->suspend({1, 2});
   ASSERT_EQ(rep.entries.size(), 2u);
   EXPECT_EQ(rep.entries[0].outcome, QueueOutcome::Error);
-  EXPECT_TRUE(kfd.proc(kPid).queues[1].suspended);
+  EXPECT_TRUE(kfd.proc(kSessionPid).queues[1].suspended);
   s->resume();
-  EXPECT_EQ(kfd.suspended_count(kPid), 0u);
+  EXPECT_EQ(kfd.suspended_count(kSessionPid), 0u);
 }
 
 // An empty map is not "nothing to suspend": KFD's own list decides.
 TEST_F(DebugSessionTest, AnEmptyMapAsksKfdBeforeConcludingThereIsNothingToSuspend) {
-  kfd.create_queue(kPid, 3);  // the map never saw it (its add event was lost)
+  kfd.create_queue(kSessionPid, 3);  // the map never saw it (its add event was lost)
   auto s = enabled_session();
   auto rep = s->suspend({});
   EXPECT_TRUE(rep.snapshotted);
   EXPECT_TRUE(rep.issued);
   EXPECT_EQ(rep.map_missed, (std::vector<std::uint32_t>{3}));
-  EXPECT_EQ(kfd.suspended_count(kPid), 1u);
+  EXPECT_EQ(kfd.suspended_count(kSessionPid), 1u);
   EXPECT_TRUE(rep.ok());
 }
 
 TEST_F(DebugSessionTest, AnEmptyMapAndAnUnreadableKfdListIsNotASuccess) {
-  kfd.create_queue(kPid, 3);
+  kfd.create_queue(kSessionPid, 3);
   auto s = enabled_session();
   kfd.snapshot_error = -ENOMEM;
   auto rep = s->suspend({});
@@ -403,16 +402,16 @@ TEST_F(DebugSessionTest, AnEmptyMapAndAnUnreadableKfdListIsNotASuccess) {
 // Every map qid already had EC_QUEUE_NEW cleared, so no snapshot was needed
 // for them; a queue the map lacks must still be found and suspended.
 TEST_F(DebugSessionTest, AQueueTheMapLacksIsAdoptedEvenWhenEveryMapQidIsCleared) {
-  kfd.create_queue(kPid, 1);
+  kfd.create_queue(kSessionPid, 1);
   auto s = enabled_session();
   ASSERT_TRUE(s->suspend({1}).ok());
   ASSERT_TRUE(s->resume().ok());
-  kfd.create_queue(kPid, 2);  // created while running; its add event was lost
+  kfd.create_queue(kSessionPid, 2);  // created while running; its add event was lost
   auto rep = s->suspend({1});
-  EXPECT_EQ(kfd.suspended_count(kPid), 2u);
+  EXPECT_EQ(kfd.suspended_count(kSessionPid), 2u);
   EXPECT_EQ(rep.map_missed, (std::vector<std::uint32_t>{2}));
   ASSERT_TRUE(s->resume().ok());
-  EXPECT_EQ(kfd.suspended_count(kPid), 0u);
+  EXPECT_EQ(kfd.suspended_count(kSessionPid), 0u);
 }
 
 // The window a SIGKILL of the controller can leave the target blocked in
@@ -421,16 +420,16 @@ TEST_F(DebugSessionTest, AQueueTheMapLacksIsAdoptedEvenWhenEveryMapQidIsCleared)
 // byte is answered by QUERY_EXCEPTION_INFO (reads and clears the event) and
 // SEND_RUNTIME_EVENT, nothing before them.
 TEST_F(DebugSessionTest, TheHandshakeIsAnsweredBeforeAnythingElse) {
-  kfd.proc(kPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
+  kfd.proc(kSessionPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
   auto s = enabled_session();
   kfd.calls.clear();
-  kfd.target_runtime(kPid, true);
+  kfd.target_runtime(kSessionPid, true);
   EXPECT_EQ(s->on_event_fd(), 1);
   auto ops = kfd.ops();
   ASSERT_GE(ops.size(), 2u);
   EXPECT_EQ(ops[0], GP_KFD_DBG_TRAP_QUERY_EXCEPTION_INFO);
   EXPECT_EQ(ops[1], GP_KFD_DBG_TRAP_SEND_RUNTIME_EVENT);
-  EXPECT_FALSE(kfd.proc(kPid).blocked_in_handshake);
+  EXPECT_FALSE(kfd.proc(kSessionPid).blocked_in_handshake);
   EXPECT_TRUE(s->runtime_ready());
 }
 
@@ -438,30 +437,32 @@ TEST_F(DebugSessionTest, AGraceThatDoesNotFitSchWaveIsRefused) {
   for (std::uint32_t g : {0u, 256u, 300u, 0xFFFFFFFEu}) {
     gp::DebugSessionOptions o;
     o.grace_period = g;
-    EXPECT_THROW(DebugSession(kfd, kPid, o), std::invalid_argument) << g;
+    EXPECT_THROW(DebugSession(kfd, kSessionPid, o), std::invalid_argument) << g;
   }
   for (std::uint32_t g : {1u, 255u, static_cast<std::uint32_t>(GP_KFD_USE_DEFAULT_GRACE)}) {
     gp::DebugSessionOptions o;
     o.grace_period = g;
-    EXPECT_NO_THROW(DebugSession(kfd, kPid, o)) << g;
+    EXPECT_NO_THROW(DebugSession(kfd, kSessionPid, o)) << g;
   }
 }
 
 // A destroy that fails after its queue was resumed for it (session level):
 // suspended again while holding, and counted.
 TEST_F(DebugSessionTest, AQueueWhoseDestroyFailedIsSuspendedAgain) {
-  kfd.create_queue(kPid, 1);
+  kfd.create_queue(kSessionPid, 1);
   auto s = enabled_session();
   ASSERT_TRUE(s->suspend({1}).ok());
   ASSERT_TRUE(s->on_destroy_begin(1).has_value());
-  ASSERT_EQ(kfd.suspended_count(kPid), 0u);
+  ASSERT_EQ(kfd.suspended_count(kSessionPid), 0u);
   auto rep = s->on_destroy_failed(1);
   ASSERT_TRUE(rep.has_value());
   EXPECT_TRUE(rep->ok());
-  EXPECT_EQ(kfd.suspended_count(kPid), 1u);
+  EXPECT_EQ(kfd.suspended_count(kSessionPid), 1u);
   EXPECT_EQ(s->counters().resuspended_after_failed_destroy, 1u);
   // Not holding: nothing to do.
   ASSERT_TRUE(s->resume().ok());
   ASSERT_TRUE(s->on_destroy_begin(1) == std::nullopt);
   EXPECT_FALSE(s->on_destroy_failed(1).has_value());
 }
+
+}  // namespace

@@ -47,7 +47,6 @@ class PreflightTest : public ::testing::Test {
   }
 };
 
-}  // namespace
 
 TEST_F(PreflightTest, NotRootIsRefused) {
   auto msg = refusal([&] { gp::check_host(paths, 1000); });
@@ -114,3 +113,5 @@ TEST_F(PreflightTest, AKernelWithoutTheDebugApiIsRefused) {
   EXPECT_EQ(refusal([] { gp::require_debug_api({1, 13}); }), "");
   EXPECT_EQ(refusal([] { gp::require_debug_api({1, 23}); }), "");
 }
+
+}  // namespace

@@ -18,7 +18,7 @@ namespace {
 
 using gp::test::CmdResult;
 
-CmdResult run(const std::string& args) { return gp::test::run_gp(args); }
+using gp::test::run_gp;
 
 bool exists(const std::string& p) {
   struct stat st{};
@@ -40,7 +40,7 @@ class RecordCmd : public ::testing::Test {
 
 TEST_F(RecordCmd, WithoutAmdgpuRefusesAndLeavesNoFile) {
   const std::string f = dir_ + "/t.jsonl", pf = dir_ + "/t.perfetto.json";
-  const CmdResult r = run("record -o " + f + " --perfetto " + pf + " -- true");
+  const CmdResult r = run_gp("record -o " + f + " --perfetto " + pf + " -- true");
   EXPECT_NE(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("amdgpu"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.rfind("gpreempt-bpf: ", 0), 0u) << "one clear error line: " << r.out;
@@ -51,7 +51,7 @@ TEST_F(RecordCmd, WithoutAmdgpuRefusesAndLeavesNoFile) {
 TEST_F(RecordCmd, AnExistingFileSurvivesTheRefusal) {
   const std::string f = dir_ + "/keep.jsonl";
   std::ofstream(f) << "earlier trace\n";
-  const CmdResult r = run("record -o " + f + " -- true");
+  const CmdResult r = run_gp("record -o " + f + " -- true");
   EXPECT_NE(r.code, 0);
   std::ifstream in(f);
   std::string line;
@@ -60,7 +60,7 @@ TEST_F(RecordCmd, AnExistingFileSurvivesTheRefusal) {
 }
 
 TEST_F(RecordCmd, UnwritableOutputFailsFirst) {
-  const CmdResult r = run("record -o " + dir_ + "/missing/t.jsonl -- true");
+  const CmdResult r = run_gp("record -o " + dir_ + "/missing/t.jsonl -- true");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find("cannot write " + dir_ + "/missing/t.jsonl: No such file or directory"), std::string::npos)
       << r.out;
@@ -68,11 +68,11 @@ TEST_F(RecordCmd, UnwritableOutputFailsFirst) {
 }
 
 TEST_F(RecordCmd, UsageErrors) {
-  EXPECT_NE(run("record -- true").code, 0);  // -o is required
-  const CmdResult same = run("record -o " + dir_ + "/a --perfetto " + dir_ + "/a -- true");
+  EXPECT_NE(run_gp("record -- true").code, 0);  // -o is required
+  const CmdResult same = run_gp("record -o " + dir_ + "/a --perfetto " + dir_ + "/a -- true");
   EXPECT_EQ(same.code, 2) << same.out;
   EXPECT_NE(same.out.find("same file"), std::string::npos) << same.out;
-  const CmdResult neg = run("record -o " + dir_ + "/a --duration -1");
+  const CmdResult neg = run_gp("record -o " + dir_ + "/a --duration -1");
   EXPECT_EQ(neg.code, 2) << neg.out;
   EXPECT_FALSE(exists(dir_ + "/a"));
 }

@@ -33,4 +33,6 @@ inline CmdResult run_gp(const std::string& args, const std::string& prefix = "")
   return run_shell(prefix + " " GP_BINARY " " + args + " 2>&1");
 }
 
+inline bool has(const CmdResult& r, const std::string& s) { return r.out.find(s) != std::string::npos; }
+
 }  // namespace gp::test

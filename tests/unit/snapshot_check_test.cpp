@@ -21,18 +21,18 @@ using gp::test::queue_event;
 
 namespace {
 
-constexpr pid_t kPid = 4242;
+constexpr pid_t kSnapshotPid = 4242;
 
-// A map with the given qids of kPid, as queue_event() describes them.
+// A map with the given qids of kSnapshotPid, as queue_event() describes them.
 gp::QueueMap map_with(std::initializer_list<std::uint32_t> qids) {
   gp::QueueMap m;
-  for (auto q : qids) m.apply(queue_event(gp::EventKind::QueueAdd, kPid, q, 0xA000 + q));
+  for (auto q : qids) m.apply(queue_event(gp::EventKind::QueueAdd, kSnapshotPid, q, 0xA000 + q));
   return m;
 }
 
 // The kernel's view of the same queue, consistent with queue_event().
 gp_kfd_queue_snapshot_entry kernel_entry(std::uint32_t qid) {
-  auto ev = queue_event(gp::EventKind::QueueAdd, kPid, qid, 0xA000 + qid);
+  auto ev = queue_event(gp::EventKind::QueueAdd, kSnapshotPid, qid, 0xA000 + qid);
   gp_kfd_queue_snapshot_entry e{};
   e.queue_id = qid;
   e.gpu_id = ev.raw.q.gpu_id;
@@ -52,7 +52,7 @@ std::string joined(const gp::SnapshotCheck& c) {
 
 TEST(SnapshotCheck, AgreementIsOk) {
   auto m = map_with({2, 5});
-  auto c = gp::compare_with_snapshot(kPid, m.queues_of(kPid), 2, {kernel_entry(2), kernel_entry(5)});
+  auto c = gp::compare_with_snapshot(kSnapshotPid, m.queues_of(kSnapshotPid), 2, {kernel_entry(2), kernel_entry(5)});
   EXPECT_TRUE(c.ok()) << joined(c);
   EXPECT_EQ(c.compared, 2u);
   EXPECT_EQ(c.kernel_queues, 2u);
@@ -60,14 +60,14 @@ TEST(SnapshotCheck, AgreementIsOk) {
 
 TEST(SnapshotCheck, EmptyOnBothSidesIsOk) {
   gp::QueueMap m;
-  auto c = gp::compare_with_snapshot(kPid, m.queues_of(kPid), 0, {});
+  auto c = gp::compare_with_snapshot(kSnapshotPid, m.queues_of(kSnapshotPid), 0, {});
   EXPECT_TRUE(c.ok());
   EXPECT_EQ(c.compared, 0u);
 }
 
 TEST(SnapshotCheck, MissingOnEitherSideIsNamed) {
   auto m = map_with({2, 5});
-  auto c = gp::compare_with_snapshot(kPid, m.queues_of(kPid), 2, {kernel_entry(2), kernel_entry(7)});
+  auto c = gp::compare_with_snapshot(kSnapshotPid, m.queues_of(kSnapshotPid), 2, {kernel_entry(2), kernel_entry(7)});
   EXPECT_FALSE(c.ok());
   ASSERT_EQ(c.differences.size(), 2u) << joined(c);
   EXPECT_EQ(c.differences[0], "pid 4242 qid 5: in the map but not in KFD's queue snapshot");
@@ -81,7 +81,7 @@ TEST(SnapshotCheck, EveryAttributeIsCompared) {
   e.ring_base_address += 0x1000;
   e.ring_size /= 2;
   e.queue_type = GP_KFD_QUEUE_TYPE_SDMA;
-  auto c = gp::compare_with_snapshot(kPid, m.queues_of(kPid), 1, {e});
+  auto c = gp::compare_with_snapshot(kSnapshotPid, m.queues_of(kSnapshotPid), 1, {e});
   ASSERT_EQ(c.differences.size(), 4u) << joined(c);
   EXPECT_NE(joined(c).find("gpu 41234 in the map, 41235 in the snapshot"), std::string::npos) << joined(c);
   EXPECT_NE(joined(c).find("ring at 0x7f0000030000 in the map, 0x7f0000031000"), std::string::npos) << joined(c);
@@ -93,12 +93,12 @@ TEST(SnapshotCheck, PlainComputeTypeIsTheComputeClass) {
   auto m = map_with({3});
   auto e = kernel_entry(3);
   e.queue_type = GP_KFD_QUEUE_TYPE_COMPUTE;  // PM4
-  EXPECT_TRUE(gp::compare_with_snapshot(kPid, m.queues_of(kPid), 1, {e}).ok());
+  EXPECT_TRUE(gp::compare_with_snapshot(kSnapshotPid, m.queues_of(kSnapshotPid), 1, {e}).ok());
 }
 
 TEST(SnapshotCheck, AFailedSnapshotIsAFailureWithTheErrno) {
   auto m = map_with({3});
-  auto c = gp::compare_with_snapshot(kPid, m.queues_of(kPid), -EINVAL, {});
+  auto c = gp::compare_with_snapshot(kSnapshotPid, m.queues_of(kSnapshotPid), -EINVAL, {});
   EXPECT_FALSE(c.ok());
   ASSERT_EQ(c.differences.size(), 1u);
   EXPECT_EQ(c.differences[0], "pid 4242: GET_QUEUE_SNAPSHOT failed: -EINVAL");
@@ -106,17 +106,17 @@ TEST(SnapshotCheck, AFailedSnapshotIsAFailureWithTheErrno) {
 
 TEST(SnapshotCheck, MoreQueuesThanTheBufferIsReported) {
   auto m = map_with({2});
-  auto c = gp::compare_with_snapshot(kPid, m.queues_of(kPid), 3, {kernel_entry(2)});
+  auto c = gp::compare_with_snapshot(kSnapshotPid, m.queues_of(kSnapshotPid), 3, {kernel_entry(2)});
   EXPECT_FALSE(c.ok());
   EXPECT_NE(joined(c).find("the kernel has 3 queues, only 1 fitted"), std::string::npos) << joined(c);
 }
 
 TEST(SnapshotCheck, SecondaryContextQueuesAreNotCompared) {
   gp::QueueMap m;
-  auto ev = queue_event(gp::EventKind::QueueAdd, kPid, 9, 0xB009);
+  auto ev = queue_event(gp::EventKind::QueueAdd, kSnapshotPid, 9, 0xB009);
   ev.raw.q.context_id = 1;  // a 7.x secondary kfd_process: not the debug API's
   m.apply(ev);
-  auto c = gp::compare_with_snapshot(kPid, m.queues_of(kPid), 0, {});
+  auto c = gp::compare_with_snapshot(kSnapshotPid, m.queues_of(kSnapshotPid), 0, {});
   EXPECT_TRUE(c.ok()) << joined(c);
   EXPECT_EQ(c.compared, 0u);
 }
@@ -126,11 +126,11 @@ TEST(SnapshotCheck, SecondaryContextQueuesAreNotCompared) {
 // for a later preempt, and nothing is suspended.
 TEST(SnapshotCheck, ReadOnlySessionOnTheFakeKfd) {
   FakeKfd kfd;
-  kfd.proc(kPid).runtime_state = GP_KFD_RUNTIME_DISABLED;  // no hsa_init yet: still listable
+  kfd.proc(kSnapshotPid).runtime_state = GP_KFD_RUNTIME_DISABLED;  // no hsa_init yet: still listable
   for (std::uint32_t q : {2u, 5u}) {
-    kfd.create_queue(kPid, q);
+    kfd.create_queue(kSnapshotPid, q);
     auto e = kernel_entry(q);
-    auto& fq = kfd.proc(kPid).queues[q];
+    auto& fq = kfd.proc(kSnapshotPid).queues[q];
     fq.gpu_id = e.gpu_id;
     fq.ring_addr = e.ring_base_address;
     fq.ring_size = e.ring_size;
@@ -138,7 +138,7 @@ TEST(SnapshotCheck, ReadOnlySessionOnTheFakeKfd) {
   gp::InlineExecutor exec;
   gp::TargetOptions o;
   o.require_runtime = false;
-  auto t = gp::Target::attach_on(exec, kfd, kPid, o, [] { return false; });
+  auto t = gp::Target::attach_on(exec, kfd, kSnapshotPid, o, [] { return false; });
   std::vector<gp_kfd_queue_snapshot_entry> entries;
   int r = t->read_queue_snapshot(&entries);
   t->detach();
@@ -149,45 +149,45 @@ TEST(SnapshotCheck, ReadOnlySessionOnTheFakeKfd) {
   EXPECT_EQ(snap->mask, 0u) << "a check must not clear EC_QUEUE_NEW";
   EXPECT_EQ(kfd.count(GP_KFD_DBG_TRAP_SUSPEND_QUEUES), 0u);
   EXPECT_EQ(kfd.count(GP_KFD_DBG_TRAP_DISABLE), 1u);
-  EXPECT_FALSE(kfd.proc(kPid).debug_enabled);
+  EXPECT_FALSE(kfd.proc(kSnapshotPid).debug_enabled);
 
   auto m = map_with({2, 5});
-  auto c = gp::compare_with_snapshot(kPid, m.queues_of(kPid), r, entries);
+  auto c = gp::compare_with_snapshot(kSnapshotPid, m.queues_of(kSnapshotPid), r, entries);
   EXPECT_TRUE(c.ok()) << joined(c);
   auto stale = map_with({2});
-  EXPECT_FALSE(gp::compare_with_snapshot(kPid, stale.queues_of(kPid), r, entries).ok());
+  EXPECT_FALSE(gp::compare_with_snapshot(kSnapshotPid, stale.queues_of(kSnapshotPid), r, entries).ok());
 }
 
 TEST(SnapshotCheck, WithoutTheOptionARuntimeIsStillRequired) {
   FakeKfd kfd;
-  kfd.proc(kPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
+  kfd.proc(kSnapshotPid).runtime_state = GP_KFD_RUNTIME_DISABLED;
   gp::InlineExecutor exec;
-  EXPECT_THROW(gp::Target::attach_on(exec, kfd, kPid, gp::TargetOptions{}, [] { return false; }),
+  EXPECT_THROW(gp::Target::attach_on(exec, kfd, kSnapshotPid, gp::TargetOptions{}, [] { return false; }),
                gp::UserError);
-  EXPECT_FALSE(kfd.proc(kPid).debug_enabled);
+  EXPECT_FALSE(kfd.proc(kSnapshotPid).debug_enabled);
 }
 
 // The command line: refusals before anything is attached.
 namespace {
 
-gp::test::CmdResult run_binary(const std::string& args) { return gp::test::run_gp(args); }
+using gp::test::run_gp;
 
 }  // namespace
 
 TEST(SnapshotCheckCli, NeedsAPid) {
-  auto r = run_binary("queues --snapshot-check");
+  auto r = run_gp("queues --snapshot-check");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--snapshot-check needs -p PID"), std::string::npos) << r.out;
 }
 
 TEST(SnapshotCheckCli, ExcludesHqd) {
-  auto r = run_binary("queues -p 1 --snapshot-check --hqd");
+  auto r = run_gp("queues -p 1 --snapshot-check --hqd");
   EXPECT_NE(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("excludes"), std::string::npos) << r.out;
 }
 
 TEST(SnapshotCheckCli, IsListedInTheHelp) {
-  auto r = run_binary("queues --help");
+  auto r = run_gp("queues --help");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("--snapshot-check"), std::string::npos) << r.out;
 }

@@ -269,7 +269,7 @@ TEST(TraceEventJsonIoctl, EachIoctlCarriesOnlyItsFields) {
   using Keys = std::set<std::string>;
   auto all_set = [](Event ev) {
     ev.raw.io = {0x7f0000100000, 0x8000000000000001, 1u << 20, 48301, 2, 0x0364, 9, 5, ev.raw.io.dbg_op, 777, 4,
-                 10, ev.raw.io.dbg_target_tgid, 0};
+                 10, ev.raw.io.dbg_target_tgid, 0, 0};
     return ev;
   };
   const Keys queue_args = {"qid", "priority", "percent", "ring_addr", "ring_size"};

@@ -16,11 +16,7 @@ namespace {
 
 using nlohmann::json;
 using testing::golden_path;
-
-Trace load(const std::string& name) {
-  std::ifstream in(golden_path(name), std::ios::binary);
-  return read_trace(in, name);
-}
+using testing::load_golden;
 
 // Structural validation of a trace-event JSON object; returns the problems.
 std::vector<std::string> validate(const json& doc) {
@@ -117,7 +113,7 @@ TEST(TracePerfetto, ValidatorCatchesBrokenFiles) {
 }
 
 TEST(TracePerfetto, Exp3IsValidAndComplete) {
-  Trace t = load("trace_exp3_concurrent.jsonl");
+  Trace t = load_golden("trace_exp3_concurrent.jsonl");
   json doc = perfetto_json({analyze(t)});
   auto problems = validate(doc);
   EXPECT_TRUE(problems.empty()) << problems.front();
@@ -177,7 +173,7 @@ TEST(TracePerfetto, OverlappingLivesOfOneQidGetTheirOwnTrack) {
 }
 
 TEST(TracePerfetto, SeveralRunsGetSeparatePids) {
-  Trace a = load("trace_exp2_model_a_run1.jsonl"), b = load("trace_exp2_model_a_run2.jsonl");
+  Trace a = load_golden("trace_exp2_model_a_run1.jsonl"), b = load_golden("trace_exp2_model_a_run2.jsonl");
   json doc = perfetto_json({analyze(a), analyze(b)});
   EXPECT_TRUE(validate(doc).empty());
   std::set<std::string> names;
@@ -191,7 +187,7 @@ TEST(TracePerfetto, SeveralRunsGetSeparatePids) {
 }
 
 TEST(TracePerfetto, WritesAFileThatParses) {
-  Trace t = load("trace_exp1_one_model.jsonl");
+  Trace t = load_golden("trace_exp1_one_model.jsonl");
   std::string path = testing::temp_path("exp1.perfetto.json");
   write_perfetto({analyze(t)}, path);
   json doc = json::parse(testing::read_text(path));

@@ -21,6 +21,7 @@ namespace {
 
 using nlohmann::json;
 using testing::golden_path;
+using testing::load_golden;
 using testing::queue_event;
 using testing::read_text;
 
@@ -29,12 +30,6 @@ constexpr std::uint64_t S = 1'000'000'000, MS = 1'000'000, US = 1'000;
 
 // Reads a golden trace under its bare file name, so reports do not depend on
 // where the source tree is.
-Trace load(const std::string& name) {
-  std::ifstream in(golden_path(name), std::ios::binary);
-  EXPECT_TRUE(in) << golden_path(name);
-  return read_trace(in, name);
-}
-
 const QueueLife& life_of(const TraceAnalysis& a, std::uint32_t pid, std::uint32_t qid, std::size_t nth = 0) {
   for (std::size_t idx : a.processes.at(pid).lives)
     if (a.lives[idx].attrs.qid == qid && nth-- == 0) return a.lives[idx];
@@ -42,7 +37,7 @@ const QueueLife& life_of(const TraceAnalysis& a, std::uint32_t pid, std::uint32_
 }
 
 TEST(TraceReportFacts, Exp1OneModel) {
-  Trace t = load("trace_exp1_one_model.jsonl");
+  Trace t = load_golden("trace_exp1_one_model.jsonl");
   TraceAnalysis a = analyze(t);
   ASSERT_EQ(a.processes.size(), 1u);
   const ProcessSummary& p = a.processes.at(4242);
@@ -78,7 +73,7 @@ TEST(TraceReportFacts, Exp1OneModel) {
 }
 
 TEST(TraceReportFacts, Exp3ConcurrentSuspendChurnAndCollateral) {
-  Trace t = load("trace_exp3_concurrent.jsonl");
+  Trace t = load_golden("trace_exp3_concurrent.jsonl");
   TraceAnalysis a = analyze(t);
   ASSERT_EQ(a.processes.size(), 2u);  // the debugger (6000) owns no queue
   const ProcessSummary& off = a.processes.at(5002);
@@ -132,7 +127,7 @@ TEST(TraceReportFacts, Exp3ConcurrentSuspendChurnAndCollateral) {
 // side fills dbg_target_pid (the ioctl's argument) but not always the tgid:
 // then the pid is the target, not the event's own pid (the debugger).
 TEST(TraceReportFacts, DebugSuspendWithoutTargetTgidIsTheTargets) {
-  Trace t = load("trace_exp3_concurrent.jsonl");
+  Trace t = load_golden("trace_exp3_concurrent.jsonl");
   int changed = 0;
   for (auto& e : t.events)
     if (e.kind() == EventKind::IoctlDbgTrap) {
@@ -155,7 +150,7 @@ TEST(TraceReportFacts, Exp2IdsAcrossRuns) {
   std::vector<Trace> traces;
   for (const char* f : {"trace_exp2_model_a_run1.jsonl", "trace_exp2_model_a_run2.jsonl",
                         "trace_exp2_model_b_run1.jsonl", "trace_exp2_model_b_run2.jsonl"})
-    traces.push_back(load(f));
+    traces.push_back(load_golden(f));
   std::vector<TraceAnalysis> runs;
   for (const auto& t : traces) runs.push_back(analyze(t));
   json j = report_json(runs);
@@ -204,7 +199,7 @@ TEST(TraceReportFacts, LostRemoveAndPointerReuse) {
 
 void check_golden(const std::vector<std::string>& files, const std::string& name) {
   std::vector<Trace> traces;
-  for (const auto& f : files) traces.push_back(load(f));
+  for (const auto& f : files) traces.push_back(load_golden(f));
   std::vector<TraceAnalysis> runs;
   for (const auto& t : traces) runs.push_back(analyze(t));
   std::string text = report_text(runs);

@@ -1,5 +1,7 @@
 #include "trace_test_util.h"
 
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -145,6 +147,12 @@ Header sample_header() {
 }
 
 std::string golden_path(const std::string& name) { return std::string(GP_TRACE_TEST_DATA) + "/" + name; }
+
+Trace load_golden(const std::string& name) {
+  std::ifstream in(golden_path(name), std::ios::binary);
+  EXPECT_TRUE(in) << golden_path(name);
+  return read_trace(in, name);
+}
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -7,6 +7,7 @@
 
 #include "trace/event.h"
 #include "trace/format.h"
+#include "trace/reader.h"
 
 namespace gp::trace::testing {
 
@@ -23,6 +24,8 @@ Event queue_event(EventKind kind, std::uint64_t ts_ns, std::uint32_t pid, std::u
 Header sample_header();
 
 std::string golden_path(const std::string& name);  // tests/data/<name>
+// The trace file tests/data/<name>, read (a missing file fails the test).
+Trace load_golden(const std::string& name);
 std::string read_text(const std::string& path);
 void write_text(const std::string& path, const std::string& text);
 // A fresh path under the test's temporary directory.

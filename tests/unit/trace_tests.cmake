@@ -22,6 +22,7 @@ add_executable(gp_trace_tests
 target_precompile_headers(gp_trace_tests PRIVATE <gtest/gtest.h> <nlohmann/json.hpp> <fmt/format.h>)
 # gp_cli for the `report` command the CLI tests run.
 target_link_libraries(gp_trace_tests PRIVATE gp_trace gp_cli GTest::gtest_main)
+gp_fast_test_build(gp_trace_tests 8)
 target_compile_definitions(gp_trace_tests PRIVATE GP_TRACE_TEST_DATA="${GP_TRACE_TESTS_ROOT}/data")
 gtest_discover_tests(gp_trace_tests DISCOVERY_TIMEOUT 60)
 
@@ -44,6 +45,8 @@ target_precompile_headers(gp_trace_reader_mutation_test PRIVATE <nlohmann/json.h
 target_link_libraries(gp_trace_reader_mutation_test PRIVATE
   nlohmann_json::nlohmann_json fmt::fmt GTest::gtest_main)
 target_compile_definitions(gp_trace_reader_mutation_test PRIVATE GP_TRACE_TEST_DATA="${GP_TRACE_TESTS_ROOT}/data")
+# One unity batch: the nine sanitized sources then parse json and fmt once.
+set_target_properties(gp_trace_reader_mutation_test PROPERTIES UNITY_BUILD ${GP_UNITY_BUILD} UNITY_BUILD_BATCH_SIZE 16)
 if(GP_TRACE_SANITIZE)
   # -O1, the sanitizers' own advice, whatever the build type: at -O3 these
   # nine sanitized sources cost ~20 s more of the suite's build than the

@@ -349,7 +349,9 @@ TEST(TraceVersion1, RewrittenAsVersion3) {
     if (j.value("kind", "") == "preempt" || j.value("kind", "") == "preempt_victim") {
       ++seqs;
       EXPECT_TRUE(j.contains("seq")) << l;
-      if (j.contains("preempt")) EXPECT_FALSE(j["preempt"].contains("seq")) << l;
+      if (j.contains("preempt")) {
+        EXPECT_FALSE(j["preempt"].contains("seq")) << l;
+      }
     }
     if (!j.contains("ioctl")) continue;
     ++ioctls;
