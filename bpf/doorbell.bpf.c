@@ -100,16 +100,12 @@ static __always_inline int on_store(void *ctx, __u64 handle, __s64 value)
 	return 0;
 }
 
-/* void hsa_signal_store_screlease(hsa_signal_t signal, hsa_signal_value_t value):
- * hsa_signal_t is a struct of one uint64_t, passed in the first register. */
+/* void hsa_signal_store_screlease(hsa_signal_t signal, hsa_signal_value_t value)
+ * and hsa_signal_store_relaxed, of the same signature: hsa_signal_t is a
+ * struct of one uint64_t, passed in the first register. One program for
+ * both: a uprobe_multi link (DoorbellProbe) attaches it at both offsets. */
 SEC("uprobe")
-int BPF_KPROBE(gp_doorbell_screlease, __u64 handle, __s64 value)
-{
-	return on_store(ctx, handle, value);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(gp_doorbell_relaxed, __u64 handle, __s64 value)
+int BPF_KPROBE(gp_doorbell_store, __u64 handle, __s64 value)
 {
 	return on_store(ctx, handle, value);
 }

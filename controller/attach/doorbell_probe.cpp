@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "attach/libbpf_log.h"
+#include "attach/uprobe_multi.h"
 #include "base/clock.h"
 #include "bpf/doorbell.h"
 #include "bpf/gp_doorbell.skel.h"
@@ -103,9 +104,10 @@ std::size_t elf_function_offset(const std::string& path, std::string_view name) 
   return found;
 }
 
-// Destroys bpf_links on its own thread: a uprobe link's destruction waits for
+// Destroys uprobe links on its own thread: a link's destruction waits for
 // RCU grace periods (tens of ms on a loaded VM), which the controller's loop
-// must not. A breakpoint still traps until its link is gone here.
+// must not. A perf-event uprobe's breakpoint still traps until its link is
+// gone here; a uprobe_multi link's is out once the close has begun.
 class DoorbellLinkReaper {
  public:
   ~DoorbellLinkReaper() {
@@ -117,7 +119,7 @@ class DoorbellLinkReaper {
     if (thread_.joinable()) thread_.join();
   }
   // timed: count the batch in times() (a removal, not a detach).
-  void destroy(std::vector<void*> links, bool timed = false) {
+  void destroy(std::vector<UprobeLink> links, bool timed = false) {
     if (links.empty()) return;
     {
       std::lock_guard lk(mu_);
@@ -143,7 +145,7 @@ class DoorbellLinkReaper {
   struct Batch {
     std::uint64_t at = 0;
     bool timed = false;
-    std::vector<void*> links;
+    std::vector<UprobeLink> links;
   };
   void run() {
     std::unique_lock lk(mu_);
@@ -153,7 +155,10 @@ class DoorbellLinkReaper {
       Batch b = std::move(batches_.front());
       batches_.pop_front();
       lk.unlock();
-      for (void* l : b.links) bpf_link__destroy(static_cast<bpf_link*>(l));
+      for (const UprobeLink& l : b.links) {
+        if (l.libbpf) bpf_link__destroy(static_cast<bpf_link*>(l.libbpf));
+        if (l.fd >= 0) ::close(l.fd);
+      }
       const std::uint64_t took = monotonic_ns() - b.at;
       lk.lock();
       pending_ -= b.links.size();
@@ -180,6 +185,7 @@ struct DoorbellProbe::Impl {
   std::map<std::uint32_t, pid_t> slot_pid;
   std::unique_ptr<DoorbellLinkReaper> reaper = std::make_unique<DoorbellLinkReaper>();
   UprobeArmingStats stats;
+  bool multi = false;  // uprobe_multi links (attach/uprobe_multi.h)
 
   ~Impl() {
     reaper.reset();  // every link destroyed before the programs they run
@@ -209,7 +215,7 @@ DoorbellProbe::~DoorbellProbe() {
   while (!procs_.empty()) detach(procs_.begin()->first);
 }
 
-std::unique_ptr<DoorbellProbe> DoorbellProbe::load(const char* btf_custom_path, std::string* why) {
+std::unique_ptr<DoorbellProbe> DoorbellProbe::load(const char* btf_custom_path, std::string* why, Links links) {
   auto impl = std::make_unique<Impl>();
   LIBBPF_OPTS(bpf_object_open_opts, oo);
   oo.btf_custom_path = btf_custom_path;
@@ -219,6 +225,13 @@ std::unique_ptr<DoorbellProbe> DoorbellProbe::load(const char* btf_custom_path, 
     *why = fmt::format("cannot open the doorbell BPF object: {}", std::strerror(errno));
     return nullptr;
   }
+  // One uprobe_multi link per process where the kernel makes them: it must
+  // be known at load time (the program's expected attach type).
+  impl->multi = links == Links::Best && uprobe_multi_supported();
+  if (impl->multi)
+    bpf_program__set_expected_attach_type(impl->skel->progs.gp_doorbell_store,
+                                          static_cast<bpf_attach_type>(kBpfTraceUprobeMulti));
+  impl->stats.uprobe_multi = impl->multi;
   if (int err = gp_doorbell__load(impl->skel); err != 0) {
     *why = fmt::format("loading the doorbell uprobes failed ({}): {}", std::strerror(-err), libbpf_log_tail());
     return nullptr;
@@ -266,23 +279,37 @@ std::string DoorbellProbe::attach(pid_t pid) {
 }
 
 std::string DoorbellProbe::link_uprobes(pid_t pid, Proc& p) {
-  bpf_program* progs[] = {impl_->skel->progs.gp_doorbell_screlease, impl_->skel->progs.gp_doorbell_relaxed};
-  static_assert(std::size(progs) == std::size(kDoorbellFunctions));
+  bpf_program* prog = impl_->skel->progs.gp_doorbell_store;
   if (p.offsets.empty())
     for (const char* fn : kDoorbellFunctions) p.offsets.push_back(elf_function_offset(p.file, fn));
-  for (std::size_t i = 0; i < std::size(progs); ++i) {
+  // The cookie: the generation the BPF program counts (gp_uprobe_gen in bpf/doorbell.bpf.c).
+  const std::uint64_t gen = impl_->generation();
+  if (impl_->multi) {
+    std::vector<std::uint64_t> offsets, cookies;
+    for (std::size_t i = 0; i < std::size(kDoorbellFunctions); ++i) {
+      if (!p.offsets[i]) return fmt::format("{} exports no {}", p.library, kDoorbellFunctions[i]);
+      offsets.push_back(p.offsets[i]);
+      cookies.push_back(gen);
+    }
+    const int fd = uprobe_multi_attach(bpf_program__fd(prog), p.file, offsets, cookies, pid);
+    if (fd < 0)
+      return fmt::format("cannot attach uprobes to {} and {} in {}: {}", kDoorbellFunctions[0], kDoorbellFunctions[1],
+                         p.library, std::strerror(-fd));
+    p.links.push_back({nullptr, fd});
+    return {};
+  }
+  for (std::size_t i = 0; i < std::size(kDoorbellFunctions); ++i) {
     // By the offset found once; by name (libbpf parses the ELF) if our reader could not.
-    // The cookie: the generation the BPF program counts (gp_uprobe_gen in bpf/doorbell.bpf.c).
-    LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = impl_->generation());
+    LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = gen);
     if (!p.offsets[i]) uo.func_name = kDoorbellFunctions[i];
     libbpf_log_clear();
-    bpf_link* link = bpf_program__attach_uprobe_opts(progs[i], pid, p.file.c_str(), p.offsets[i], &uo);
+    bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, p.file.c_str(), p.offsets[i], &uo);
     if (!link) {
       const int e = errno;
       unlink_uprobes(p);
       return fmt::format("cannot attach a uprobe to {} in {}: {}", kDoorbellFunctions[i], p.library, std::strerror(e));
     }
-    p.links.push_back(link);
+    p.links.push_back({link, -1});
   }
   return {};
 }
@@ -306,7 +333,7 @@ void DoorbellProbe::remove_uprobes() {
   if (!uprobes_in_) return;
   uprobes_in_ = false;
   impl_->next_generation();  // odd: out
-  std::vector<void*> all;
+  std::vector<UprobeLink> all;
   for (auto& [pid, p] : procs_) {
     all.insert(all.end(), p.links.begin(), p.links.end());
     p.links.clear();

@@ -17,8 +17,11 @@
 // insert_uprobes) while the processes stay watched: every probed store costs
 // the online process a trap, and while every offline target is suspended a
 // doorbell changes nothing (controller/online/doorbell_arming.h decides when).
-// Both cost the kernel an RCU grace period (the breakpoint is written under
-// uprobes' dup_mmap_sem, a percpu rw-semaphore): a removal runs on a helper
+// Where the kernel has them (6.6 on), each process's two uprobes are one
+// uprobe_multi link (attach/uprobe_multi.h): closing it takes both
+// breakpoints out at once, before the grace period the close then waits for.
+// Older kernels get one perf-event uprobe per function, whose breakpoint
+// stays in until after a grace period. Either way a removal runs on a helper
 // thread the caller does not wait for; an insertion is synchronous, so a
 // store right after it is heard.
 #pragma once
@@ -62,6 +65,14 @@ struct UprobeArmingStats {
   // stores stopped trapping (the kernel removes the breakpoint before its
   // last grace period).
   std::uint64_t removals_done = 0, remove_ns_total = 0, remove_ns_max = 0;
+  bool uprobe_multi = false;  // the links are uprobe_multi ones (else perf-event uprobes)
+};
+
+// One uprobe link as the helper thread destroys it: a libbpf bpf_link
+// (perf-event uprobes) or a uprobe_multi link's fd.
+struct UprobeLink {
+  void* libbpf = nullptr;  // bpf_link*
+  int fd = -1;
 };
 
 // One mapping of the libhsa-runtime64 shared object, from /proc/PID/maps.
@@ -90,9 +101,14 @@ inline constexpr const char* kDoorbellFunctions[] = {"hsa_signal_store_screlease
 
 class DoorbellProbe {
  public:
+  enum class Links {
+    Best,       // uprobe_multi where the kernel has it, else perf-event uprobes
+    PerfEvent,  // perf-event uprobes only (what kernels before 6.6 get; for comparison)
+  };
   // Loads the BPF object, attached to nothing yet. nullptr and *why when it
   // cannot (no BTF, not root, an old kernel).
-  static std::unique_ptr<DoorbellProbe> load(const char* btf_custom_path, std::string* why);
+  static std::unique_ptr<DoorbellProbe> load(const char* btf_custom_path, std::string* why,
+                                             Links links = Links::Best);
   ~DoorbellProbe();
   DoorbellProbe(const DoorbellProbe&) = delete;
   DoorbellProbe& operator=(const DoorbellProbe&) = delete;
@@ -114,8 +130,9 @@ class DoorbellProbe {
   std::optional<DoorbellObservation> take_new(pid_t pid);
   DoorbellCounts counts(pid_t pid) const;
 
-  // Takes every watched process's uprobes out: their stores stop trapping
-  // within one RCU grace period (the links are destroyed on a helper thread).
+  // Takes every watched process's uprobes out (the links are destroyed on a
+  // helper thread): their stores stop trapping as soon as it closes them
+  // (uprobe_multi) or within one RCU grace period (perf-event uprobes).
   // The processes stay watched: slots, counts and the pid map are kept, and
   // attach() of a new process only registers it until insert_uprobes().
   void remove_uprobes();
@@ -135,12 +152,13 @@ class DoorbellProbe {
     std::uint32_t slot = 0;
     std::string library;
     std::string file;          // what the uprobes were attached through
-    std::vector<void*> links;  // bpf_link*
+    std::vector<UprobeLink> links;
     std::uint64_t seen = 0;    // the slot's doorbell count at the last take_new
     std::vector<std::size_t> offsets;  // of kDoorbellFunctions in it (0: not resolved)
   };
   explicit DoorbellProbe(std::unique_ptr<Impl> impl);
-  // Attaches kDoorbellFunctions in p (by offset once known, else by name); "" or why not.
+  // Attaches kDoorbellFunctions in p (by offset once known, else by name:
+  // perf-event uprobes only); "" or why not.
   std::string link_uprobes(pid_t pid, Proc& p);
   void unlink_uprobes(Proc& p);  // to the helper thread
 

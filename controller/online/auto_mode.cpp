@@ -421,6 +421,7 @@ class AutoLoop {
         return;
       case DetectorAction::Suspend: {
         suspend_at_.push_back(now);
+        arming_.before_suspend();
         const auto& r = det_.reason();
         auto ops = ctl_.suspend_all(src_.map(), {r.by_doorbell ? SuspendTrigger::Doorbell : SuspendTrigger::Poll,
                                                  r.by_doorbell ? now - r.doorbell_ns : now});

@@ -26,12 +26,20 @@ DoorbellArming::Snapshot DoorbellArming::snapshot() const {
   return s;
 }
 
+void DoorbellArming::before_suspend() {
+  if (enabled_ && probe_->uprobes_in()) remove();
+}
+
 void DoorbellArming::after_round(bool suspended) {
-  if (!enabled_ || !suspended || !probe_->uprobes_in()) return;
-  // One removal in the kernel at a time: each takes 130-220 ms here, and
-  // suspensions can come faster; handing over more would queue links without
-  // bound (all still trapping, stale ones counted once per link). Until it is
-  // done they stay in, as with --keep-doorbell-uprobes.
+  if (enabled_ && suspended && probe_->uprobes_in()) remove();
+}
+
+void DoorbellArming::remove() {
+  // One removal in the kernel at a time: each close waits for a grace period
+  // (130-220 ms here under load), and suspensions can come faster; handing
+  // over more would queue links without bound (perf-event ones all still
+  // trapping, stale ones counted once per link). Until it is done they stay
+  // in, as with --keep-doorbell-uprobes.
   if (probe_->removals_pending()) return;
   probe_->remove_uprobes();
   // After the hand-over: what the online processes submit from here on is
@@ -81,9 +89,10 @@ void DoorbellArming::print(std::FILE* out, std::uint64_t probed_stores, std::uin
   fmt::print(out,
              "doorbell uprobes out while suspended: {} store(s) probed ({} while being taken out), {} "
              "submission(s) unprobed (write ids); "
-             "taken out {} time(s) (gone within {:.1f} ms mean / {:.1f} max), put back {} time(s) ({:.2f} ms "
+             "taken out {} time(s) ({} closed within {:.1f} ms mean / {:.1f} max), put back {} time(s) ({:.2f} ms "
              "mean / {:.2f} max before the resume, {:.2f} ms CPU)\n",
              r.probed_stores, r.stale_stores, r.unprobed_submissions, u.removals,
+             u.uprobe_multi ? "uprobe_multi links" : "perf-event uprobe links",
              u.removals_done ? ms(u.remove_ns_total / u.removals_done) : 0.0, ms(u.remove_ns_max), u.insertions,
              u.insertions ? ms(u.insert_ns_total / u.insertions) : 0.0, ms(u.insert_ns_max),
              ms(u.insert_cpu_ns_total));

@@ -5,9 +5,13 @@
 // While every offline target is suspended a doorbell changes nothing: the
 // suspension ends on idleness, which the safety-net poll of the dispatch ids
 // sees. Yet each probed store costs the online process a trap. So:
-//   - at the end of every round of the loop, if suspended: out
-//     (asynchronous; the stores stop trapping within an RCU grace period),
-//     unless the previous removal is still under way in the kernel;
+//   - when the loop decides to suspend, before the SUSPEND ioctl: out
+//     (asynchronous: the helper thread closes the links while the ioctl
+//     runs, so the breakpoints are gone by the time the offline job is
+//     suspended, or within a grace period on kernels without uprobe_multi);
+//     a suspension that fails resumes, which puts them back;
+//   - at the end of every round of the loop, if suspended and still in
+//     (a removal was under way at the decision): out;
 //   - before a round's reads, when the detector would resume now: in
 //     (synchronous), then the reads and the tick look once more, so a store
 //     during the insertion shows in the write ids and one after it in the
@@ -50,6 +54,7 @@ class DoorbellArming {
   // probe: null (no doorbell uprobes) or not enabled: every call does nothing.
   DoorbellArming(DoorbellProbe* probe, bool enabled, const PointerReader& reader, Log log);
 
+  void before_suspend();
   void after_round(bool suspended);
   void before_reads(const OnlineDetector& det, std::uint64_t now);
   void before_resume();
@@ -65,6 +70,7 @@ class DoorbellArming {
   };
   Snapshot snapshot() const;
   void insert();
+  void remove();
 
   DoorbellProbe* probe_;
   bool enabled_;

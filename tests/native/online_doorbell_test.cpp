@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attach/doorbell_probe.h"
+#include "attach/uprobe_multi.h"
 #include "base/stop_signal.h"
 #include "host/cpu_latency_request.h"
 #include "online_auto_harness.h"
@@ -28,9 +29,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::unique_ptr<DoorbellProbe> load_probe() {
+std::unique_ptr<DoorbellProbe> load_probe(DoorbellProbe::Links links = DoorbellProbe::Links::Best) {
   std::string why;
-  auto p = DoorbellProbe::load(nullptr, &why);
+  auto p = DoorbellProbe::load(nullptr, &why, links);
   EXPECT_TRUE(p) << "the doorbell BPF object does not load on this kernel: " << why;
   return p;
 }
@@ -260,7 +261,8 @@ TEST(DoorbellProbe, DoctorOnlinePidCountsTheProcessesDoorbells) {
 
 // The loop with the probe on one online process.
 struct DoorbellAuto {
-  std::unique_ptr<DoorbellProbe> probe = load_probe();  // first: outlives the loop that uses it
+  explicit DoorbellAuto(DoorbellProbe::Links links = DoorbellProbe::Links::Best) : probe(load_probe(links)) {}
+  std::unique_ptr<DoorbellProbe> probe;  // first: outlives the loop that uses it
   SyntheticOnline on;
   AutoHarness h;
 
@@ -280,7 +282,7 @@ TEST(OnlineDoorbell, EachSubmissionSuspendsByItsDoorbellAndIdleResumes) {
   // each resume waits for them to be put back, which here took up to ~120 ms
   // while the kernel was still removing the previous ones, so submissions
   // 80 ms apart could fall into one suspension. The default is tested by
-  // UprobesAreOutWhileSuspendedAndBackBeforeTheResume; the benchmark
+  // UprobesOutWhileSuspended.AndBackBeforeTheResume; the benchmark
   // measures that wait.
   auto o = options(10, 20);
   o.doorbell_disarm = false;
@@ -372,8 +374,17 @@ TEST(OnlineDoorbell, CtrlCWakesTheLoopOnTheTracerThreadAtOnce) {
 // a burst of 1,000 submissions costs at most one probed store, they are back
 // before the RESUME ioctl, and the first store after the resume suspends at
 // once by its doorbell. The exit statistics count both kinds.
-TEST(OnlineDoorbell, UprobesAreOutWhileSuspendedAndBackBeforeTheResume) {
-  DoorbellAuto t;
+//   uprobe_multi links (6.6 on): the loop hands them over before the SUSPEND
+//   ioctl and closing one takes the breakpoints out first, so the burst
+//   starts the moment the (instant, fake) ioctl is entered.
+//   perf-event links (older kernels): the breakpoint stays until a grace
+//   period has passed; the burst starts once it is gone.
+class UprobesOutWhileSuspended : public ::testing::TestWithParam<DoorbellProbe::Links> {};
+
+TEST_P(UprobesOutWhileSuspended, AndBackBeforeTheResume) {
+  const bool multi = GetParam() == DoorbellProbe::Links::Best;
+  if (multi && !uprobe_multi_supported()) GTEST_SKIP() << "this kernel makes no uprobe_multi links (Linux 6.6+)";
+  DoorbellAuto t(GetParam());
   const auto& hsa = FakeHsa::get();
   std::atomic<int> byte_at_resume{-1};
   t.h.kfd.on_resume = [&] {
@@ -385,17 +396,22 @@ TEST(OnlineDoorbell, UprobesAreOutWhileSuspendedAndBackBeforeTheResume) {
   EXPECT_EQ(t.on.code_byte(hsa.screlease), 0xcc) << "in while the offline job runs";
   t.on.run({0, 1, 0, 0, false, /*ring=*/true});
   ASSERT_TRUE(wait_until([&] { return t.h.kfd.suspended.load(); })) << t.h.output();
-  // Out: the removal's grace period, then the code is the runtime's own.
-  ASSERT_TRUE(wait_until([&] { return t.on.code_byte(hsa.screlease) != 0xcc; }, 1'200ms))
-      << "the uprobes stayed in while suspended:\n" << t.h.output();
+  if (!multi) {  // the removal's grace period, then the code is the runtime's own
+    ASSERT_TRUE(wait_until([&] { return t.on.code_byte(hsa.screlease) != 0xcc; }, 1'200ms))
+        << "the uprobes stayed in while suspended:\n" << t.h.output();
+  }
   ASSERT_TRUE(t.h.kfd.resumes().empty()) << "resumed before the burst (hold 1.5 s): " << t.h.output();
   const auto probed_before = t.probe->counts(t.on.pid()).doorbells;
   constexpr std::uint32_t kBurst = 1000;
   t.on.run({0, kBurst, 0, 0, false, true});
-  const auto probed_burst = t.probe->counts(t.on.pid()).doorbells - probed_before;
-  std::uint32_t slow = 0;
-  for (std::uint32_t i = 1; i <= kBurst; ++i) slow += t.on.store_ns(i) > 2'000;
-  EXPECT_LE(probed_burst, 1u) << t.h.output();
+  const auto counted_burst = t.probe->counts(t.on.pid()).doorbells - probed_before;
+  std::uint32_t with_bp = 0, slow = 0;
+  for (std::uint32_t i = 1; i <= kBurst; ++i) {
+    with_bp += t.on.store_probed(i);
+    slow += t.on.store_ns(i) > 2'000;
+  }
+  EXPECT_LE(with_bp, 1u) << "stores of the burst made with the breakpoint in\n" << t.h.output();
+  EXPECT_LE(counted_burst, 1u) << t.h.output();
   EXPECT_LE(slow, 5u) << "stores of the burst that took > 2 us (all 1,000 if they trapped; "
                          "an interrupt or preemption makes a few slow on a loaded machine)";
   ASSERT_TRUE(t.h.kfd.resumes().empty()) << "the burst is demand: still suspended\n" << t.h.output();
@@ -417,6 +433,7 @@ TEST(OnlineDoorbell, UprobesAreOutWhileSuspendedAndBackBeforeTheResume) {
   EXPECT_LT(lat[0], 250'000'000u) << "detected by the uprobe, not a poll";
   const auto& a = t.h.report.doorbell_arming;
   EXPECT_TRUE(a.enabled);
+  EXPECT_EQ(a.uprobes.uprobe_multi, multi);
   EXPECT_EQ(a.probed_stores, t.h.report.doorbells_rung + t.h.report.doorbell_other_stores + a.stale_stores);
   EXPECT_LE(a.probed_stores, 3u) << "the first store, at most one of the burst, the one after the resume";
   EXPECT_EQ(a.unprobed_submissions, kBurst) << t.h.output();
@@ -425,7 +442,16 @@ TEST(OnlineDoorbell, UprobesAreOutWhileSuspendedAndBackBeforeTheResume) {
   const auto text = t.h.output();
   EXPECT_NE(text.find("doorbell uprobes out while suspended: "), std::string::npos) << text;
   EXPECT_NE(text.find(fmt::format("{} submission(s) unprobed", kBurst)), std::string::npos) << text;
+  EXPECT_NE(text.find(multi ? "uprobe_multi links closed within" : "perf-event uprobe links closed within"),
+            std::string::npos)
+      << text;
 }
+
+INSTANTIATE_TEST_SUITE_P(OnlineDoorbell, UprobesOutWhileSuspended,
+                         ::testing::Values(DoorbellProbe::Links::Best, DoorbellProbe::Links::PerfEvent),
+                         [](const auto& info) {
+                           return info.param == DoorbellProbe::Links::Best ? "UprobeMulti" : "PerfEventLinks";
+                         });
 
 // doorbell_disarm = false keeps the previous behaviour: in all the time.
 TEST(OnlineDoorbell, WithoutDisarmTheUprobesStayInWhileSuspended) {

@@ -94,6 +94,7 @@ struct SyntheticShared {
   std::uint64_t submit_ns[kMaxSubmits];
   std::uint64_t store_ns[kMaxSubmits];  // how long each ring (the hsa_signal_store_screlease call) took
   int store_cpu[kMaxSubmits];           // the CPU it was made on
+  std::uint8_t store_code[kMaxSubmits];  // the store function's first byte just before the call (0xcc: a breakpoint)
 };
 
 inline std::uint64_t mono_ns() {
@@ -152,6 +153,9 @@ class SyntheticOnline {
   // time (the uprobe's trap, and whatever ran on its CPU meanwhile).
   std::uint64_t store_ns(std::uint32_t i) const { return sh_->store_ns[i % kMaxSubmits]; }
   int store_cpu(std::uint32_t i) const { return sh_->store_cpu[i % kMaxSubmits]; }
+  // Whether a uprobe's breakpoint was on the store function when the online
+  // thread called it (it read the function's first byte just before).
+  bool store_probed(std::uint32_t i) const { return sh_->store_code[i % kMaxSubmits] == 0xcc; }
   // The first byte of a function of the stand-in runtime as the child sees
   // it: 0xcc while a uprobe's breakpoint is on it.
   std::uint8_t code_byte(HsaSignalStore fn) const {
@@ -211,6 +215,7 @@ class SyntheticOnline {
         sh_->submit_ns[n % kMaxSubmits] = t;
         w.store(id, std::memory_order_release);  // the producer's slot reservation
         if (p.ring) {
+          sh_->store_code[n % kMaxSubmits] = *reinterpret_cast<const volatile std::uint8_t*>(hsa_->screlease);
           hsa_->screlease(reinterpret_cast<std::uint64_t>(&sh_->doorbells[p.queue]), static_cast<std::int64_t>(id - 1));
           sh_->store_ns[n % kMaxSubmits] = mono_ns() - t;
           sh_->store_cpu[n % kMaxSubmits] = ::sched_getcpu();
