@@ -183,10 +183,7 @@ class AgentLoop {
   // after the process opened /dev/kfd, so a refusal is retried.
   void attach_doorbell(pid_t pid, std::uint64_t now) {
     tried_[pid] = now;
-    const std::string why = o_.doorbell->attach(pid);
-    std::string line = why.empty() ? fmt::format("online pid {}: doorbell uprobes on {} ({}, {})", pid,
-                                                 o_.doorbell->library(pid), kDoorbellFunctions[0], kDoorbellFunctions[1])
-                                   : fmt::format("online pid {}: no doorbell uprobe ({}); polling only", pid, why);
+    std::string line = o_.doorbell->attach_summary(pid, o_.doorbell->attach(pid));
     if (said_[pid] != line) log(line);
     said_[pid] = std::move(line);
   }

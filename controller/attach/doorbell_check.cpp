@@ -25,6 +25,7 @@ DoorbellCheck check_doorbells(pid_t pid, double seconds) {
   }
   c.attached = true;
   c.library = probe->library(pid);
+  c.links = probe->arming_stats().uprobe_multi ? "uprobe_multi" : "perf_event";
   const auto start = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -16,6 +16,7 @@ struct DoorbellCheck {
   pid_t pid = 0;
   bool attached = false;
   std::string library;  // as mapped in the process
+  std::string links;    // "uprobe_multi" or "perf_event": the kind of uprobe link this kernel got
   std::string error;    // why not attached
   double seconds = 0;   // how long it counted
   std::uint64_t doorbells = 0, other_stores = 0;

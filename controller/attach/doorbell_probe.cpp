@@ -379,6 +379,12 @@ std::string DoorbellProbe::attached_file(pid_t pid) const {
   return it == procs_.end() ? std::string() : it->second.file;
 }
 
+std::string DoorbellProbe::attach_summary(pid_t pid, const std::string& why) const {
+  if (!why.empty()) return fmt::format("online pid {}: no doorbell uprobe ({}); polling only", pid, why);
+  return fmt::format("online pid {}: doorbell uprobes on {} ({}, {}; {})", pid, library(pid), kDoorbellFunctions[0],
+                     kDoorbellFunctions[1], impl_->multi ? "one uprobe_multi link" : "perf-event uprobe links");
+}
+
 int DoorbellProbe::ready_fd() const { return ring_buffer__epoll_fd(impl_->rb); }
 
 std::vector<DoorbellObservation> DoorbellProbe::drain() {

@@ -119,6 +119,9 @@ class DoorbellProbe {
   bool attached(pid_t pid) const { return procs_.count(pid) != 0; }
   std::string library(pid_t pid) const;  // as mapped in pid, "" if not attached
   std::string attached_file(pid_t pid) const;  // uprobe_target() used for pid, "" if not attached
+  // What a log says of attach(pid)'s outcome `why`: where the uprobes are and
+  // as which kind of link, or why there are none.
+  std::string attach_summary(pid_t pid, const std::string& why) const;
 
   int ready_fd() const;
   // The wake-up records since the last call.

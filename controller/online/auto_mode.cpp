@@ -331,10 +331,7 @@ class AutoLoop {
   // later than the controller starts, so a refusal is retried on queue changes.
   void attach_doorbell(pid_t pid) {
     if (!doorbell_ || doorbell_->attached(pid) || !det_.watching(pid)) return;
-    const std::string why = doorbell_->attach(pid);
-    std::string line = why.empty() ? fmt::format("online pid {}: doorbell uprobes on {} ({}, {})", pid,
-                                                 doorbell_->library(pid), kDoorbellFunctions[0], kDoorbellFunctions[1])
-                                   : fmt::format("online pid {}: no doorbell uprobe ({}); polling only", pid, why);
+    std::string line = doorbell_->attach_summary(pid, doorbell_->attach(pid));
     if (doorbell_said_[pid] != line) log(line);
     doorbell_said_[pid] = std::move(line);
   }

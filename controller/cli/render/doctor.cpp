@@ -37,13 +37,14 @@ std::string describe(const DoorbellCheck& c) {
     return fmt::format("pid {}: no doorbell uprobes ({}); preempt --online-pid would detect by polling only", c.pid,
                        c.error);
   return fmt::format(
-      "pid {}: doorbell uprobes attached to {}; in {:.1f} s: {} doorbell store(s), {} other signal store(s){}", c.pid,
-      c.library, c.seconds, c.doorbells, c.other_stores,
+      "pid {}: doorbell uprobes attached to {} ({} links); in {:.1f} s: {} doorbell store(s), {} other signal "
+      "store(s){}",
+      c.pid, c.library, c.links, c.seconds, c.doorbells, c.other_stores,
       c.doorbells ? "" : " (no GPU submission meanwhile, or one that bypasses hsa_signal_store_*: then polling)");
 }
 
 nlohmann::json to_json(const DoorbellCheck& c) {
-  return {{"pid", c.pid},         {"attached", c.attached},   {"library", c.library},
+  return {{"pid", c.pid},         {"attached", c.attached},   {"library", c.library}, {"links", c.links},
           {"error", c.error},     {"seconds", c.seconds},     {"doorbells", c.doorbells},
           {"other_stores", c.other_stores}, {"cpu_idle", to_json(c.idle)}};
 }

@@ -22,6 +22,12 @@ jtest "$GP_TMP/doctor.json" '.online.attached == true' ||
   fail "the doorbell uprobes did not attach: $(jq -r .online.error "$GP_TMP/doctor.json")"
 jtest "$GP_TMP/doctor.json" '.online.library == "/opt/rocm/lib/libhsa-runtime64.so.1"' ||
   fail "attached to the wrong library: $(jq -r .online.library "$GP_TMP/doctor.json")"
+# One uprobe_multi link where the kernel makes them (6.6 on), perf-event
+# uprobes before (attach/uprobe_multi.h).
+links=uprobe_multi
+[ "$GP_KVER" = 6.1 ] && links=perf_event
+jtest "$GP_TMP/doctor.json" '.online.links == $l' --arg l "$links" ||
+  fail "doorbell uprobe links $(jq -r .online.links "$GP_TMP/doctor.json") on $GP_KVER, expected $links"
 jtest "$GP_TMP/doctor.json" '.online.doorbells > 0 and .online.other_stores == 0' ||
   fail "no doorbell counted in 2 s of one every 5 ms: $(jq -c .online "$GP_TMP/doctor.json")"
 kill -TERM "$opid"
@@ -67,4 +73,8 @@ cat "$out"
 grep -qE '^doorbells: 1 rung \(0 other signal stores ignored\), 1 wake-up\(s\), 1 suspension\(s\) decided by one; detection latency \(exact' "$out" ||
   fail "the summary does not count the one doorbell"
 grep -q "pid $tpid: queues resumed, debugging disabled, detached" "$out" || fail "the offline target was not released"
+# Out while suspended, as one uprobe_multi link (every kernel this part runs on is 6.6+).
+grep -q "online pid $o2pid: doorbell uprobes on .*; one uprobe_multi link)" "$out" || fail "not one uprobe_multi link"
+grep -qE '^doorbell uprobes out while suspended: .* taken out [1-9][0-9]* time\(s\) \(uprobe_multi links closed within' "$out" ||
+  fail "the doorbell uprobes were not taken out while suspended"
 echo "automatic mode: a doorbell on the real driver suspended and idle resumed"
