@@ -418,7 +418,6 @@ class AutoLoop {
         return;
       case DetectorAction::Suspend: {
         suspend_at_.push_back(now);
-        arming_.before_suspend();
         const auto& r = det_.reason();
         auto ops = ctl_.suspend_all(src_.map(), {r.by_doorbell ? SuspendTrigger::Doorbell : SuspendTrigger::Poll,
                                                  r.by_doorbell ? now - r.doorbell_ns : now});
@@ -438,6 +437,7 @@ class AutoLoop {
           return;
         }
         det_.suspend_done(monotonic_ns());
+        arming_.after_suspend();
         log(fmt::format("suspend ({}): {}", cause,
                         t.issued ? fmt::format("{:.0f} us, queues {}/{}", static_cast<double>(t.slowest_ioctl_ns) / 1e3, t.done, t.asked)
                                : "no offline queues in the map"));

@@ -26,7 +26,7 @@ DoorbellArming::Snapshot DoorbellArming::snapshot() const {
   return s;
 }
 
-void DoorbellArming::before_suspend() {
+void DoorbellArming::after_suspend() {
   if (enabled_ && probe_->uprobes_in()) remove();
 }
 
@@ -36,10 +36,10 @@ void DoorbellArming::after_round(bool suspended) {
 
 void DoorbellArming::remove() {
   // One removal in the kernel at a time: each close waits for a grace period
-  // (130-220 ms here under load), and suspensions can come faster; handing
-  // over more would queue links without bound (perf-event ones all still
-  // trapping, stale ones counted once per link). Until it is done they stay
-  // in, as with --keep-doorbell-uprobes.
+  // (8 ms to 220 ms here, by link kind and load), and suspensions can come
+  // faster; handing over more would queue links without bound (perf-event
+  // ones all still trapping, stale ones counted once per link). Until it is
+  // done they stay in, as with --keep-doorbell-uprobes.
   if (probe_->removals_pending()) return;
   probe_->remove_uprobes();
   // After the hand-over: what the online processes submit from here on is

@@ -5,11 +5,12 @@
 // While every offline target is suspended a doorbell changes nothing: the
 // suspension ends on idleness, which the safety-net poll of the dispatch ids
 // sees. Yet each probed store costs the online process a trap. So:
-//   - when the loop decides to suspend, before the SUSPEND ioctl: out
-//     (asynchronous: the helper thread closes the links while the ioctl
-//     runs, so the breakpoints are gone by the time the offline job is
-//     suspended, or within a grace period on kernels without uprobe_multi);
-//     a suspension that fails resumes, which puts them back;
+//   - as soon as the SUSPEND ioctl has returned: out (asynchronous: the
+//     helper thread closes the links; the breakpoints are gone once it has
+//     woken, or within a grace period on kernels without uprobe_multi).
+//     Not before the ioctl, while it runs: waking the helper there cost the
+//     path from the decision to the ioctl ~30 us at p50 in this VM (an IPI
+//     is a VM exit), and the preemption latency is what the mode is for;
 //   - at the end of every round of the loop, if suspended and still in
 //     (a removal was under way at the decision): out;
 //   - before a round's reads, when the detector would resume now: in
@@ -54,7 +55,7 @@ class DoorbellArming {
   // probe: null (no doorbell uprobes) or not enabled: every call does nothing.
   DoorbellArming(DoorbellProbe* probe, bool enabled, const PointerReader& reader, Log log);
 
-  void before_suspend();
+  void after_suspend();
   void after_round(bool suspended);
   void before_reads(const OnlineDetector& det, std::uint64_t now);
   void before_resume();

@@ -374,9 +374,9 @@ TEST(OnlineDoorbell, CtrlCWakesTheLoopOnTheTracerThreadAtOnce) {
 // a burst of 1,000 submissions costs at most one probed store, they are back
 // before the RESUME ioctl, and the first store after the resume suspends at
 // once by its doorbell. The exit statistics count both kinds.
-//   uprobe_multi links (6.6 on): the loop hands them over before the SUSPEND
-//   ioctl and closing one takes the breakpoints out first, so the burst
-//   starts the moment the (instant, fake) ioctl is entered.
+//   uprobe_multi links (6.6 on): the loop hands them over as soon as the
+//   SUSPEND ioctl has returned and closing one takes the breakpoints out
+//   first, so the burst starts at that hand-over, racing the helper thread.
 //   perf-event links (older kernels): the breakpoint stays until a grace
 //   period has passed; the burst starts once it is gone.
 class UprobesOutWhileSuspended : public ::testing::TestWithParam<DoorbellProbe::Links> {};
@@ -395,7 +395,7 @@ TEST_P(UprobesOutWhileSuspended, AndBackBeforeTheResume) {
   t.start(o);
   EXPECT_EQ(t.on.code_byte(hsa.screlease), 0xcc) << "in while the offline job runs";
   t.on.run({0, 1, 0, 0, false, /*ring=*/true});
-  ASSERT_TRUE(wait_until([&] { return t.h.kfd.suspended.load(); })) << t.h.output();
+  ASSERT_TRUE(wait_until([&] { return t.h.kfd.suspended.load() && !t.probe->uprobes_in(); })) << t.h.output();
   if (!multi) {  // the removal's grace period, then the code is the runtime's own
     ASSERT_TRUE(wait_until([&] { return t.on.code_byte(hsa.screlease) != 0xcc; }, 1'200ms))
         << "the uprobes stayed in while suspended:\n" << t.h.output();
