@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 
@@ -62,9 +63,11 @@ Kallsyms Kallsyms::parse(std::string_view text, std::string_view module,
 
     if (auto it = counts.find(name); it != counts.end()) ++it->second;
     if (!is_text(type) || rest.find(module_tag) == std::string_view::npos) continue;
+    ++ks.module_count_;
+    std::string_view base = name, suffix;
+    if (!counts.count(name) && !(split_clone(name, base, suffix) && counts.count(base))) continue;
     const std::uint64_t addr = std::strtoull(std::string(line.substr(0, sp1)).c_str(), nullptr, 16);
     ks.module_syms_[std::string(name)].push_back(addr);
-    ++ks.module_count_;
   }
   for (const auto& [name, n] : counts) ks.wanted_counts_.emplace(std::string(name), n);
   ks.addresses_hidden_ = ks.module_count_ > 0 && !any_nonzero;
@@ -96,6 +99,26 @@ Kallsyms Kallsyms::load(std::string_view module, const std::unordered_set<std::s
   ::close(fd);
   text.resize(used);
   return parse(std::string_view(text), module, wanted);
+}
+
+nlohmann::json Kallsyms::to_json() const {
+  return {{"module_syms", module_syms_},
+          {"wanted_counts", wanted_counts_},
+          {"module_count", module_count_},
+          {"addresses_hidden", addresses_hidden_}};
+}
+
+std::optional<Kallsyms> Kallsyms::from_json(const nlohmann::json& j) {
+  try {
+    Kallsyms ks;
+    j.at("module_syms").get_to(ks.module_syms_);
+    j.at("wanted_counts").get_to(ks.wanted_counts_);
+    j.at("module_count").get_to(ks.module_count_);
+    j.at("addresses_hidden").get_to(ks.addresses_hidden_);
+    return ks;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
 }
 
 SymbolLookup Kallsyms::resolve(const std::string& symbol) const {

@@ -4,11 +4,14 @@
 
 #include <cstdint>
 #include <istream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "attach/probe_status.h"
 
@@ -24,8 +27,9 @@ struct SymbolLookup {
 
 class Kallsyms {
  public:
-  // Keeps every text symbol of `module` and counts, kernel-wide, the names in
-  // `wanted` (uniqueness decides name vs address attach).
+  // Keeps the text symbols of `module` that are a name of `wanted` or a
+  // compiler clone of one (name.constprop.N...), and counts, kernel-wide,
+  // the names in `wanted` (uniqueness decides name vs address attach).
   static Kallsyms parse(std::istream& in, std::string_view module,
                         const std::unordered_set<std::string>& wanted);
   static Kallsyms parse(std::string_view text, std::string_view module,
@@ -33,9 +37,14 @@ class Kallsyms {
   static Kallsyms load(std::string_view module, const std::unordered_set<std::string>& wanted,
                        const std::string& path = "/proc/kallsyms");
 
-  bool module_present() const { return !module_syms_.empty(); }
+  bool module_present() const { return module_count_ > 0; }
   bool addresses_hidden() const { return addresses_hidden_; }  // kptr_restrict: all zero
-  std::size_t module_symbol_count() const { return module_count_; }
+  std::size_t module_symbol_count() const { return module_count_; }  // all its text symbols
+
+  // What parse() kept, and back (attach/kallsyms_cache.h); nullopt if `j`
+  // is not such a record.
+  nlohmann::json to_json() const;
+  static std::optional<Kallsyms> from_json(const nlohmann::json& j);
 
   // Exact if the name is unique kernel-wide; Address if it is unique in the
   // module but exists elsewhere too; Clone if only name.constprop.N / .isra.N

@@ -15,6 +15,7 @@
 #include "attach/btf_info.h"
 #include "attach/custom_btf.h"
 #include "attach/kallsyms.h"
+#include "attach/kallsyms_cache.h"
 #include "attach/libbpf_log.h"
 #include "attach/probes.h"
 #include "attach/trampoline.h"
@@ -232,7 +233,8 @@ ProbeLoader::ProbeLoader(const LoaderOptions& opts, const std::string& kernel, P
     impl_->report.notes.push_back("types from --btf " + impl_->custom_btf->describe());
   }
 
-  const Kallsyms ks = Kallsyms::load("amdgpu", probe_symbols());
+  const auto [ks, cached] = load_kallsyms_cached("amdgpu", probe_symbols());
+  impl_->report.kallsyms_cached = cached;
   if (ks.addresses_hidden())
     throw UserError("/proc/kallsyms shows only zero addresses (kptr_restrict): run as root");
   if (!ks.module_present())

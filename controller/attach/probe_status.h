@@ -71,6 +71,7 @@ struct AttachReport {
   // Start-up phases in order with their wall time (ms): where start-up goes,
   // for `watch --json` and the start-up benchmark.
   std::vector<std::pair<std::string, double>> startup_ms;
+  bool kallsyms_cached = false;  // its reading of /proc/kallsyms came from attach/kallsyms_cache.h
   std::size_t attached() const;
   std::vector<const ProbeStatus*> missing_required() const;
   std::vector<const ProbeStatus*> missing_optional() const;

@@ -161,7 +161,10 @@ std::map<std::string, std::string> mechanisms_by_symbol(const AttachReport& repo
   for (auto& [sym, v] : seen) {
     std::sort(v.begin(), v.end());  // enum order: kprobe, kretprobe, fentry, fexit
     std::string s;
-    for (Mechanism m : v) s += (s.empty() ? "" : "+") + std::string(to_string(m));
+    for (Mechanism m : v) {
+      if (!s.empty()) s += '+';
+      s += to_string(m);
+    }
     out[sym] = s;
   }
   return out;

@@ -56,7 +56,8 @@ nlohmann::json attach_json(const AttachReport& r) {
   return {{"type", "attach"},          {"kernel", r.kernel}, {"attached", attached},
           {"mechanisms", {{"lifecycle", mechanisms_by_symbol(r, true, "lifecycle")},
                           {"latency", mechanisms_by_symbol(r, true, "latency")}}},
-          {"missing_optional", missing}, {"notes", r.notes},   {"startup_ms", startup}};
+          {"missing_optional", missing}, {"notes", r.notes},   {"startup_ms", startup},
+          {"kallsyms_cached", r.kallsyms_cached}};
 }
 
 class WatchPrinter : public EventSink {
