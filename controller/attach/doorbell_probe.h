@@ -17,7 +17,7 @@
 // insert_uprobes) while the processes stay watched: every probed store costs
 // the online process a trap, and while every offline target is suspended a
 // doorbell changes nothing (controller/online/doorbell_arming.h decides when).
-// Where the kernel has them (6.6 on), each process's two uprobes are one
+// Where the kernel has them (6.10 on), each process's two uprobes are one
 // uprobe_multi link (attach/uprobe_multi.h): closing it takes both
 // breakpoints out at once, before the grace period the close then waits for.
 // Older kernels get one perf-event uprobe per function, whose breakpoint
@@ -103,7 +103,7 @@ class DoorbellProbe {
  public:
   enum class Links {
     Best,       // uprobe_multi where the kernel has it, else perf-event uprobes
-    PerfEvent,  // perf-event uprobes only (what kernels before 6.6 get; for comparison)
+    PerfEvent,  // perf-event uprobes only (what kernels before 6.10 get; for comparison)
   };
   // Loads the BPF object, attached to nothing yet. nullptr and *why when it
   // cannot (no BTF, not root, an old kernel).

@@ -3,10 +3,12 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <iterator>
 
@@ -63,8 +65,17 @@ bool probe() {
 
 }  // namespace
 
+bool uprobe_multi_filters_by_process(const std::string& kernel_release) {
+  unsigned major = 0, minor = 0;
+  if (std::sscanf(kernel_release.c_str(), "%u.%u", &major, &minor) != 2) return false;
+  return major > 6 || (major == 6 && minor >= 10);
+}
+
 bool uprobe_multi_supported() {
-  static const bool supported = probe();
+  static const bool supported = [] {
+    utsname u{};
+    return ::uname(&u) == 0 && uprobe_multi_filters_by_process(u.release) && probe();
+  }();
   return supported;
 }
 

@@ -1,4 +1,4 @@
-// Uprobes as one BPF_TRACE_UPROBE_MULTI link (Linux 6.6 and later) instead
+// Uprobes as one BPF_TRACE_UPROBE_MULTI link (Linux 6.10 and later) instead
 // of one perf event per function. What it buys the doorbell probe: closing
 // such a link takes the breakpoints out first and only then waits for the
 // grace period, while closing a perf-event uprobe link waits for an RCU
@@ -22,9 +22,17 @@ namespace gp {
 // the host's headers may be older).
 inline constexpr int kBpfTraceUprobeMulti = 48;
 
-// Whether this kernel makes uprobe_multi links (probed once per process: a
-// link on "/" is refused with EBADF by a kernel that knows the attach type,
-// with EINVAL by one that does not).
+// Whether a uprobe_multi link limited to a process runs its program for
+// every thread of it: from 6.10 on. 6.6-6.9 ran it only for the one thread
+// whose pid was given (uprobe_prog_run compared current with link->task; it
+// compares thread groups since), so a runtime storing its doorbells on a
+// worker thread would trap and never be heard.
+bool uprobe_multi_filters_by_process(const std::string& kernel_release);
+
+// Whether this kernel makes uprobe_multi links we can use: one that knows the
+// attach type refuses a link on "/" with EBADF (one that does not: EINVAL),
+// and its release is one of uprobe_multi_filters_by_process's. Probed once
+// per process.
 bool uprobe_multi_supported();
 
 // Attaches prog_fd (loaded with expected_attach_type kBpfTraceUprobeMulti)

@@ -374,7 +374,7 @@ TEST(OnlineDoorbell, CtrlCWakesTheLoopOnTheTracerThreadAtOnce) {
 // a burst of 1,000 submissions costs at most one probed store, they are back
 // before the RESUME ioctl, and the first store after the resume suspends at
 // once by its doorbell. The exit statistics count both kinds.
-//   uprobe_multi links (6.6 on): the loop hands them over as soon as the
+//   uprobe_multi links (6.10 on): the loop hands them over as soon as the
 //   SUSPEND ioctl has returned and closing one takes the breakpoints out
 //   first, so the burst starts at that hand-over, racing the helper thread.
 //   perf-event links (older kernels): the breakpoint stays until a grace
@@ -383,7 +383,7 @@ class UprobesOutWhileSuspended : public ::testing::TestWithParam<DoorbellProbe::
 
 TEST_P(UprobesOutWhileSuspended, AndBackBeforeTheResume) {
   const bool multi = GetParam() == DoorbellProbe::Links::Best;
-  if (multi && !uprobe_multi_supported()) GTEST_SKIP() << "this kernel makes no uprobe_multi links (Linux 6.6+)";
+  if (multi && !uprobe_multi_supported()) GTEST_SKIP() << "this kernel makes no usable uprobe_multi links (Linux 6.10+)";
   DoorbellAuto t(GetParam());
   const auto& hsa = FakeHsa::get();
   std::atomic<int> byte_at_resume{-1};

@@ -22,7 +22,7 @@ jtest "$GP_TMP/doctor.json" '.online.attached == true' ||
   fail "the doorbell uprobes did not attach: $(jq -r .online.error "$GP_TMP/doctor.json")"
 jtest "$GP_TMP/doctor.json" '.online.library == "/opt/rocm/lib/libhsa-runtime64.so.1"' ||
   fail "attached to the wrong library: $(jq -r .online.library "$GP_TMP/doctor.json")"
-# One uprobe_multi link where the kernel makes them (6.6 on), perf-event
+# One uprobe_multi link where the kernel makes usable ones (6.10 on), perf-event
 # uprobes before (attach/uprobe_multi.h).
 links=uprobe_multi
 [ "$GP_KVER" = 6.1 ] && links=perf_event
@@ -73,7 +73,7 @@ cat "$out"
 grep -qE '^doorbells: 1 rung \(0 other signal stores ignored\), 1 wake-up\(s\), 1 suspension\(s\) decided by one; detection latency \(exact' "$out" ||
   fail "the summary does not count the one doorbell"
 grep -q "pid $tpid: queues resumed, debugging disabled, detached" "$out" || fail "the offline target was not released"
-# Out while suspended, as one uprobe_multi link (every kernel this part runs on is 6.6+).
+# Out while suspended, as one uprobe_multi link (every kernel this part runs on is 6.10+).
 grep -q "online pid $o2pid: doorbell uprobes on .*; one uprobe_multi link)" "$out" || fail "not one uprobe_multi link"
 grep -qE '^doorbell uprobes out while suspended: .* taken out [1-9][0-9]* time\(s\) \(uprobe_multi links closed within' "$out" ||
   fail "the doorbell uprobes were not taken out while suspended"
